@@ -1,0 +1,44 @@
+# The two commands of the README: `make demo` (JupyterLab on the tutorials, sample data in
+# the embedded local database) and `make test` (lint + the whole test suite). Both set up
+# their own virtual environment in .venv, so they work on a fresh machine.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[local,s3,jupyter]"
+	touch $@
+
+# Browser tests need Debian's Chromium; install it when we may (root), else say so.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v chromium >/dev/null 2>&1 || echo "warning: chromium is missing: apt-get install -y chromium (browser tests will fail)"
+
+test: $(VENV)/.installed-test chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/jwstnb demo
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/fits_io.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-output

@@ -1,0 +1,58 @@
+"""The errors jwstnb raises: one message a person can act on, never a password.
+
+Every error derives from :class:`JwstnbError` and from the closest built-in exception, so
+``except LookupError`` or ``except PermissionError`` keep working in user code.
+``ValidationError`` is pydantic's, re-exported so notebooks need one import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AccessDenied",
+    "ConnectionFailed",
+    "FitsError",
+    "InvalidStorageKey",
+    "InvalidTransition",
+    "JwstnbError",
+    "NotFound",
+    "ValidationError",
+]
+
+
+class JwstnbError(Exception):
+    """Base class of every error raised by jwstnb."""
+
+
+class NotFound(JwstnbError, LookupError):
+    """The record does not exist, or this session may not read it (the two look the same)."""
+
+
+class AccessDenied(JwstnbError, PermissionError):
+    """The session may read the record but not change it (or is anonymous)."""
+
+
+class InvalidTransition(JwstnbError, ValueError):
+    """A processing-status change that the status rules do not allow, or that lost a race."""
+
+
+class InvalidStorageKey(JwstnbError, ValueError):
+    """A storage key that breaks the key rules; raised before any I/O."""
+
+
+class FitsError(JwstnbError, ValueError):
+    """A file that cannot be read as FITS (or as an image): names the key and the reason."""
+
+
+class ConnectionFailed(JwstnbError, ConnectionError):
+    """The database could not be reached; names the host (never the password) and what to check."""
+
+
+def __getattr__(name: str) -> Any:
+    # pydantic is imported only when someone asks for ValidationError.
+    if name == "ValidationError":
+        from pydantic import ValidationError
+
+        return ValidationError
+    raise AttributeError(f"module 'jwstnb.errors' has no attribute {name!r}")

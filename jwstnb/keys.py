@@ -1,0 +1,95 @@
+"""Storage-key rules (pure, no I/O).
+
+A storage key names a file relative to a storage base URL: ``mast/jw02733-o001_t001_nircam/
+jw02733-o001_t001_nircam_clear-f090w_i2d.fits``. Keys are checked before any I/O so that a
+hostile key can never reach outside the base: relative, ``/``-separated, at most 1024
+characters, no ``.`` or ``..`` segment, no leading ``/``, no ``\\``, no scheme, no NUL or
+control characters, and nothing that percent-decodes into any of those.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from jwstnb.errors import InvalidStorageKey
+
+__all__ = ["MAX_KEY_LENGTH", "is_valid_key", "join_key", "validate_key"]
+
+MAX_KEY_LENGTH = 1024
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_MAX_DECODE_ROUNDS = 8
+
+
+def _problem(text: str) -> str | None:
+    """Return why ``text`` (one decoding of a key) is not a safe key, or None."""
+    if text == "":
+        return "it is empty"
+    for ch in text:
+        if ch == "\x00":
+            return "it contains a NUL character"
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"it contains the control character U+{ord(ch):04X}"
+    if "\\" in text:
+        return "it contains a backslash (keys use '/')"
+    if text.startswith("/"):
+        return "it starts with '/' (keys are relative to the storage base)"
+    if text.startswith("~"):
+        return "it starts with '~' (keys are relative to the storage base)"
+    if _SCHEME.match(text):
+        return "it has a URL scheme (keys are relative to the storage base)"
+    for segment in text.split("/"):
+        if segment in (".", ".."):
+            return f"it contains a {segment!r} segment"
+        if segment == "":
+            return "it contains an empty segment ('//' or a trailing '/')"
+        if segment.strip() != segment and segment.strip() in (".", "..", ""):
+            return "it contains a segment that is only dots and spaces"
+    return None
+
+
+def validate_key(key: object) -> str:
+    """Return ``key`` unchanged if it is a valid storage key, else raise InvalidStorageKey.
+
+    Every percent-decoding of the key is checked too, so ``%2e%2e/`` and ``%252e%252e/``
+    are refused like ``../``.
+    """
+    if not isinstance(key, str):
+        raise InvalidStorageKey(f"storage key must be a string, not {type(key).__name__}")
+    shown = key if len(key) <= 80 else key[:77] + "..."
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidStorageKey(
+            f"invalid storage key {shown!r}: it is {len(key)} characters long "
+            f"(at most {MAX_KEY_LENGTH})"
+        )
+    text = key
+    for _ in range(_MAX_DECODE_ROUNDS):
+        reason = _problem(text)
+        if reason is not None:
+            suffix = "" if text == key else " once percent-decoded"
+            raise InvalidStorageKey(f"invalid storage key {shown!r}: {reason}{suffix}")
+        try:
+            decoded = unquote(text, errors="strict") if "%" in text else text
+        except UnicodeDecodeError:
+            raise InvalidStorageKey(
+                f"invalid storage key {shown!r}: it percent-decodes to bytes that are not UTF-8"
+            ) from None
+        if decoded == text:
+            return key
+        text = decoded
+    raise InvalidStorageKey(f"invalid storage key {shown!r}: too many layers of percent-encoding")
+
+
+def is_valid_key(key: object) -> bool:
+    """True if ``key`` passes :func:`validate_key`."""
+    try:
+        validate_key(key)
+    except InvalidStorageKey:
+        return False
+    return True
+
+
+def join_key(*parts: str) -> str:
+    """Join key parts with '/' and validate the result: ``join_key("mast", obs_id, name)``."""
+    return validate_key("/".join(p.strip("/") for p in parts if p))

@@ -1,0 +1,3 @@
+"""Shared fixtures: real servers live in tests/servers.py, session/storage helpers below."""
+
+from tests.servers import db_name, mongo_uri, s3_bucket, s3_endpoint  # noqa: F401

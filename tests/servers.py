@@ -1,0 +1,133 @@
+"""Real servers for the integration tests, all on 127.0.0.1.
+
+- ``mongo_uri``: ``JWSTNB_TEST_MONGO_URI`` when set (a real mongod), else a SecantusDB daemon
+  started as a subprocess for the whole test run (``python -m secantus``).
+- ``s3_endpoint``: moto's S3 server (``ThreadedMotoServer``) for the whole test run.
+
+Tests get isolation from a fresh database name (``db_name``) or bucket (``s3_bucket``) each.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SecantusProcess:
+    """A SecantusDB daemon in a subprocess; ``stop()``/``start()`` to simulate an outage."""
+
+    def __init__(self, storage_path: Path, port: int | None = None) -> None:
+        self.storage_path = storage_path
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = storage_path.parent / f"secantus-{self.port}.log"
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.storage_path.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
+            "--storage-path", str(self.storage_path), "--log-level", "WARNING",
+        ]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"SecantusDB exited early; see {self.log}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"SecantusDB did not listen on port {self.port} within {timeout}s")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of the test MongoDB: JWSTNB_TEST_MONGO_URI, else a SecantusDB subprocess."""
+    external = os.environ.get("JWSTNB_TEST_MONGO_URI")
+    if external:
+        yield external
+        return
+    server = SecantusProcess(tmp_path_factory.mktemp("secantus") / "data")
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def db_name(mongo_uri: str) -> Iterator[str]:
+    """A fresh database name for one test; dropped afterwards."""
+    name = f"jwstnb_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    from pymongo import MongoClient
+
+    client: MongoClient = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(name)
+    except Exception:  # the server may have been stopped by the test itself
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """Endpoint URL of a moto S3 server on 127.0.0.1 (a real HTTP server)."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh, empty bucket on the moto server; returns its name."""
+    import boto3
+
+    name = f"jwstnb-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=name
+    )
+    return name
