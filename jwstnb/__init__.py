@@ -41,7 +41,27 @@ _SUBMODULES = {
     "storage", "ingest", "samples", "backup", "widgets", "keys", "magics", "server", "cli",
 }
 
-__all__ = ["__version__", *sorted(_LAZY), "errors"]
+__all__ = [
+    "DataType",
+    "FileIdentity",
+    "ImageMetadata",
+    "JwstDataModel",
+    "Lineage",
+    "Page",
+    "ProcessingLevel",
+    "ProcessingResult",
+    "ProcessingStatus",
+    "SensorMetadata",
+    "Session",
+    "Storage",
+    "WavelengthRange",
+    "__version__",
+    "classify",
+    "collection_validator",
+    "connect",
+    "errors",
+    "mjd_to_datetime",
+]
 
 if TYPE_CHECKING:
     from jwstnb import errors

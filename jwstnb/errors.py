@@ -7,7 +7,10 @@ Every error derives from :class:`JwstnbError` and from the closest built-in exce
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "AccessDenied",
