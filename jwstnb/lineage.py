@@ -1,0 +1,441 @@
+"""Lineage rules (DESIGN.md §4): group keys, parent/derived-from edges, the tree of one observation.
+
+Pure functions, no I/O. :func:`plan_lineage` takes a set of files (ids and names, plus what
+ingest knows from MAST, the storage folder or an association file) and returns each file's
+``observation_base_id``, ``parent_id`` and ``derived_from``; the same set in any order gives
+the same answer, so ingest can recompute it idempotently after every import.
+:func:`build_lineage` turns records already stored into a :class:`Lineage` tree for widgets.
+
+Rules decided here where DESIGN.md is silent (see the docstrings below for the details):
+
+- Groups: a file's own key comes from its stage-3 name, else (asn) the product inside the
+  file, else ``known_group`` (MAST obs id / ``mast/{obs_id}/`` folder), else the provisional
+  key of its exposure name. A provisional key ``jw{P}-{acid}_{instrument}`` is upgraded when
+  exactly one full key ``jw{P}-{acid}_t{T}_{instrument}`` of that slot is known in the set;
+  with two or more (ambiguous) it stays provisional. An association without a product or
+  known group joins the single group of its program and association id, if there is one.
+- Edges: ``derived_from`` lists every parent (sorted ids); ``parent_id`` is set only when
+  there is exactly one. Chain parents come from the nearest lower suffix present; if that
+  suffix is present more than once (duplicate names), all copies are parents.
+- A stage-3 product whose association is known but none of whose members are in the set
+  falls back to the L2b rule. The L2b rule takes cal, calints, crf and crfints files of the
+  same group whose optics match (see :func:`optics_match`; exposure names carry no optics,
+  so unless the caller passes ``LineageInput.optics`` all of them match).
+- Call :func:`plan_lineage` once per owner scope: two copies of one file name (two users'
+  imports) are two candidates, so ``parent_id`` stays None where the choice is ambiguous.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from jwstnb.errors import NotFound
+from jwstnb.naming import (
+    FileIdentity,
+    classify,
+    group_from_obs_id,
+    parse_group_key,
+    product_group,
+)
+from jwstnb.schema import DataType, ProcessingLevel
+
+if TYPE_CHECKING:
+    from jwstnb.schema import JwstDataModel
+
+__all__ = [
+    "LEVEL_ORDER",
+    "Lineage",
+    "LineageInput",
+    "LineageLinks",
+    "LineageNode",
+    "build_lineage",
+    "optics_match",
+    "plan_lineage",
+]
+
+LEVEL_ORDER: tuple[ProcessingLevel, ...] = (
+    ProcessingLevel.L1,
+    ProcessingLevel.L2A,
+    ProcessingLevel.L2B,
+    ProcessingLevel.L3,
+    ProcessingLevel.UNKNOWN,
+)
+
+# Within one exposure chain: the parent suffixes of each product, nearest first.
+_CHAIN_PARENTS: dict[str, tuple[str, ...]] = {
+    "rate": ("uncal",),
+    "rateints": ("uncal",),
+    "bsub": ("rate", "uncal"),
+    "bsubints": ("rateints", "uncal"),
+    "cal": ("rate", "uncal"),
+    "calints": ("rateints", "uncal"),
+    "crf": ("cal", "rate", "uncal"),
+    "crfints": ("calints", "rateints", "uncal"),
+    "x1dints": ("calints", "rateints", "uncal"),
+    "s2d": ("cal", "rate", "uncal"),
+    "s3d": ("cal", "rate", "uncal"),
+    "x1d": ("cal", "rate", "uncal"),
+    "i2d": ("cal", "rate", "uncal"),
+}
+# Any other L2b product of an exposure (psfalign, psfsub, ...): the nearest calibrated file.
+_CHAIN_DEFAULT = ("crfints", "calints", "crf", "cal", "rateints", "rate", "uncal")
+# The stage-2 inputs a stage-3 product derives from when its association is not known.
+_STAGE3_INPUTS = frozenset({"cal", "calints", "crf", "crfints"})
+# Stage-3 products that derive from the i2d of the same product name.
+_FROM_I2D = frozenset({"cat", "segm"})
+_NEUTRAL_OPTICS = frozenset({"", "clear", "clearp", "none", "opaque"})
+
+
+@dataclass(frozen=True, slots=True)
+class LineageInput:
+    """One file to place: its record id and name, plus what the importer knows about it.
+
+    ``known_group``: the group from the MAST obs_id or the ``mast/{obs_id}/`` folder (a MAST
+    obs id with optical elements is accepted too). ``asn_members`` / ``asn_product``: for an
+    association file, its member file names and its product name. ``optics``: the file's
+    optical elements (``"clear-f090w"``, e.g. from the FILTER/PUPIL header) when known;
+    exposure names carry none.
+    """
+
+    id: str
+    file_name: str
+    known_group: str | None = None
+    asn_members: tuple[str, ...] = ()
+    asn_product: str | None = None
+    optics: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.asn_members, tuple):  # accept any iterable of names
+            object.__setattr__(self, "asn_members", tuple(self.asn_members))
+
+
+@dataclass(frozen=True, slots=True)
+class LineageLinks:
+    """What :func:`plan_lineage` decides for one file."""
+
+    observation_base_id: str | None
+    parent_id: str | None
+    derived_from: tuple[str, ...]
+
+
+def optics_match(a: str | None, b: str | None) -> bool:
+    """Whether two optics descriptions can be the same configuration.
+
+    Unknown on either side matches (exposure names carry no optics). Otherwise both are split
+    on ``-``/``_`` into elements, neutral ones (clear, none, ...) dropped, and they match when
+    one set contains the other (``clear-f090w`` ~ ``f090w``; ``f090w`` !~ ``f200w``).
+    """
+    if not a or not b:
+        return True
+    ta = set(a.lower().replace("_", "-").split("-")) - _NEUTRAL_OPTICS
+    tb = set(b.lower().replace("_", "-").split("-")) - _NEUTRAL_OPTICS
+    return ta <= tb or tb <= ta
+
+
+def _member_key(name: str) -> str:
+    """A file name as compared with association members: basename, lower case, no .gz."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lower()
+    return base[:-3] if base.endswith(".gz") else base
+
+
+def _known_group(text: str | None) -> tuple[str, bool] | None:
+    """(key, provisional) from a caller's known group: an obs id, a full or short key."""
+    if not text or not text.strip():
+        return None
+    key = group_from_obs_id(text)
+    if key is None:
+        parsed = parse_group_key(text)
+        if parsed is None:
+            return text.strip(), False  # not a JWST key: trust the caller, never upgrade it
+        key = parsed.key()
+    parsed = parse_group_key(key)
+    return key, parsed is not None and parsed.target is None
+
+
+def _own_group(f: LineageInput, ident: FileIdentity) -> tuple[str | None, bool]:
+    """The group a file's own data gives, before upgrades: (key, provisional)."""
+    if ident.kind == "stage3" and ident.observation_base_id:
+        known = _known_group(f.known_group)
+        if ident.provisional and known and not known[1]:
+            own, mast = parse_group_key(ident.observation_base_id), parse_group_key(known[0])
+            if own and mast and own.slot == mast.slot:
+                return known  # a source product whose MAST obs id names the full key
+        return ident.observation_base_id, ident.provisional
+    if f.asn_product and (found := product_group(f.asn_product)):
+        return found
+    if known := _known_group(f.known_group):
+        return known
+    if ident.observation_base_id:
+        return ident.observation_base_id, ident.provisional
+    return None, False
+
+
+def _dedupe(files: Iterable[LineageInput]) -> dict[str, LineageInput]:
+    items: dict[str, LineageInput] = {}
+    for f in files:
+        if f.id in items and items[f.id] != f:
+            raise ValueError(f"lineage input {f.id!r} is given twice with different data")
+        items[f.id] = f
+    return items
+
+
+def _plan_groups(
+    items: dict[str, LineageInput], idents: dict[str, FileIdentity]
+) -> dict[str, str | None]:
+    own = {fid: _own_group(items[fid], idents[fid]) for fid in items}
+    full_by_slot: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for key, provisional in own.values():
+        if key and not provisional and (parsed := parse_group_key(key)):
+            full_by_slot[parsed.slot].add(key)
+    for f in items.values():  # a known group counts even where the name wins for the file
+        known = _known_group(f.known_group)
+        if known and not known[1] and (parsed := parse_group_key(known[0])):
+            full_by_slot[parsed.slot].add(known[0])
+
+    groups: dict[str, str | None] = {}
+    for fid, (key, provisional) in own.items():
+        parsed = parse_group_key(key) if provisional else None
+        if parsed is not None:
+            candidates = full_by_slot.get(parsed.slot, set())
+            if len(candidates) == 1:
+                key = next(iter(candidates))
+        groups[fid] = key
+
+    # An association without product or known group: the one group of its program and acid.
+    for fid, ident in idents.items():
+        if groups[fid] is None and ident.kind == "association":
+            found = {
+                g
+                for g in [*groups.values(), *(k for ks in full_by_slot.values() for k in ks)]
+                if (p := parse_group_key(g))
+                and p.program == ident.program
+                and p.acid == ident.association_id
+            }
+            if len(found) == 1:
+                groups[fid] = found.pop()
+    return groups
+
+
+def _plan_edges(
+    items: dict[str, LineageInput],
+    idents: dict[str, FileIdentity],
+    groups: dict[str, str | None],
+) -> dict[str, tuple[str, ...]]:
+    parents: dict[str, tuple[str, ...]] = {}
+
+    # 1. exposure chains: (exposure_id, detector, segment) -> suffix -> ids
+    chains: dict[tuple[str, str | None, str | None], dict[str, list[str]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for fid, ident in idents.items():
+        if ident.kind == "exposure" and ident.exposure_id:
+            chains[(ident.exposure_id, ident.detector, ident.segment)][ident.suffix].append(fid)
+    for chain in chains.values():
+        for suffix, ids in chain.items():
+            level = idents[ids[0]].processing_level
+            if suffix in _CHAIN_PARENTS:
+                order = _CHAIN_PARENTS[suffix]
+            elif level == ProcessingLevel.L2B:
+                order = _CHAIN_DEFAULT
+            else:
+                order = ()
+            found = next((chain[s] for s in order if s in chain), [])
+            for fid in ids:
+                parents[fid] = tuple(sorted(set(found) - {fid}))
+
+    # 2. stage-3 products
+    by_member: dict[str, set[str]] = defaultdict(set)
+    for fid, f in items.items():
+        by_member[_member_key(f.file_name)].add(fid)
+    asn_members: dict[str, set[str]] = defaultdict(set)  # product name -> member ids
+    asn_known: set[str] = set()
+    for f in items.values():
+        if f.asn_product:
+            product = f.asn_product.strip().lower()
+            asn_known.add(product)
+            for member in f.asn_members:
+                asn_members[product] |= by_member.get(_member_key(member), set())
+    i2d_by_product: dict[str, set[str]] = defaultdict(set)
+    inputs_by_group: dict[str, list[str]] = defaultdict(list)
+    for fid, ident in idents.items():
+        if ident.kind == "stage3" and ident.suffix == "i2d" and ident.product:
+            i2d_by_product[ident.product].add(fid)
+        if (
+            ident.kind == "exposure"
+            and ident.suffix in _STAGE3_INPUTS
+            and ident.processing_level == ProcessingLevel.L2B
+            and groups[fid]
+        ):
+            inputs_by_group[groups[fid]].append(fid)  # type: ignore[index]
+
+    for fid, ident in idents.items():
+        if ident.kind != "stage3" or not ident.product:
+            continue
+        found: set[str] = set()
+        if ident.suffix in _FROM_I2D:
+            found = i2d_by_product.get(ident.product, set())
+        if not found and ident.product in asn_known:
+            found = asn_members.get(ident.product, set())
+        if not found:
+            optics = ident.optics or items[fid].optics
+            found = {
+                c
+                for c in inputs_by_group.get(groups[fid] or "", [])
+                if optics_match(optics, items[c].optics)
+            }
+        parents[fid] = tuple(sorted(found - {fid}))
+    return parents
+
+
+def plan_lineage(files: Iterable[LineageInput]) -> dict[str, LineageLinks]:
+    """Group keys and edges for a set of files (DESIGN.md §4), keyed and ordered by id.
+
+    Deterministic: the same set of files in any order gives the same result. Files of one
+    observation share one group once any full key of it is in the set (stage-3 name, known
+    group, association product). Chains: uncal -> rate -> cal -> crf; uncal -> rateints ->
+    calints -> x1dints; cal -> s2d/s3d/x1d. Stage-3 products derive from their association's
+    members (matched by file name), else from the group's cal/crf files of matching optics;
+    cat and segm derive from the i2d of the same product. ``parent_id`` is set only when
+    there is exactly one parent.
+    """
+    items = _dedupe(files)
+    idents = {fid: classify(f.file_name) for fid, f in items.items()}
+    groups = _plan_groups(items, idents)
+    edges = _plan_edges(items, idents, groups)
+    out: dict[str, LineageLinks] = {}
+    for fid in sorted(items):
+        derived = edges.get(fid, ())
+        out[fid] = LineageLinks(
+            observation_base_id=groups[fid],
+            parent_id=derived[0] if len(derived) == 1 else None,
+            derived_from=derived,
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The tree of one observation, from stored records.
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    """One file in a :class:`Lineage`: what the viewer shows, plus the full record if loaded."""
+
+    id: str
+    file_name: str
+    processing_level: ProcessingLevel
+    data_type: DataType
+    is_viewable: bool
+    exposure_id: str | None
+    parent_id: str | None
+    derived_from: tuple[str, ...]
+    file_path: str | None
+    record: JwstDataModel | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def parent_ids(self) -> tuple[str, ...]:
+        """Every parent id: ``parent_id`` and ``derived_from``, unique and sorted."""
+        ids = set(self.derived_from)
+        if self.parent_id:
+            ids.add(self.parent_id)
+        return tuple(sorted(ids))
+
+    @classmethod
+    def from_record(cls, record: JwstDataModel) -> LineageNode:
+        """A node for a stored record (which must have an id)."""
+        if record.id is None:
+            raise ValueError(f"record {record.file_name!r} has no id; store it first")
+        return cls(
+            id=str(record.id),
+            file_name=record.file_name,
+            processing_level=ProcessingLevel(record.processing_level),
+            data_type=DataType(record.data_type),
+            is_viewable=record.is_viewable,
+            exposure_id=record.exposure_id,
+            parent_id=record.parent_id,
+            derived_from=tuple(record.derived_from),
+            file_path=record.file_path,
+            record=record,
+        )
+
+
+class Lineage:
+    """The files of one observation group by level, and the edges between them.
+
+    Nodes are ordered by level (L1, L2a, L2b, L3, unknown), then file name, then id.
+    ``edges`` holds (parent id, child id) pairs whose both ends are in the lineage;
+    ``external_edges`` those whose parent lies outside it (e.g. a candidate product's
+    members in their own observation groups).
+    """
+
+    def __init__(self, observation_base_id: str | None, nodes: Iterable[LineageNode]) -> None:
+        self.observation_base_id = observation_base_id
+        rank = {level: i for i, level in enumerate(LEVEL_ORDER)}
+        ordered = sorted(nodes, key=lambda n: (rank[n.processing_level], n.file_name, n.id))
+        self._by_id: dict[str, LineageNode] = {}
+        for node in ordered:
+            if node.id in self._by_id:
+                raise ValueError(f"lineage node {node.id!r} is given twice")
+            self._by_id[node.id] = node
+        self.nodes: tuple[LineageNode, ...] = tuple(ordered)
+        all_edges = sorted({(p, n.id) for n in ordered for p in n.parent_ids if p != n.id})
+        self.edges: list[tuple[str, str]] = [e for e in all_edges if e[0] in self._by_id]
+        self.external_edges: list[tuple[str, str]] = [
+            e for e in all_edges if e[0] not in self._by_id
+        ]
+
+    @property
+    def levels(self) -> dict[str, list[LineageNode]]:
+        """Nodes by processing level; all five keys present, in pipeline order."""
+        out: dict[str, list[LineageNode]] = {str(level): [] for level in LEVEL_ORDER}
+        for node in self.nodes:
+            out[str(node.processing_level)].append(node)
+        return out
+
+    @property
+    def files(self) -> list[str]:
+        """File names, in node order (level, then name)."""
+        return [n.file_name for n in self.nodes]
+
+    def node(self, id: str) -> LineageNode:
+        """The node with this id; :class:`jwstnb.errors.NotFound` if it is not in the lineage."""
+        try:
+            return self._by_id[id]
+        except KeyError:
+            raise NotFound(
+                f"file {id!r} is not in the lineage of {self.observation_base_id!r}"
+            ) from None
+
+    def children(self, id: str) -> list[LineageNode]:
+        """The nodes derived from ``id`` (in node order)."""
+        self.node(id)
+        return [n for n in self.nodes if id in n.parent_ids]
+
+    def parents(self, id: str) -> list[LineageNode]:
+        """The nodes ``id`` derives from that are in this lineage (in node order)."""
+        wanted = set(self.node(id).parent_ids)
+        return [n for n in self.nodes if n.id in wanted]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[LineageNode]:
+        return iter(self.nodes)
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._by_id
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v)}" for k, v in self.levels.items() if v)
+        return f"Lineage({self.observation_base_id!r}: {len(self)} files; {counts})"
+
+
+def build_lineage(observation_base_id: str, records: Sequence[JwstDataModel]) -> Lineage:
+    """The :class:`Lineage` of stored records (the caller has already selected them).
+
+    Edges come from each record's ``parent_id`` and ``derived_from``; nothing is recomputed.
+    """
+    return Lineage(observation_base_id, [LineageNode.from_record(r) for r in records])
