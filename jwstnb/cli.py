@@ -61,19 +61,9 @@ def redact(url: str | None) -> str | None:
 
 def jwstnb_home() -> Path:
     """JWSTNB_HOME, else the per-user data folder (the embedded database lives there too)."""
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env).expanduser()
-    try:
-        config = importlib.import_module("jwstnb.config")
-        fn = getattr(config, "jwstnb_home", None) or getattr(config, "home", None)
-        if callable(fn):
-            return Path(fn())
-    except ImportError:
-        pass
-    from platformdirs import user_data_dir
+    from jwstnb.localdb import data_home
 
-    return Path(user_data_dir("jwstnb", appauthor=False))
+    return data_home()
 
 
 def default_storage_url() -> str:
@@ -390,8 +380,10 @@ def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
         _package_check("jupyterlab", "jupyterlab", "pip install 'jwstnb[jupyter]'", fatal=False)
     )
 
-    uri = env.get(URI_ENV)
-    if uri:
+    uri, problem = configured_uri(env)
+    if problem:
+        checks.append(Check("database", False, problem, fix=f"fix or unset {URI_ENV}"))
+    elif uri:
         checks.append(_database_check(uri))
     elif has_module("secantus"):
         checks.append(_embedded_check())
@@ -409,6 +401,19 @@ def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
     storage_url = env.get(STORAGE_ENV)
     checks.append(_storage_check(storage_url))
     return checks
+
+
+def configured_uri(env: dict[str, str]) -> tuple[str | None, str | None]:
+    """(URI, None) from argument/env/env file/config file, (None, None) if none is configured,
+    or (None, problem) when the configuration itself is broken (a missing URI file...)."""
+    try:
+        from jwstnb import config
+    except ImportError:
+        return env.get(URI_ENV) or None, None
+    try:
+        return config.resolve(environ=env).uri, None
+    except Exception as exc:
+        return None, redact(str(exc))
 
 
 def _package_check(module: str, package: str, fix: str, *, fatal: bool) -> Check:

@@ -26,7 +26,15 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from jwstnb.cli import HOME_ENV, STORAGE_ENV, URI_ENV, default_storage_url, jwstnb_home, redact
+from jwstnb.cli import (
+    HOME_ENV,
+    STORAGE_ENV,
+    URI_ENV,
+    configured_uri,
+    default_storage_url,
+    jwstnb_home,
+    redact,
+)
 
 #: how long a kernel launch waits for the embedded database before starting anyway
 KERNEL_WAIT_SECONDS = 60.0
@@ -53,9 +61,15 @@ class DatabaseState:
 
     def start(self) -> None:
         """Use the configured URI, or bring up the embedded database in a background thread."""
-        if os.environ.get(URI_ENV):
-            self.ready.set_result(os.environ[URI_ENV])
-            self.log.info("jwstnb: using the configured database %s", redact(os.environ[URI_ENV]))
+        uri, problem = configured_uri(dict(os.environ))
+        if problem:
+            self.error = problem
+            self.log.warning("jwstnb: the database configuration is broken: %s", problem)
+            self.ready.set_result(None)
+            return
+        if uri:
+            self.ready.set_result(uri)
+            self.log.info("jwstnb: using the configured database %s", redact(uri))
             return
         self.embedded = True
         os.environ.setdefault(STORAGE_ENV, default_storage_url())
@@ -102,12 +116,15 @@ class DatabaseState:
 
     # -- status -----------------------------------------------------------------------------
 
-    def _get_session(self, uri: str) -> Any:
+    def _get_session(self) -> Any:
+        """One session for status requests. The embedded database belongs to the person
+        running the server, so it is counted whole (admin); a configured one with its role."""
         with self._lock:
             if self._session is None:
                 from jwstnb.session import connect
 
-                self._session = connect(uri, timeout=STATUS_TIMEOUT_SECONDS)
+                options: dict[str, Any] = {"admin": True} if self.embedded else {}
+                self._session = connect(timeout=STATUS_TIMEOUT_SECONDS, **options)
             return self._session
 
     def describe(self) -> dict[str, Any]:
@@ -134,7 +151,7 @@ class DatabaseState:
         if uri is None:
             return doc
         try:
-            session = self._get_session(uri)
+            session = self._get_session()
             page = session.search(page=1, page_size=1)
             doc["database"].update(
                 reachable=True,
