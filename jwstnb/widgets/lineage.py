@@ -1,0 +1,237 @@
+"""LineageViewer: one observation's files in level columns, edges parent -> child, details.
+
+The layout is computed in Python (``_graph.layout_graph``, pure) and drawn by a small
+anywidget view as one SVG, so an observation of 2,000 files is one message and one DOM
+update. Clicking a file sets ``selected_id`` (the same trait :meth:`LineageViewer.select`
+sets), which shows the file's details and thumbnail; a dropdown switches observations
+(``Session.observations()``).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS, detail_html, record_dict
+from jwstnb.widgets._graph import layout_graph
+from jwstnb.widgets._views import LineageGraph
+from jwstnb.widgets.search import error_text
+
+__all__ = ["LineageViewer"]
+
+_PICK = '<div class="jwstnb-note">Click a file to see its details.</div>'
+
+
+class LineageViewer(widgets.VBox):
+    """The lineage of one observation (``observationBaseId``), L1 -> L2a -> L2b -> L3.
+
+    ``LineageViewer(session, observation_base_id, *, storage=None, selected_id=None)``;
+    ``storage`` lets the viewer generate thumbnails for files whose record has none.
+    """
+
+    observation_base_id = traitlets.Unicode("", help="the observation shown")
+    selected_id = traitlets.Unicode("", help="id of the chosen file ('' for none)")
+    selected = traitlets.Dict(allow_none=True, default_value=None, help="the chosen record")
+    counts = traitlets.Dict(help="level -> number of files, for L1, L2a, L2b, L3, unknown")
+    observations = traitlets.List(help="observation ids the selector offers")
+    status_text = traitlets.Unicode("")
+    state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
+
+    def __init__(
+        self,
+        session: Any,
+        observation_base_id: str,
+        *,
+        storage: Any = None,
+        selected_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.storage = storage
+        self.lineage: Any = None
+        self.add_class("jwstnb-lineage")
+
+        self.observation_dropdown = widgets.Dropdown(
+            description="Observation", layout=widgets.Layout(width="460px"),
+            style={"description_width": "90px"},
+        )
+        self.observation_dropdown.add_class("jwstnb-observation")
+        self.summary = widgets.HTML()
+        self.summary.add_class("jwstnb-lineage-summary")
+        self.graph = LineageGraph(message="Loading lineage...")
+        self.details_html = widgets.HTML(_PICK)
+        self.details_html.add_class("jwstnb-lineage-details")
+        self.thumbnail_image = widgets.Image(
+            format="png", layout=widgets.Layout(width="192px", height="auto", display="none")
+        )
+        details = widgets.HBox([self.thumbnail_image, self.details_html])
+        self.children = [
+            widgets.HBox([self.observation_dropdown, self.summary]),
+            self.graph,
+            details,
+        ]
+
+        self.refresh_observations(include=observation_base_id)
+        self.observation_dropdown.observe(self._on_dropdown, "value")
+        self.graph.observe(self._on_graph_select, "selected_id")
+        self.observe(self._on_observation, "observation_base_id")
+        self.observe(self._on_selected_id, "selected_id")
+        self.observation_base_id = observation_base_id
+        if selected_id:
+            self.select(selected_id)
+
+    # --- public ------------------------------------------------------------------------
+
+    def select(self, node_id: str | None) -> None:
+        """Choose a file of the observation by record id (None/"" clears the choice)."""
+        self.selected_id = node_id or ""
+
+    def show(self, observation_base_id: str) -> None:
+        """Switch to another observation."""
+        self.observation_base_id = observation_base_id
+
+    def refresh(self) -> None:
+        """Reload the current observation from the database."""
+        self._load(self.observation_base_id)
+
+    def refresh_observations(self, include: str | None = None) -> None:
+        """Reload the selector's list of observations (``Session.observations()``)."""
+        try:
+            observations = list(self.session.observations())
+        except Exception as exc:
+            observations = []
+            self.status_text = f"Cannot list observations: {error_text(exc)}"
+        current = include or self.observation_base_id
+        if current and current not in observations:
+            observations.append(current)
+        self.observations = observations
+        self.observation_dropdown.options = observations
+        if current:
+            self.observation_dropdown.value = current
+
+    # --- loading -----------------------------------------------------------------------
+
+    def _on_dropdown(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.observation_base_id = change["new"]
+
+    def _on_observation(self, change: dict[str, Any]) -> None:
+        if self.observation_dropdown.value != change["new"]:
+            options = list(self.observation_dropdown.options)
+            if change["new"] not in options:
+                self.observation_dropdown.options = [*options, change["new"]]
+            self.observation_dropdown.value = change["new"]
+        self._load(change["new"])
+
+    def _load(self, observation_base_id: str) -> None:
+        self.state = "loading"
+        self.status_text = f"Loading {observation_base_id}..."
+        self.select(None)
+        try:
+            lineage = self.session.lineage(observation_base_id)
+        except Exception as exc:
+            self.lineage = None
+            self.counts = {level: 0 for level in LEVELS}
+            self.status_text = (
+                f"Cannot load the lineage of {observation_base_id}: {error_text(exc)}"
+            )
+            self.graph.message = self.status_text
+            self.graph.graph = {}
+            self.state = "error"
+            self._update_summary()
+            return
+        self.lineage = lineage
+        layout = layout_graph(observation_base_id, lineage.levels, lineage.edges)
+        self.counts = {c["level"]: c["count"] for c in layout["columns"]}
+        total = len(layout["nodes"])
+        files = f"{total:,} file{'s' if total != 1 else ''}"
+        self.status_text = f"{files}, {len(layout['edges']):,} links"
+        self.graph.message = "" if total else f"No files in observation {observation_base_id}."
+        self.graph.graph = layout
+        self.state = "ready" if total else "empty"
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        chips = " ".join(
+            f'<span class="jwstnb-count" data-level="{level}" style="color:{LEVEL_COLOURS[level]};'
+            f'font-weight:600">{level}&nbsp;{self.counts.get(level, 0):,}</span>'
+            for level in LEVELS
+        )
+        colour = "#b91c1c" if self.state == "error" else "inherit"
+        self.summary.value = (
+            f'<span style="color:{colour}">{html.escape(self.status_text)}</span> &nbsp; {chips}'
+        )
+
+    # --- selection ---------------------------------------------------------------------
+
+    def _on_graph_select(self, change: dict[str, Any]) -> None:
+        self.selected_id = change["new"]
+
+    def _on_selected_id(self, change: dict[str, Any]) -> None:
+        node_id = change["new"]
+        self.graph.selected_id = node_id
+        if not node_id:
+            self.selected = None
+            self.details_html.value = _PICK
+            self.thumbnail_image.layout.display = "none"
+            return
+        node = self._node(node_id)
+        if node is None:
+            self.selected = None
+            self.details_html.value = (
+                f'<div class="jwstnb-error">{html.escape(node_id)} is not a file of '
+                f"{html.escape(self.observation_base_id)}.</div>"
+            )
+            self.thumbnail_image.layout.display = "none"
+            return
+        record = getattr(node, "record", None)
+        if record is None:
+            try:
+                record = self.session.get(node_id)
+            except Exception as exc:
+                self.details_html.value = (
+                    f'<div class="jwstnb-error">{html.escape(error_text(exc))}</div>'
+                )
+                return
+        self.details_html.value = detail_html(record) + self._relatives_html(node_id)
+        self._show_thumbnail(record)
+        self.selected = record_dict(record)
+
+    def _node(self, node_id: str) -> Any:
+        if self.lineage is None:
+            return None
+        try:
+            return self.lineage.node(node_id)
+        except (KeyError, LookupError):
+            return None
+
+    def _relatives_html(self, node_id: str) -> str:
+        def names(ids: Any) -> str:
+            files = [self._node(str(getattr(i, "id", i))) for i in ids]
+            shown = [html.escape(str(f.file_name)) for f in files[:8] if f is not None]
+            more = f" and {len(files) - 8:,} more" if len(files) > 8 else ""
+            return ", ".join(shown) + more if shown else "none"
+
+        parents = list(self.lineage.parents(node_id))
+        children = list(self.lineage.children(node_id))
+        return (
+            f'<div class="jwstnb-relatives"><b>From</b> ({len(parents)}): {names(parents)}<br>'
+            f"<b>To</b> ({len(children)}): {names(children)}</div>"
+        )
+
+    def _show_thumbnail(self, record: Any) -> None:
+        png = record.thumbnail
+        if not png and self.storage is not None and record.is_viewable and record.file_path:
+            try:
+                png = self.storage.thumbnail(record.file_path, size=256)
+            except Exception:
+                png = None
+        if png:
+            self.thumbnail_image.value = png
+            self.thumbnail_image.layout.display = ""
+        else:
+            self.thumbnail_image.layout.display = "none"
