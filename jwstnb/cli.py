@@ -101,7 +101,8 @@ def _session(args: argparse.Namespace) -> Session:
     """An admin session: every CLI command is the operator's own work (imports, backups)."""
     from jwstnb.session import connect
 
-    return connect(args.uri or None, admin=True)
+    options: dict[str, Any] = {"database": args.database} if args.database else {}
+    return connect(args.uri or None, admin=True, **options)
 
 
 def _storage(url: str | None) -> Storage:
@@ -218,9 +219,9 @@ def _products_for(obs: dict[str, Any], products: list[dict[str, Any]], n_obs: in
 
 
 def cmd_import_mast(args: argparse.Namespace) -> int:
+    pairs = load_mast_file(Path(args.file))  # a broken file is reported before anything else
     from jwstnb import ingest
 
-    pairs = load_mast_file(Path(args.file))
     storage = _storage(args.storage) if (args.storage or os.environ.get(STORAGE_ENV)) else None
     with _session(args) as session:
         session.ensure_indexes()
@@ -523,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jwstnb", description="JWST data in MongoDB, in Jupyter.")
     parser.add_argument(
         "--uri", default=None, help=f"MongoDB URI (default: ${URI_ENV}, else the embedded database)"
+    )
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="database name (default: the config file's, else jwst_data_analysis)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
