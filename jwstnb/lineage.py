@@ -386,6 +386,10 @@ class Lineage:
         self.external_edges: list[tuple[str, str]] = [
             e for e in all_edges if e[0] not in self._by_id
         ]
+        self._position = position = {n.id: i for i, n in enumerate(ordered)}
+        self._children: dict[str, list[str]] = defaultdict(list)
+        for parent, child in sorted(self.edges, key=lambda e: position[e[1]]):
+            self._children[parent].append(child)
 
     @property
     def levels(self) -> dict[str, list[LineageNode]]:
@@ -412,12 +416,13 @@ class Lineage:
     def children(self, id: str) -> list[LineageNode]:
         """The nodes derived from ``id`` (in node order)."""
         self.node(id)
-        return [n for n in self.nodes if id in n.parent_ids]
+        return [self._by_id[c] for c in self._children.get(id, ())]
 
     def parents(self, id: str) -> list[LineageNode]:
         """The nodes ``id`` derives from that are in this lineage (in node order)."""
-        wanted = set(self.node(id).parent_ids)
-        return [n for n in self.nodes if n.id in wanted]
+        wanted = self.node(id).parent_ids
+        return sorted((self._by_id[p] for p in wanted if p in self._by_id),
+                      key=lambda n: self._position[n.id])
 
     def __len__(self) -> int:
         return len(self.nodes)
