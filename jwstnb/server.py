@@ -3,9 +3,12 @@
 Enabled by ``jupyter-config/jupyter_server_config.d/jwstnb.json`` (installed into
 ``etc/jupyter``). When no MongoDB URI is configured (``JWSTNB_MONGO_URI``), it brings up or
 reuses the embedded local database in a background thread as the server starts, so server
-start-up is not held up, and hands its URI to every kernel through the environment: kernel
-launches wait (bounded) until the URI is known. The URI carries the generated password, so it
-is never logged or returned; the status endpoint shows it redacted.
+start-up is not held up, and hands it to every kernel through the environment
+(``JWSTNB_MONGO_URI`` and ``JWSTNB_HOME``): kernel launches wait (bounded) until it is up, so
+a kernel's ``jwstnb.connect()`` finds it at once. The URI is handed over only while
+``connect()`` keeps the owner's (admin) role with it; otherwise ``JWSTNB_HOME`` alone leads the
+kernels to the same daemon. The URI carries the generated password, so it is never logged or
+returned; the status endpoint shows it redacted.
 
 ``GET /jwstnb/api/status`` (authenticated) answers JSON: whether the database is reachable,
 record counts, and the storage URL with secrets redacted.
@@ -91,9 +94,16 @@ class DatabaseState:
             )
             self.ready.set_result(None)
             return
-        # Kernels inherit os.environ when they are launched: from now on they get the URI.
-        os.environ[URI_ENV] = uri
+        # Kernels inherit os.environ when they are launched: from now on they get the URI
+        # and the data home (so a kernel's connect() reuses this daemon, never starts another).
         os.environ.setdefault(HOME_ENV, str(jwstnb_home()))
+        os.environ[URI_ENV] = uri
+        if not _uri_keeps_embedded_role():
+            # This jwstnb's connect() would treat a URI from the environment as a team
+            # database (anonymous role); without it kernels reach the same daemon through
+            # JWSTNB_HOME and keep the owner's (admin) role.
+            os.environ.pop(URI_ENV, None)
+            self.log.info("jwstnb: kernels reach the embedded database through %s", HOME_ENV)
         self.log.info("jwstnb: embedded database ready at %s", redact(uri))
         self.ready.set_result(uri)
 
@@ -101,10 +111,9 @@ class DatabaseState:
         """Wait (without blocking the event loop) until the URI is known or ``timeout`` passes."""
         if self.ready.done():
             return self.ready.result()
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(self.ready), timeout)
-        except TimeoutError:
-            return None
+        # asyncio.wait (unlike wait_for) never cancels the shared future on timeout.
+        await asyncio.wait({asyncio.wrap_future(self.ready)}, timeout=timeout)
+        return self.ready.result() if self.ready.done() else None
 
     @property
     def phase(self) -> str:
@@ -181,6 +190,18 @@ class DatabaseState:
 
     def close(self) -> None:
         self._drop_session()
+
+
+def _uri_keeps_embedded_role() -> bool:
+    """Whether ``connect()`` with the embedded URI in the environment is still the owner's
+    (admin) session, as it is with no URI at all. Checked once, with one real connection."""
+    try:
+        from jwstnb.session import connect
+
+        with connect(timeout=STATUS_TIMEOUT_SECONDS) as session:
+            return str(session.role) == "admin"
+    except Exception:
+        return False
 
 
 def _one_line(exc: BaseException) -> str:

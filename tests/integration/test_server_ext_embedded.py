@@ -55,8 +55,6 @@ async def _status(jp_fetch, *, until_ready: float = 90.0) -> dict:
 async def test_embedded_database_comes_up_and_reaches_kernels(
     jp_fetch, jp_serverapp, embedded_home: Path
 ) -> None:
-    from jwstnb.config import credentials
-
     doc = await _status(jp_fetch)
     assert doc["database"]["phase"] == "ready", doc
     assert doc["database"]["embedded"] is True
@@ -64,21 +62,49 @@ async def test_embedded_database_comes_up_and_reaches_kernels(
     assert doc["database"]["role"] == "admin"
     assert doc["records"]["total"] == 0
 
-    uri = os.environ["JWSTNB_MONGO_URI"]
-    _user, password = credentials(uri)
+    state = json.loads((embedded_home / "localdb.json").read_text())
+    password = state["password"]
     assert password, "the embedded database runs with a generated password"
-    body = json.dumps(doc)
-    assert password not in body
+    assert password not in json.dumps(doc)
     assert ":***@" in doc["database"]["uri"]
+    assert f":{state['port']}/" in doc["database"]["uri"]
     # a storage folder under JWSTNB_HOME is the default the kernels get
     assert doc["storage"]["url"] == (embedded_home / "storage").resolve().as_uri()
 
-    # A kernel started now inherits the URI (read back from the kernel process itself).
+    # A kernel started now finds the same daemon at once and is its owner (admin).
     km = jp_serverapp.kernel_manager
     kernel_id = await km.start_kernel(kernel_name="python3")
     try:
         pid = km.get_kernel(kernel_id).provisioner.process.pid
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        assert f"JWSTNB_MONGO_URI={uri}".encode() in environ
+        assert f"JWSTNB_HOME={embedded_home}".encode() in environ
+        uri = os.environ.get("JWSTNB_MONGO_URI")
+        if uri:  # handed over only while connect() keeps the admin role with it
+            assert f"JWSTNB_MONGO_URI={uri}".encode() in environ
+        out = await _run_in_kernel(
+            km.get_kernel(kernel_id),
+            "import jwstnb; s = jwstnb.connect(); print(s.role, s.client.address[1])",
+        )
+        assert out.split() == ["admin", str(state["port"])]
     finally:
         await km.shutdown_kernel(kernel_id, now=True)
+
+
+async def _run_in_kernel(kernel_manager, code: str, timeout: float = 120.0) -> str:
+    client = kernel_manager.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=timeout)
+        chunks: list[str] = []
+
+        def output(msg: dict) -> None:
+            if msg["msg_type"] == "stream":
+                chunks.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                chunks.append("\n".join(msg["content"]["traceback"]))
+
+        reply = await client.execute_interactive(code, output_hook=output, timeout=timeout)
+        assert reply["content"]["status"] == "ok", "".join(chunks)
+        return "".join(chunks)
+    finally:
+        client.stop_channels()
