@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,42 +234,23 @@ def cmd_import_mast(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backup_call(names: Sequence[str]) -> Callable[..., Any]:
-    backup = importlib.import_module("jwstnb.backup")
-    for name in names:
-        fn = getattr(backup, name, None)
-        if callable(fn):
-            return fn
-    raise CliError(f"jwstnb.backup has none of {', '.join(names)}")
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    fn = _backup_call(["export", "export_collection", "dump"])
+    from jwstnb import backup
+
     with _session(args) as session:
-        result = fn(session, args.url)
-    _out(f"exported {_count(result)} records to {redact(args.url)}")
+        count = backup.export(session, args.url)
+    _out(f"exported {count} records to {redact(args.url)}")
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    fn = _backup_call(["restore", "restore_collection", "load"])
+    from jwstnb import backup
+
     with _session(args) as session:
         session.ensure_indexes()
-        result = fn(session, args.url)
-    _out(f"restored {_count(result)} records from {redact(args.url)}")
+        count = backup.restore(session, args.url)
+    _out(f"restored {count} records from {redact(args.url)}")
     return 0
-
-
-def _count(result: Any) -> Any:
-    if isinstance(result, int):
-        return result
-    for name in ("count", "records", "written", "restored", "exported", "total"):
-        value = getattr(result, name, None)
-        if value is None and isinstance(result, dict):
-            value = result.get(name)
-        if value is not None:
-            return len(value) if isinstance(value, list | tuple) else value
-    return "the"
 
 
 def cmd_db(args: argparse.Namespace) -> int:
