@@ -185,7 +185,11 @@ def _read_uri_file(path: str, origin: str) -> str:
 def resolve(uri: str | None = None, *, environ: dict[str, str] | None = None) -> Resolved:
     """Where to connect, in order: argument > env > env file > config file > local server."""
     env = os.environ if environ is None else environ
-    config = load_config(environ=env)
+    problem: ConnectionFailed | None = None
+    try:
+        config = load_config(environ=env)
+    except ConnectionFailed as exc:  # only fatal if the config file is where the URI comes from
+        config, problem = {}, exc
     mongo = config.get("mongo", {}) if isinstance(config.get("mongo"), dict) else {}
     database = mongo.get("database") if isinstance(mongo.get("database"), str) else None
     collection = mongo.get("collection") if isinstance(mongo.get("collection"), str) else None
@@ -199,6 +203,8 @@ def resolve(uri: str | None = None, *, environ: dict[str, str] | None = None) ->
         return _done(env[URI_ENV].strip(), "env", URI_ENV)
     if env.get(URI_FILE_ENV):
         return _done(_read_uri_file(env[URI_FILE_ENV], URI_FILE_ENV), "env-file", URI_FILE_ENV)
+    if problem is not None:
+        raise problem
     where = str(config_path(env))
     if isinstance(mongo.get("uri"), str) and mongo["uri"].strip():
         return _done(mongo["uri"].strip(), "config-file", f"[mongo] uri in {where}")

@@ -1,0 +1,334 @@
+"""Pure tests of the query builder: scope, keywords, validation, and the shape of every plan."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jwstnb.errors import AccessDenied, ValidationError
+from jwstnb.query import (
+    FACETS,
+    INDEXES,
+    MAX_TERMS,
+    TRANSITIONS,
+    Criteria,
+    Scope,
+    _prefix_upper,
+    count_pipeline,
+    derived_fields,
+    keywords_for,
+    lineage_pipeline,
+    match_plan,
+    observations_pipeline,
+    readers_for,
+    search_pipeline,
+    session_validator,
+    statistics_pipeline,
+    status_transition,
+    tokenize,
+    validate_criteria,
+)
+from jwstnb.schema import ImageMetadata, JwstDataModel
+
+INDEXED_FIELDS = {spec.keys[0][0] for spec in INDEXES if len(spec.keys) == 1}
+SCOPES = [Scope("anonymous"), Scope("user", "alice"), Scope("admin")]
+# Operators SecantusDB (and MongoDB) serve from a single-field index.
+INDEXABLE_OPS = {"$gte", "$gt", "$lt", "$lte", "$in", "$eq"}
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+def test_readers_encode_public_owner_and_shared() -> None:
+    assert readers_for(None, True, []) == ["public"]
+    assert readers_for("alice", False, ["bob", "carol", "bob"]) == [
+        "user:alice",
+        "user:bob",
+        "user:carol",
+    ]
+    assert readers_for(None, False, []) == []  # an unowned private record: admin only
+
+
+def test_scope_filters_follow_design_section_5() -> None:
+    assert Scope("admin").read_filter() == {}
+    assert Scope("anonymous").read_filter() == {"readers": {"$in": ["public"]}}
+    assert Scope("user", "bob").read_filter() == {"readers": {"$in": ["public", "user:bob"]}}
+    assert Scope("user", "bob").write_filter() == {"userId": "bob"}
+    assert Scope("admin").write_filter() == {}
+    with pytest.raises(AccessDenied):
+        Scope("anonymous").write_filter()
+
+
+def test_user_named_public_cannot_read_private_records_of_others() -> None:
+    doc = {"readers": readers_for("alice", False, [])}
+    assert not Scope("user", "public").can_read(doc)
+    assert Scope("user", "alice").can_read(doc)
+
+
+@pytest.mark.parametrize("user", ["", "   ", None, 3, {"$ne": 1}, "a\x00b", "x" * 201])
+def test_bad_user_ids_are_rejected(user: Any) -> None:
+    with pytest.raises(ValidationError):
+        Scope("user", user)
+
+
+# --- keywords ----------------------------------------------------------------------------------
+
+
+def test_tokenize_lowercases_splits_and_normalises() -> None:
+    assert tokenize("NGC 3132, Southern-Ring_nebula!") == [
+        "ngc",
+        "3132",
+        "southern",
+        "ring",
+        "nebula",
+    ]
+    assert tokenize("ＮＧＣ") == ["ngc"]  # NFKC: full-width letters
+    assert tokenize('$where {"$gt": ""} .* ^(a|b)+$') == ["where", "gt", "a", "b"]
+    assert tokenize("\ud800 lone surrogate") == ["lone", "surrogate"]
+
+
+def test_keywords_cover_names_target_tags_and_description() -> None:
+    model = JwstDataModel(
+        file_name="jw02733-o001_t001_nircam_clear-f090w_i2d.fits",
+        data_type="image",
+        description="Southern Ring",
+        tags=["Planetary Nebula"],
+        observation_base_id="jw02733-o001_t001_nircam",
+        image_info=ImageMetadata(target_name="NGC 3132", instrument="NIRCAM", filter="F090W"),
+    )
+    words = keywords_for(model.to_document())
+    for word in [
+        "jw02733",
+        "o001",
+        "nircam",
+        "f090w",
+        "i2d",
+        "ngc",
+        "3132",
+        "ngc3132",
+        "southern",
+        "planetary",
+        "nebula",
+    ]:
+        assert word in words
+    assert len(words) == len(set(words))
+    assert all(w == w.lower() for w in words)
+
+
+def test_derived_fields_pass_the_server_schema_types() -> None:
+    doc = JwstDataModel(file_name="x" * 200, data_type="raw", tags=["y" * 100]).to_document()
+    derived = derived_fields(doc)
+    schema = session_validator()["$jsonSchema"]
+    assert {"keywords", "readers"} <= set(schema["required"])
+    assert all(
+        1 <= len(w) <= schema["properties"]["keywords"]["items"]["maxLength"]
+        for w in derived["keywords"]
+    )
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"text": {"$where": "1"}},
+        {"text": ["ngc"]},
+        {"text": "x" * 10_000},
+        {"text": " ".join(f"w{i}" for i in range(MAX_TERMS + 1))},
+        {"data_type": {"$gt": ""}},
+        {"data_type": "movie"},
+        {"instrument": {"$ne": None}},
+        {"instrument": [{"$gt": ""}]},
+        {"filter": 3},
+        {"target_name": ""},
+        {"tags": [["nested"]]},
+        {"tags": ["t"] * 51},
+        {"status": "done"},
+        {"is_public": "yes"},
+        {"include_archived": 1},
+        {"page": 0},
+        {"page": True},
+        {"page_size": 10_000},
+        {"sort": "$natural"},
+        {"sort": {"uploadDate": 1}},
+        {"descending": "no"},
+        {"date_from": "yesterday"},
+        {"date_from": {"$gt": 0}},
+        {"date_from": "2024-02-01", "date_to": "2024-01-01"},
+        {"observation_base_id": {"$exists": True}},
+    ],
+)
+def test_hostile_or_malformed_criteria_are_validation_errors(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        validate_criteria(**kwargs)
+
+
+def test_criteria_normalise_values() -> None:
+    c = validate_criteria(
+        text="NGC ngc 3132",
+        data_type="IMAGE",
+        processing_level="l3",
+        status="Pending",
+        date_from=date(2024, 1, 1),
+        date_to="2024-02-01T00:00:00",
+    )
+    assert c.terms == ("ngc", "3132")
+    assert c.data_type == ("image",) and c.processing_level == ("L3",) and c.status == ("pending",)
+    assert c.date_from == datetime(2024, 1, 1, tzinfo=UTC)
+    assert c.date_to == datetime(2024, 2, 1, tzinfo=UTC)
+
+
+def test_validation_error_does_not_echo_huge_input() -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_criteria(text="s" * 10_000)
+    assert len(str(info.value)) < 1000
+
+
+# --- plans ----------------------------------------------------------------------------------------
+
+
+def _assert_index_shape(stages: tuple[dict[str, Any], ...], index_field: str) -> None:
+    """The first stage is one indexable predicate on the plan's index field; no $where."""
+    lead = stages[0]["$match"]
+    assert list(lead) == [index_field]
+    assert index_field in INDEXED_FIELDS
+    value = lead[index_field]
+    if isinstance(value, dict):
+        assert set(value) <= INDEXABLE_OPS
+    text = repr(stages)
+    assert "$where" not in text and "$expr" not in text and "$function" not in text
+
+
+CASES: list[dict[str, Any]] = [
+    {},
+    {"text": "ngc"},
+    {"text": "ngc 3132 nircam"},
+    {"data_type": "image"},
+    {"processing_level": ["L2b", "L3"]},
+    {"instrument": "nircam"},
+    {"filter": "F090W"},
+    {"target_name": "NGC 3132"},
+    {"status": "pending"},
+    {"tags": ["a", "b"]},
+    {"date_from": "2024-01-01"},
+    {"date_to": "2024-01-01"},
+    {"is_public": False},
+    {"observation_base_id": "jw02733-o001_t001_nircam"},
+    {"include_archived": True},
+    {"text": "ngc", "data_type": "image", "processing_level": "L3"},
+    {"text": "ngc", "instrument": "NIRCAM", "filter": "F090W", "include_archived": True},
+]
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=lambda s: s.role)
+@pytest.mark.parametrize("kwargs", CASES, ids=repr)
+def test_every_search_shape_leads_with_one_indexable_predicate(
+    scope: Scope, kwargs: dict[str, Any]
+) -> None:
+    plan = match_plan(validate_criteria(**kwargs), scope)
+    if plan.hint_required:
+        assert plan.index.name == "uploadDate_-1"
+        assert all("$match" in s for s in plan.stages)
+        assert scope.role == "admin" and not {"text", "data_type"} & set(kwargs)
+    else:
+        _assert_index_shape(plan.stages, plan.index.keys[0][0])
+    # The scope is inside the filter (before skip/limit) for every non-admin session.
+    if scope.role != "admin":
+        assert "'readers': {'$in'" in repr(plan.stages)
+    pipeline, _ = search_pipeline(validate_criteria(**kwargs), scope)
+    facet = pipeline[-1]["$facet"]
+    assert set(facet) == {"items", "total", *FACETS}
+    assert [next(iter(s)) for s in pipeline[:-1]] == ["$match"] * (len(pipeline) - 1)
+
+
+def test_text_uses_prefix_range_on_the_index_and_anchored_regex_for_exactness() -> None:
+    plan = match_plan(validate_criteria(text="ngc 3132"), Scope("user", "alice"))
+    assert plan.stages[0] == {"$match": {"keywords": {"$gte": "3132", "$lt": "3133"}}} or (
+        plan.stages[0] == {"$match": {"keywords": {"$gte": "ngc", "$lt": "ngd"}}}
+    )
+    rest = plan.stages[1]["$match"]
+    regexes = [rest["keywords"]["$regex"], *(c["keywords"]["$regex"] for c in rest["$and"])]
+    assert sorted(regexes) == ["^3132", "^ngc"]
+    assert rest["readers"] == {"$in": ["public", "user:alice"]}
+    assert rest["archived"] == {"$ne": True}
+
+
+def test_most_selective_index_leads() -> None:
+    plan = match_plan(validate_criteria(observation_base_id="o", text="ngc"), Scope("admin"))
+    assert plan.index.name == "observationBaseId_1"
+    plan = match_plan(validate_criteria(text="ngc", data_type="image"), Scope("anonymous"))
+    assert plan.index.name == "keywords_1"
+    plan = match_plan(validate_criteria(data_type="image"), Scope("anonymous"))
+    assert plan.index.name == "dataType_1"
+    plan = match_plan(validate_criteria(), Scope("anonymous"))
+    assert plan.index.name == "readers_1"
+
+
+@given(st.text(max_size=70))
+@settings(max_examples=200, deadline=None)
+def test_any_text_is_data(text: str) -> None:
+    """Whatever the text, it becomes escaped prefixes of word characters, never operators."""
+    try:
+        criteria = validate_criteria(text=text)
+    except ValidationError:
+        return
+    plan = match_plan(criteria, Scope("anonymous"))
+    for term in criteria.terms:
+        assert re.fullmatch(r"[^\W_]+", term)
+    for stage in plan.stages:
+        for key in stage["$match"]:
+            assert key in {"keywords", "readers", "archived", "$and"}
+
+
+@given(st.text(min_size=1, max_size=8))
+def test_prefix_upper_bounds_exactly_the_prefix(term: str) -> None:
+    upper = _prefix_upper(term)
+    if upper is not None:
+        assert term < upper
+        assert not upper.startswith(term)
+        assert term + "\U0010ffff" < upper
+
+
+def test_status_transitions() -> None:
+    assert status_transition("processing") == ("processing", ["pending"])
+    assert status_transition("completed") == ("completed", ["processing"])
+    assert status_transition("FAILED") == ("failed", ["processing"])
+    assert status_transition("pending") == ("pending", ["completed", "failed"])
+    assert TRANSITIONS["pending"] == {"processing"}
+    for bad in ["done", {"$ne": 1}, ["pending"], None]:
+        with pytest.raises(ValidationError):
+            status_transition(bad)
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=lambda s: s.role)
+def test_other_read_pipelines_lead_with_an_index(scope: Scope) -> None:
+    builders = [
+        count_pipeline(Criteria(terms=("ngc",)), scope),
+        lineage_pipeline("jw02733-o001_t001_nircam", scope),
+        observations_pipeline(scope),
+    ]
+    for pipeline, plan in builders:
+        _assert_index_shape(tuple(s for s in pipeline if "$match" in s), plan.index.keys[0][0])
+    pipeline, plan = statistics_pipeline(scope)
+    assert plan.hint_required == (scope.role == "admin")
+    with pytest.raises(ValidationError):
+        lineage_pipeline({"$gt": ""}, scope)  # type: ignore[arg-type]
+
+
+def test_indexes_never_combine_two_array_fields() -> None:
+    """MongoDB refuses a compound index over two array fields (multikey)."""
+    arrays = {"keywords", "readers", "tags", "sharedWith", "derivedFrom"}
+    for spec in INDEXES:
+        assert len({k for k, _ in spec.keys} & arrays) <= 1
+    names = [spec.name for spec in INDEXES]
+    assert len(names) == len(set(names))
+    assert any(
+        spec.options.get("unique") and [k for k, _ in spec.keys] == ["userId", "filePath"]
+        for spec in INDEXES
+    )
