@@ -1,0 +1,128 @@
+"""LineageViewer against the real test database: columns, counts, edges, clicks, switching,
+and an observation of 2,000 files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from jwstnb.session import Session
+from jwstnb.widgets import LineageViewer
+from jwstnb.widgets._format import LEVEL_COLOURS
+from tests.browser.data import insert_all, lineage_records
+
+pytestmark = pytest.mark.integration
+
+SMALL = "jw01111-o001_t001_nircam"
+OTHER = "jw02222-o003_t002_miri"
+
+
+@pytest.fixture
+def reader(admin_session: Session, make_session: Callable[..., Session]) -> Session:
+    insert_all(admin_session, lineage_records(SMALL, 4))  # 14 files
+    insert_all(admin_session, lineage_records(OTHER, 2, instrument="MIRI", filter="F770W"))
+    return make_session("anonymous")
+
+
+def _ids(viewer: LineageViewer) -> dict[str, str]:
+    """file name -> record id of the files the viewer drew."""
+    return {n[1]: n[0] for n in viewer.graph.graph["nodes"]}
+
+
+def test_columns_counts_colours_and_edges(reader: Session) -> None:
+    viewer = LineageViewer(reader, SMALL)
+    assert viewer.state == "ready"
+    assert viewer.counts == {"L1": 4, "L2a": 4, "L2b": 4, "L3": 2, "unknown": 0}
+    graph = viewer.graph.graph
+    assert [c["level"] for c in graph["columns"]] == ["L1", "L2a", "L2b", "L3", "unknown"]
+    assert all(c["colour"] == LEVEL_COLOURS[c["level"]] for c in graph["columns"])
+    # 4 x (uncal->rate, rate->cal) + 4 cal->i2d + i2d->cat
+    assert len(graph["edges"]) == 13
+    names = [n[1] for n in graph["nodes"]]
+    edges = {(names[p], names[c]) for p, c in graph["edges"]}
+    assert ("jw01111001001_02101_00001_nrca1_uncal.fits",
+            "jw01111001001_02101_00001_nrca1_rate.fits") in edges
+    # Every L2a file sits in the row of its L1 parent.
+    rows = {n[1]: n[3] for n in graph["nodes"]}
+    for i in range(1, 5):
+        stem = f"jw01111001001_02101_{i:05d}_nrca1"
+        assert rows[f"{stem}_uncal.fits"] == rows[f"{stem}_rate.fits"] == rows[f"{stem}_cal.fits"]
+    assert "14 files, 13 links" in viewer.summary.value
+    for level in ("L1", "L2a", "L2b", "L3", "unknown"):
+        assert LEVEL_COLOURS[level] in viewer.summary.value
+
+
+def test_clicking_a_file_shows_its_details(reader: Session) -> None:
+    viewer = LineageViewer(reader, SMALL)
+    ids = _ids(viewer)
+    cal = "jw01111001001_02101_00002_nrca1_cal.fits"
+    viewer.graph.selected_id = ids[cal]  # what a click on the node does in the browser
+    assert viewer.selected_id == ids[cal]
+    assert viewer.selected["file_name"] == cal
+    assert viewer.selected["processing_level"] == "L2b"
+    details = viewer.details_html.value
+    assert cal in details
+    assert "<b>From</b> (1): jw01111001001_02101_00002_nrca1_rate.fits" in details
+    assert "<b>To</b> (1): jw01111-o001_t001_nircam_clear-f200w_i2d.fits" in details
+    # select() is the same thing from Python, and it reaches the view.
+    i2d = ids["jw01111-o001_t001_nircam_clear-f200w_i2d.fits"]
+    viewer.select(i2d)
+    assert viewer.graph.selected_id == i2d
+    assert "<b>From</b> (4)" in viewer.details_html.value
+    viewer.select(None)
+    assert viewer.selected is None and "Click a file" in viewer.details_html.value
+
+
+def test_selecting_an_id_outside_the_observation_is_explained(reader: Session) -> None:
+    viewer = LineageViewer(reader, SMALL)
+    viewer.select("0123456789abcdef01234567")
+    assert viewer.selected is None
+    assert "is not a file of jw01111-o001_t001_nircam" in viewer.details_html.value
+
+
+def test_switching_observations(reader: Session) -> None:
+    viewer = LineageViewer(reader, SMALL)
+    assert viewer.observations == [SMALL, OTHER]
+    assert list(viewer.observation_dropdown.options) == [SMALL, OTHER]
+    viewer.select(next(iter(_ids(viewer).values())))
+    viewer.observation_dropdown.value = OTHER  # the selector in the browser
+    assert viewer.observation_base_id == OTHER
+    assert viewer.counts == {"L1": 2, "L2a": 2, "L2b": 2, "L3": 2, "unknown": 0}
+    assert viewer.selected is None and viewer.selected_id == ""
+    assert all("jw02222" in name for name in _ids(viewer))
+    viewer.show(SMALL)
+    assert viewer.observation_dropdown.value == SMALL and viewer.counts["L1"] == 4
+
+
+def test_unknown_observation_is_a_readable_error(reader: Session) -> None:
+    viewer = LineageViewer(reader, "jw00000-o000_t000_nothing")
+    assert viewer.state == "error"
+    assert "no readable records of observation" in viewer.status_text
+    assert viewer.graph.message == viewer.status_text
+    assert viewer.graph.graph == {}
+    # The selector still offers the real ones, and picking one recovers.
+    viewer.observation_dropdown.value = SMALL
+    assert viewer.state == "ready" and viewer.counts["L1"] == 4
+
+
+def test_two_thousand_files_in_one_group(admin_session: Session,
+                                         make_session: Callable[..., Session]) -> None:
+    big = "jw09999-o001_t001_nircam"
+    assert insert_all(admin_session, lineage_records(big, 666)) == 2000
+    reader = make_session("anonymous")
+    start = time.perf_counter()
+    viewer = LineageViewer(reader, big)
+    elapsed = time.perf_counter() - start
+    assert viewer.counts == {"L1": 666, "L2a": 666, "L2b": 666, "L3": 2, "unknown": 0}
+    assert len(viewer.graph.graph["nodes"]) == 2000
+    assert len(viewer.graph.graph["edges"]) == 666 * 3 + 1
+    assert elapsed < 15, f"building the viewer took {elapsed:.1f}s"
+    ids = _ids(viewer)
+    i2d = ids["jw09999-o001_t001_nircam_clear-f200w_i2d.fits"]
+    start = time.perf_counter()
+    viewer.select(i2d)
+    assert time.perf_counter() - start < 2
+    assert "<b>From</b> (666)" in viewer.details_html.value
+    assert "and 658 more" in viewer.details_html.value
