@@ -35,7 +35,8 @@ def _header_int(header: Any, key: str) -> int:
 
 
 def hdu_choices(headers: list[tuple[str, Any]]) -> list[tuple[str, int, bool]]:
-    """``(label, index, is_image)`` per HDU from its ``(name, header)``: ``1: SCI 2048x2048``.
+    """``(label, index, is_image)`` per HDU from its ``(name, header)``: ``1: SCI 2048x2048``,
+    ``3: ASDF table, 1 row x 1 column``.
 
     An HDU is an image when it is not a table and has at least two axes of non-zero length.
     """
@@ -45,9 +46,12 @@ def hdu_choices(headers: list[tuple[str, Any]]) -> list[tuple[str, int, bool]]:
         dims = [_header_int(header, f"NAXIS{i}") for i in range(1, naxis + 1)]
         xtension = str(header.get("XTENSION", "IMAGE") or "IMAGE").strip().upper()
         is_image = xtension == "IMAGE" and naxis >= 2 and all(d > 0 for d in dims[:2])
-        shape = "x".join(str(d) for d in dims) if dims else "no data"
-        kind = "" if xtension == "IMAGE" else f" {xtension.lower()}"
-        out.append((f"{index}: {name or 'PRIMARY'} {shape}{kind}", index, is_image))
+        if xtension in ("BINTABLE", "TABLE"):
+            rows, columns = _header_int(header, "NAXIS2"), _header_int(header, "TFIELDS")
+            shape = f"table, {rows} row{'s' * (rows != 1)} x {columns} column{'s' * (columns != 1)}"
+        else:
+            shape = "x".join(str(d) for d in dims) if dims else "no data"
+        out.append((f"{index}: {name or 'PRIMARY'} {shape}", index, is_image))
     return out
 
 
@@ -173,6 +177,9 @@ class FitsPreview(widgets.VBox):
 
     ``FitsPreview(storage, key, *, ext=None, stretch="zscale", cmap="gray", max_size=1024)``;
     ``ext`` is an HDU index or name (default: the first SCI image, else the first image).
+    Headers come from ``Storage.read_headers`` (no data read); the plane shown from
+    ``Storage.image_data(key, ext, step=...)``, which reads only every ``step``-th row of a
+    big image, so previews of remote files stay cheap.
     """
 
     key = traitlets.Unicode(help="storage key of the file shown")
@@ -199,14 +206,14 @@ class FitsPreview(widgets.VBox):
 
         self.storage = storage
         self.max_size = max_size
-        self.hdul: Any = None
-        self._plane: dict[int, Any] = {}
-        self._names: list[str] = []
+        self.headers: list[Any] = []
+        self._planes: dict[int, tuple[Any, int]] = {}  # HDU index -> (strided plane, step)
         self.add_class("jwstnb-preview")
         self.title = widgets.HTML()
         self.hdu_dropdown = widgets.Dropdown(
             description="HDU", layout=widgets.Layout(width="300px")
         )
+        self.hdu_dropdown.add_class("jwstnb-hdu")
         self.stretch_buttons = widgets.ToggleButtons(
             options=list(STRETCHES), value=stretch, description="Stretch",
             style={"button_width": "64px"},
@@ -216,6 +223,7 @@ class FitsPreview(widgets.VBox):
         self.cmap_dropdown = widgets.Dropdown(
             options=cmaps, value=cmap, description="Colours", layout=widgets.Layout(width="240px")
         )
+        self.cmap_dropdown.add_class("jwstnb-cmap")
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
         self.image.add_class("jwstnb-preview-image")
         self.status = widgets.HTML()
@@ -247,6 +255,14 @@ class FitsPreview(widgets.VBox):
 
     # --- loading -----------------------------------------------------------------------
 
+    @property
+    def names(self) -> list[str]:
+        """HDU names (EXTNAME; PRIMARY for the first), in file order."""
+        return [
+            str(h.get("EXTNAME") or ("PRIMARY" if i == 0 else "")).strip()
+            for i, h in enumerate(self.headers)
+        ]
+
     def _open(self, key: str, ext: int | str | None) -> None:
         self.key = key
         self.title.value = f"<b>{html.escape(key.rsplit('/', 1)[-1])}</b>"
@@ -256,22 +272,22 @@ class FitsPreview(widgets.VBox):
             if not is_fits_key(key):
                 self._open_plain_image(key)
                 return
-            self.hdul = self.storage.open_fits(key)
-            headers = [(hdu.name, hdu.header) for hdu in self.hdul]
+            self.headers = list(self.storage.read_headers(key))
         except Exception as exc:
             self._fail(f"Cannot open {key}: {error_text(exc)}")
             return
-        self._names = [name for name, _ in headers]
-        choices = hdu_choices(headers)
+        names = self.names
+        choices = hdu_choices(list(zip(names, self.headers, strict=True)))
         self.hdu_dropdown.options = [(label, index) for label, index, _ in choices]
         if isinstance(ext, str):
-            matches = [i for i, name in enumerate(self._names) if name.upper() == ext.upper()]
+            matches = [i for i, name in enumerate(names) if name.upper() == ext.upper()]
             index = matches[0] if matches else None
         else:
-            index = ext if ext is not None else default_hdu(choices, self._names)
-        if index is None:
-            self._fail("This file has no image HDU to show; its header is below.")
+            index = ext if ext is not None else default_hdu(choices, names)
+        if index is None or not 0 <= index < len(self.headers):
             self._show_header(0)
+            self._fail(f"No image HDU {ext!r} to show" if ext is not None else
+                       "This file has no image HDU to show; its header is shown instead.")
             return
         self.hdu_dropdown.value = index
         if self.ext == index:  # the observer does not fire for an unchanged value
@@ -282,12 +298,8 @@ class FitsPreview(widgets.VBox):
     def _open_plain_image(self, key: str) -> None:
         self.hdu_dropdown.options = [("0: image", 0)]
         self.hdu_dropdown.disabled = True
-        self._plane[0] = self.storage.image_data(key)
         self.header_view.value = '<div class="jwstnb-note">Not a FITS file: no header.</div>'
-        if self.ext == 0:
-            self._render()
-        else:
-            self.ext = 0
+        self.ext = 0
 
     def _on_hdu(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
@@ -306,12 +318,28 @@ class FitsPreview(widgets.VBox):
         self._render()
 
     def _show_header(self, index: int) -> None:
-        if self.hdul is None:
+        if not self.headers:
             return
-        text = self.hdul[index].header.tostring(sep="\n", endcard=False, padding=False)
-        self.header_view.value = (
-            f'<pre style="font-size:11px;margin:0">{html.escape(text)}</pre>'
-        )
+        text = self.headers[index].tostring(sep="\n", endcard=False, padding=False)
+        text = html.escape(text, quote=False)
+        self.header_view.value = f'<pre style="font-size:11px;margin:0">{text}</pre>'
+
+    def _plane(self, index: int) -> tuple[Any, int]:
+        """The HDU's first plane, strided to at most ``max_size`` a side (read once)."""
+        if index not in self._planes:
+            if not self.headers:  # a JPG/PNG/TIFF
+                plane = self.storage.image_data(self.key)
+                step = max(1, math.ceil(max(plane.shape) / self.max_size))
+                self._planes[index] = (plane[::step, ::step], step)
+            else:
+                header = self.headers[index]
+                if _header_int(header, "NAXIS") < 2:
+                    raise ValueError(f"HDU {index} ({self.names[index]}) has no image data")
+                ny, nx = _header_int(header, "NAXIS2"), _header_int(header, "NAXIS1")
+                step = max(1, math.ceil(max(nx, ny) / self.max_size))
+                plane = self.storage.image_data(self.key, ext=index, step=step)
+                self._planes[index] = (plane, step)
+        return self._planes[index]
 
     def _render(self) -> None:
         index = self.ext
@@ -321,19 +349,17 @@ class FitsPreview(widgets.VBox):
         self.status_text = "Rendering..."
         try:
             wcs, unit = None, ""
-            if self.hdul is not None:
+            if self.headers:
                 self._show_header(index)
-                hdu = self.hdul[index]
-                if index not in self._plane:
-                    if hdu.data is None:
-                        raise ValueError(f"HDU {index} ({hdu.name}) has no data")
-                    self._plane[index] = first_plane(hdu.data)
-                wcs = _celestial_wcs(hdu.header)
-                unit = str(hdu.header.get("BUNIT", "") or "")
-            plane = self._plane[index]
-            png, step = render_png(
+                header = self.headers[index]
+                wcs = _celestial_wcs(header)
+                unit = str(header.get("BUNIT", "") or "")
+            plane, step = self._plane(index)
+            if wcs is not None and step > 1:
+                wcs = wcs.slice((slice(None, None, step), slice(None, None, step)))
+            png, _ = render_png(
                 plane, wcs=wcs, stretch=self.stretch, cmap=self.cmap, unit=unit,
-                max_size=self.max_size,
+                max_size=max(plane.shape),
             )
         except Exception as exc:
             self._fail(f"Cannot show HDU {index}: {error_text(exc)}")
@@ -341,9 +367,12 @@ class FitsPreview(widgets.VBox):
         self.png = png
         self.image.value = png
         height, width = plane.shape
-        shown = f", shown 1:{step}" if step > 1 else ""
+        if self.headers:
+            width = _header_int(self.headers[index], "NAXIS1")
+            height = _header_int(self.headers[index], "NAXIS2")
+        shown = f", 1 pixel in {step} shown" if step > 1 else ""
         axes = "RA/Dec axes from the WCS" if wcs is not None else "pixel axes (no celestial WCS)"
-        self.status_text = f"{width}x{height} {plane.dtype}{shown} · {self.stretch} · {axes}"
+        self.status_text = f"{width}x{height} pixels{shown} · {self.stretch} · {axes}"
         self.state = "ready"
 
     def _fail(self, message: str) -> None:
@@ -357,9 +386,6 @@ class FitsPreview(widgets.VBox):
             f"{html.escape(self.status_text)}</span>"
         )
 
-    def close(self) -> None:
-        """Close the widget and the file it holds open."""
-        if self.hdul is not None:
-            self.hdul.close()
-            self.hdul = None
-        super().close()
+    def open_fits(self) -> Any:
+        """The file as an astropy HDUList (``Storage.open_fits``; lazy)."""
+        return self.storage.open_fits(self.key)

@@ -40,7 +40,7 @@ def test_hdu_choices_and_default_prefers_sci() -> None:
     headers = [(h.name, h.header) for h in hdul]
     choices = hdu_choices(headers)
     assert [c[0] for c in choices] == [
-        "0: PRIMARY no data", "1: SCI 5x3x4", "2: ERR 5x3", "3: ASDF 4x1 bintable",
+        "0: PRIMARY no data", "1: SCI 5x3x4", "2: ERR 5x3", "3: ASDF table, 1 row x 1 column",
     ]
     assert [c[2] for c in choices] == [False, True, True, False]
     assert default_hdu(choices, [n for n, _ in headers]) == 1
