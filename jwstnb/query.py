@@ -381,12 +381,23 @@ def _text(value: Any) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def _encodable(name: str, value: str) -> str:
+    """BSON strings are UTF-8: a lone surrogate (possible in a Python str) is refused here."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid(
+            name, f"{name} contains characters that are not valid unicode", value
+        ) from None
+    return value
+
+
 def _string(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise invalid(name, f"{name} must be a non-empty string", value)
     if len(value) > MAX_VALUE_LENGTH:
         raise invalid(name, f"{name} is limited to {MAX_VALUE_LENGTH} characters", value)
-    return value
+    return _encodable(name, value)
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:
