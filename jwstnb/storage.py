@@ -10,6 +10,7 @@ files raise :class:`jwstnb.errors.FitsError` naming the key and the reason.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -60,9 +61,13 @@ FITS_EXTENSIONS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 STRETCHES = ("zscale", "asinh", "linear", "log")
 # Images smaller than this are read whole for thumbnails (one request beats many).
-_SMALL_PLANE_BYTES = 4 * 2**20
+_SMALL_PLANE_BYTES = 2**20
 _SECRET_OPTION = re.compile(r"secret|password|passwd|token|credential|(^|_)key$|^key", re.I)
 _FITS_MAGIC = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
+
+
+class _ArgumentError(ValueError):
+    """A bad argument (not a bad file): passes through the FITS error wrapper as is."""
 
 
 class StorageNotConfigured(JwstnbError, ValueError):
@@ -135,10 +140,25 @@ class _RangeCache(BaseCache):
         self._held = 0
 
     def _lookup(self, start: int, end: int) -> bytes | None:
-        for begin, data in reversed(self._parts):
-            if begin <= start and end <= begin + len(data):
-                return data[start - begin : end - begin]
-        return None
+        """The bytes ``[start, end)`` if cached parts (stitched when needed) cover them."""
+        pieces: list[bytes] = []
+        pos = start
+        while pos < end:
+            best: tuple[int, bytes] | None = None
+            for begin, data in self._parts:
+                if begin <= pos < begin + len(data) and (
+                    best is None or begin + len(data) > best[0] + len(best[1])
+                ):
+                    best = (begin, data)
+                    if begin + len(data) >= end:
+                        break
+            if best is None:
+                return None
+            begin, data = best
+            stop = min(end, begin + len(data))
+            pieces.append(data[pos - begin : stop - begin])
+            pos = stop
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _add(self, start: int, data: bytes) -> None:
         self._parts.append((start, data))
@@ -163,8 +183,12 @@ class _RangeCache(BaseCache):
         self._add(start, data)
         return data[: end - start]
 
-    def prefetch(self, ranges: list[tuple[int, int]]) -> None:
-        """Fetch the byte ranges ``[(start, end), ...]`` not cached yet, merged and at once."""
+    def prefetch(self, ranges: list[tuple[int, int]], merge_gap: int | None = None) -> None:
+        """Fetch the byte ranges ``[(start, end), ...]`` not cached yet, at once.
+
+        Ranges closer than ``merge_gap`` (default: one block) are fetched as one request.
+        """
+        gap = self.blocksize if merge_gap is None else merge_gap
         wanted = sorted(
             (max(0, a), min(self.size, b)) for a, b in ranges if a < b and a < self.size
         )
@@ -172,7 +196,7 @@ class _RangeCache(BaseCache):
         for a, b in wanted:
             if self._lookup(a, b) is not None:
                 continue
-            if merged and a - merged[-1][1] <= self.blocksize:
+            if merged and a - merged[-1][1] <= gap:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])
@@ -206,14 +230,26 @@ class _PlaneSection:
     ) -> None:
         self._section = section
         self._lead = lead
-        self.shape = shape
-        self.dtype = section.dtype
-        self.ndim = 2
+        self._shape = shape
         self._offset = data_offset + plane_index * shape[0] * shape[1] * itemsize
         self._itemsize = itemsize
         self._cache = cache
 
-    def prefetch_rows(self, rows: range | list[int], x0: int, x1: int) -> None:
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self._shape
+
+    @property
+    def dtype(self) -> Any:
+        return self._section.dtype
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def prefetch_rows(
+        self, rows: range | list[int], x0: int, x1: int, merge_gap: int | None = None
+    ) -> None:
         """Fetch columns ``x0:x1`` of ``rows`` at once (no-op without a range cache)."""
         if self._cache is None or x1 <= x0:
             return
@@ -222,7 +258,8 @@ class _PlaneSection:
             [
                 (self._offset + (r * nx + x0) * size, self._offset + (r * nx + x1) * size)
                 for r in rows
-            ]
+            ],
+            merge_gap,
         )
 
     def __getitem__(self, key: Any) -> Any:
@@ -509,14 +546,27 @@ class Storage:
         return StorageFileNotFound(f"no file {key!r} in storage {self.url}")
 
     # --- FITS ---------------------------------------------------------------------------
-    def open_fits(self, key: str) -> HDUList:
-        """Open ``key`` as FITS, lazily: headers are read as HDUs are asked for, data on use.
+    def open_fits(self, key: str, *, check: bool = True) -> HDUList:
+        """Open ``key`` as FITS, lazily: data is read only when used.
 
         Remote files are read through small blocks (``block_size``) with memory mapping off,
-        so ``hdul["SCI"].section[y0:y1, x0:x1]`` fetches only those rows. Close it (or use
-        ``with``) when done. Raises FitsError for files that are not FITS.
+        so ``hdul["SCI"].section[y0:y1, x0:x1]`` fetches only those rows. With ``check``
+        (default) every header is read and the structure checked first, so a truncated or
+        corrupt file raises FitsError here rather than deep inside astropy later; with
+        ``check=False`` headers are read only as HDUs are asked for. Close it (or ``with``).
         """
-        hdul, _size, _file = self._open_fits(key)
+        hdul, total, _file = self._open_fits(key)
+        if check:
+            try:
+                _check_structure(hdul, total, key)
+            except BaseException as exc:
+                with suppress(Exception):
+                    hdul.close()
+                if isinstance(exc, FitsError):
+                    raise
+                if isinstance(exc, Exception):
+                    raise _fits_error(key, exc) from exc
+                raise
         return hdul
 
     def _open_fits(self, key: str, size: int | None = None) -> tuple[HDUList, int, Any]:
@@ -552,7 +602,7 @@ class Storage:
         hdul, total, f = self._open_fits(key, size=size)
         try:
             yield hdul, total, f
-        except (FitsError, NotFound):
+        except (FitsError, NotFound, _ArgumentError):
             raise
         except Exception as exc:
             raise _fits_error(key, exc) from exc
@@ -577,26 +627,8 @@ class Storage:
         ``size`` (if known from a listing) saves a request.
         """
         with self._fits(key, size=size) as (hdul, total, _f):
-            hdul.readall()
-            headers = []
-            end = 0
-            for index, hdu in enumerate(hdul):
-                _check_hdu(hdu, index, key)
-                info = hdul.fileinfo(index)
-                data_end = int(info["datLoc"]) + _data_bytes(hdu.header)
-                if data_end > total:
-                    raise FitsError(
-                        f"{key!r} is truncated: HDU {index} ({hdu.name or 'PRIMARY'}) needs "
-                        f"{data_end} bytes but the file has {total}"
-                    )
-                end = int(info["datLoc"]) + int(info["datSpan"])
-                headers.append(hdu.header.copy())
-            if total > end:
-                raise FitsError(
-                    f"{key!r} is truncated or corrupt: an unreadable HDU header starts at "
-                    f"byte {end} ({total - end} bytes follow the last readable HDU)"
-                )
-            return headers
+            _check_structure(hdul, total, key)
+            return [hdu.header.copy() for hdu in hdul]
 
     def cutout(
         self,
@@ -631,7 +663,7 @@ class Storage:
                 from astropy.nddata import Cutout2D
 
                 if size is None:
-                    raise ValueError("position= needs size= (pixels, or an angular Quantity)")
+                    raise _ArgumentError("position= needs size= (pixels, or an angular Quantity)")
                 if isinstance(position, Sequence) and not isinstance(position, str):
                     position = tuple(float(v) for v in position)
                 elif wcs is None:
@@ -639,10 +671,15 @@ class Storage:
                         f"{key!r} extension {ext!r} has no celestial WCS: give a pixel "
                         "position (x, y) instead of sky coordinates"
                     )
-                return Cutout2D(
-                    plane_section, position, size, wcs=wcs, mode=mode,
-                    fill_value=fill_value, copy=True,
-                )
+                from astropy.nddata.utils import NoOverlapError, PartialOverlapError
+
+                try:
+                    return Cutout2D(
+                        plane_section, position, size, wcs=wcs, mode=mode,
+                        fill_value=fill_value, copy=True,
+                    )
+                except (NoOverlapError, PartialOverlapError) as exc:
+                    raise _ArgumentError(f"cutout of {key!r}: {exc}") from exc
             y0, y1 = _bounds(y, ny, "y")
             x0, x1 = _bounds(x, nx, "x")
             data = plane_section[y0:y1, x0:x1]
@@ -821,9 +858,25 @@ def _data_bytes(header: Header) -> int:
     return abs(int(header.get("BITPIX", 8))) // 8 * gcount * (pcount + count)
 
 
+def _check_structure(hdul: HDUList, total: int, key: str) -> None:
+    """Read every header (no data) and check that the HDUs fill the file exactly."""
+    hdul.readall()
+    end = 0
+    for index, hdu in enumerate(hdul):
+        _check_hdu(hdu, index, key)
+        _check_data_in_file(hdul, hdu, total, key)
+        info = hdu.fileinfo()
+        end = int(info["datLoc"]) + int(info["datSpan"])
+    if total > end:
+        raise FitsError(
+            f"{key!r} is truncated or corrupt: an unreadable HDU header starts at "
+            f"byte {end} ({total - end} bytes follow the last readable HDU)"
+        )
+
+
 def _check_data_in_file(hdul: HDUList, hdu: Any, total: int, key: str) -> None:
     index = hdul.index(hdu)
-    end = int(hdul.fileinfo(index)["datLoc"]) + _data_bytes(hdu.header)
+    end = int(hdu.fileinfo()["datLoc"]) + _data_bytes(hdu.header)
     if end > total:
         raise FitsError(
             f"{key!r} is truncated: HDU {index} ({hdu.name or 'PRIMARY'}) needs {end} bytes "
@@ -873,18 +926,30 @@ def _plane_section(hdul: HDUList, hdu: Any, plane: int, key: str, f: Any) -> _Pl
     if lead_shape:
         first = lead_shape[-1]
         if not -first <= plane < first:
-            raise ValueError(f"plane {plane} is out of range for {first} planes")
+            raise _ArgumentError(f"plane {plane} is out of range for {first} planes")
         lead = (0,) * (len(lead_shape) - 1) + (plane % first,)
     cache = getattr(f, "cache", None)
-    return _PlaneSection(
+    return _section_type()(
         hdu.section,
         lead,
         (shape[-2], shape[-1]),
-        data_offset=int(hdul.fileinfo(hdul.index(hdu))["datLoc"]),
+        data_offset=int(hdu.fileinfo()["datLoc"]),
         plane_index=plane % lead_shape[-1] if lead_shape else 0,
         itemsize=abs(int(hdu.header["BITPIX"])) // 8,
         cache=cache if isinstance(cache, _RangeCache) else None,
     )
+
+
+@functools.cache
+def _section_type() -> type[_PlaneSection]:
+    """_PlaneSection that is also an astropy ``Section``, so ``Cutout2D`` slices it lazily
+    instead of converting it to an array (astropy checks the type)."""
+    from astropy.io.fits.hdu.image import Section
+
+    class LazyPlaneSection(_PlaneSection, Section):
+        pass
+
+    return LazyPlaneSection
 
 
 def _bounds(pair: tuple[int, int] | None, n: int, axis: str) -> tuple[int, int]:
@@ -893,7 +958,7 @@ def _bounds(pair: tuple[int, int] | None, n: int, axis: str) -> tuple[int, int]:
     lo, hi = (int(v) for v in pair)
     lo, hi = max(0, lo), min(n, hi)
     if lo >= hi:
-        raise ValueError(f"empty cutout: {axis}={pair} is outside 0..{n}")
+        raise _ArgumentError(f"empty cutout: {axis}={pair} is outside 0..{n}")
     return lo, hi
 
 
@@ -924,7 +989,7 @@ def _read_strided(section: _PlaneSection, step: int) -> np.ndarray:
         data = np.asarray(section[0:ny, 0:nx])[::step, ::step]
     else:
         rows = range(0, ny, step)
-        section.prefetch_rows(rows, 0, nx)
+        section.prefetch_rows(rows, 0, nx, merge_gap=0)  # exact rows, fetched concurrently
         data = np.stack([np.asarray(section[row, 0:nx])[::step] for row in rows])
     return np.asarray(data, dtype=np.float32)
 
