@@ -1,0 +1,331 @@
+"""Search benchmark: jwstnb's Session.search against the same query written with raw pymongo.
+
+    /root/venv/bin/python benchmarks/search.py                 # SecantusDB started here
+    /root/venv/bin/python benchmarks/search.py --uri mongodb://127.0.0.1:27017/  # any server
+    JWSTNB_BENCH_MONGO_URI=... /root/venv/bin/python benchmarks/search.py --records 100000
+
+100k synthetic records are bulk-inserted (with the session's derived fields) into a fresh
+database, then one query is timed many times, the variants interleaved in each round:
+
+- ``jwstnb``: ``session.as_user(u).search(text="ngc 3132", data_type="image",
+  processing_level="L3")`` -> a Page of 20 pydantic records, total and six facets in ONE
+  aggregate, with the user's scope inside the filter.
+- ``raw, same pipeline``: the same aggregate written by hand with pymongo (dicts out, no
+  models): the strict measure of what the toolkit adds. Target: median ratio <= 1.15.
+- ``raw, obvious``: what one writes without jwstnb: ``find`` with ``$or`` scope and
+  ``$regex`` text + ``sort/skip/limit``, ``count_documents``, and one aggregate per facet
+  (8 round trips, none of them index-led on SecantusDB).
+
+Prints a markdown table (medians, ratios) to stdout; ``--out FILE`` writes it there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pymongo import MongoClient
+
+from jwstnb.query import derived_fields
+from jwstnb.session import Session, connect
+
+USER = "user007"
+TEXT = "ngc 3132"
+FILTERS = {"data_type": "image", "processing_level": "L3"}
+FACET_PATHS = {
+    "data_type": "dataType",
+    "processing_level": "processingLevel",
+    "instrument": "imageInfo.instrument",
+    "filter": "imageInfo.filter",
+    "target_name": "imageInfo.targetName",
+    "status": "processingStatus",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_secantus(path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway SecantusDB on 127.0.0.1 (no auth) for the run."""
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "secantus",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(path),
+        "--log-level",
+        "WARNING",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("SecantusDB did not start")
+
+
+def synthetic(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``n`` valid stored documents: 60% public imports, 40% private to one of 100 users."""
+    rnd = random.Random(seed)
+    t0 = datetime(2022, 7, 1, tzinfo=UTC)
+    instruments = {
+        "NIRCAM": ["F090W", "F200W", "F444W"],
+        "MIRI": ["F770W", "F1130W"],
+        "NIRSPEC": ["CLEAR"],
+        "NIRISS": ["F150W"],
+    }
+    targets = (
+        [f"NGC {rnd.randrange(1000, 7999)}" for _ in range(150)]
+        + ["NGC 3132"]
+        + [f"M{i}" for i in range(1, 60)]
+        + ["Carina Nebula", "Stephan's Quintet", "WR 140"]
+    )
+    docs = []
+    for i in range(n):
+        inst = rnd.choice(list(instruments))
+        filt = rnd.choice(instruments[inst])
+        program, obs = rnd.randrange(1000, 5000), rnd.randrange(1, 30)
+        level = rnd.choice(["L1", "L2a", "L2b", "L3", "L3"])
+        suffix = {"L1": "uncal", "L2a": "rate", "L2b": "cal", "L3": "i2d"}[level]
+        name = f"jw{program:05d}-o{obs:03d}_t001_{inst.lower()}_{filt.lower()}_{suffix}_{i}.fits"
+        public = rnd.random() < 0.6
+        owner = None if public else f"user{rnd.randrange(100):03d}"
+        doc: dict[str, Any] = {
+            "fileName": name,
+            "filePath": f"mast/jw{program:05d}-o{obs:03d}/{name}",
+            "fileSize": rnd.randrange(10**6, 10**9),
+            "fileFormat": "fits",
+            "dataType": rnd.choice(["image", "image", "sensor", "spectral", "raw"]),
+            "processingStatus": rnd.choice(["pending", "completed", "completed", "failed"]),
+            "uploadDate": t0 + timedelta(seconds=37 * i),
+            "tags": [],
+            "description": None,
+            "processingLevel": level,
+            "observationBaseId": f"jw{program:05d}-o{obs:03d}_t001_{inst.lower()}",
+            "exposureId": None,
+            "parentId": None,
+            "derivedFrom": [],
+            "userId": owner,
+            "isPublic": public,
+            "sharedWith": [f"user{rnd.randrange(100):03d}"] if owner and rnd.random() < 0.1 else [],
+            "archived": rnd.random() < 0.02,
+            "metadata": {},
+            "isViewable": True,
+            "imageInfo": {"targetName": rnd.choice(targets), "instrument": inst, "filter": filt},
+            "sensorInfo": None,
+            "processingResults": [],
+            "thumbnail": None,
+        }
+        doc.update(derived_fields(doc))
+        docs.append(doc)
+    return docs
+
+
+def raw_same_pipeline(session: Session) -> Callable[[], Any]:
+    """The aggregate jwstnb sends, written by hand (index-led $match, then the rest)."""
+    coll = session.client[session.database_name][session.collection_name]
+    facets = {
+        name: [{"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
+        for name, path in FACET_PATHS.items()
+    }
+    pipeline = [
+        {"$match": {"keywords": {"$gte": "3132", "$lt": "3133"}}},
+        {
+            "$match": {
+                "keywords": {"$regex": "^3132"},
+                "$and": [{"keywords": {"$regex": "^ngc"}}],
+                "processingLevel": "L3",
+                "dataType": "image",
+                "readers": {"$in": ["public", f"user:{USER}"]},
+                "archived": {"$ne": True},
+            }
+        },
+        {
+            "$facet": {
+                "items": [
+                    {"$sort": {"uploadDate": -1, "_id": -1}},
+                    {"$skip": 0},
+                    {"$limit": 20},
+                    {"$project": {"keywords": 0, "readers": 0}},
+                ],
+                "total": [{"$count": "n"}],
+                **facets,
+            }
+        },
+    ]
+
+    def run() -> Any:
+        result = next(iter(coll.aggregate(pipeline)))
+        return result["items"], result["total"][0]["n"], {k: result[k] for k in FACET_PATHS}
+
+    return run
+
+
+def raw_obvious(session: Session) -> Callable[[], Any]:
+    """find + count_documents + one aggregate per facet, as written without the toolkit."""
+    coll = session.client[session.database_name][session.collection_name]
+    words = TEXT.split()
+    fields = ["fileName", "description", "observationBaseId", "imageInfo.targetName"]
+    query = {
+        "$and": [
+            {"$or": [{"isPublic": True}, {"userId": USER}, {"sharedWith": USER}]},
+            *(
+                {"$or": [{f: {"$regex": re.escape(w), "$options": "i"}} for f in fields]}
+                for w in words
+            ),
+        ],
+        "dataType": "image",
+        "processingLevel": "L3",
+        "archived": {"$ne": True},
+    }
+
+    def run() -> Any:
+        items = list(coll.find(query).sort("uploadDate", -1).skip(0).limit(20))
+        total = coll.count_documents(query)
+        facets = {
+            name: list(
+                coll.aggregate(
+                    [{"$match": query}, {"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
+                )
+            )
+            for name, path in FACET_PATHS.items()
+        }
+        return items, total, facets
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--uri", default=os.environ.get("JWSTNB_BENCH_MONGO_URI"))
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument(
+        "--obvious-repeats",
+        type=int,
+        default=3,
+        help="rounds that also time the (slow) obvious raw version",
+    )
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-")
+    proc = None
+    uri = args.uri
+    if not uri:
+        proc, uri = start_secantus(Path(tmp.name) / "data")
+    database = f"jwstnb_bench_{uuid.uuid4().hex[:8]}"
+    # Bulk load before the indexes exist (much faster on SecantusDB), then connect() puts the
+    # validator on and builds the indexes; a last slice goes in through the validator.
+    t = time.perf_counter()
+    docs = synthetic(args.records)
+    checked = docs[-1000:]
+    raw: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=30_000)
+    for start in range(0, len(docs) - len(checked), 5000):
+        raw[database]["jwst_data"].insert_many(
+            docs[start : min(start + 5000, len(docs) - len(checked))], ordered=False
+        )
+    raw.close()
+    admin = connect(uri, admin=True, database=database, timeout=30)
+    try:
+        admin.collection.insert_many(checked, ordered=False)
+        load_s = time.perf_counter() - t
+        session = admin.as_user(USER)
+
+        def jwstnb_search() -> Any:
+            return session.search(text=TEXT, **FILTERS)
+
+        same = raw_same_pipeline(admin)
+        obvious = raw_obvious(admin)
+        # The three must agree before their times mean anything.
+        page = jwstnb_search()
+        items, total, facets = same()
+        assert page.total == total and [str(r.id) for r in page.items] == [
+            str(d["_id"]) for d in items
+        ]
+        assert page.facets["data_type"] == {str(r["_id"]): r["n"] for r in facets["data_type"]}
+        _, o_total, _ = obvious()
+        plan = session.explain_search(text=TEXT, **FILTERS)
+
+        times: dict[str, list[float]] = {"jwstnb": [], "same": [], "obvious": []}
+        for _ in range(3):  # warm-up
+            jwstnb_search()
+            same()
+        for round_ in range(args.repeats):
+            variants: list[tuple[str, Callable[[], Any]]] = [
+                ("jwstnb", jwstnb_search),
+                ("same", same),
+            ]
+            if round_ < args.obvious_repeats:
+                variants.append(("obvious", obvious))
+            if round_ % 2:
+                variants.reverse()
+            for name, fn in variants:
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    finally:
+        admin.client.drop_database(database)
+        admin.close()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        tmp.cleanup()
+
+    med = {k: statistics.median(v) * 1000 for k, v in times.items() if v}
+    server = "SecantusDB (started here)" if proc is not None else "given URI"
+    lines = [
+        f"### Search benchmark: {args.records:,} records, {server}",
+        "",
+        f"Query: user scope `{USER}`, text `{TEXT}`, data_type=image, processing_level=L3, "
+        f"page 1 of 20, six facets. Matches: {page.total} (obvious raw version, which "
+        f"matches substrings in four fields: {o_total}). Load: {load_s:.1f} s. "
+        f"jwstnb plan: {' > '.join(plan['stages'])} on `{plan['expected_index']}`.",
+        "",
+        "| variant | round trips | runs | median ms | ratio jwstnb / variant |",
+        "|---|---:|---:|---:|---:|",
+        f"| jwstnb `Session.search` (Page of models) | 1 | {len(times['jwstnb'])} | "
+        f"{med['jwstnb']:.1f} | 1.00 |",
+        f"| raw pymongo, same pipeline by hand (dicts) | 1 | {len(times['same'])} | "
+        f"{med['same']:.1f} | {med['jwstnb'] / med['same']:.2f} |",
+        f"| raw pymongo, obvious find + count + 6 facet aggregates | 8 | "
+        f"{len(times['obvious'])} | {med['obvious']:.1f} | {med['jwstnb'] / med['obvious']:.3f} |",
+        "",
+        f"Median ratio jwstnb / same pipeline by hand: **{med['jwstnb'] / med['same']:.2f}** "
+        "(target <= 1.15).",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
