@@ -1,0 +1,128 @@
+"""The synthetic sample: deterministic, small, MAST-shaped, and honest about being synthetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+from jwstnb import samples
+from jwstnb.naming import classify, group_from_key
+from jwstnb.storage import Storage
+
+pytestmark = pytest.mark.integration
+
+NIRCAM_DIR = f"mast/{samples.NIRCAM_OBS_ID}/"
+
+
+def test_sample_layout_size_and_determinism(local_storage: Storage, tmp_path: Path) -> None:
+    sample = samples.write_sample(local_storage)
+    assert local_storage.list("mast/") == sorted(sample.keys)
+    assert sum(local_storage.sizes("mast/").values()) < 20 * 2**20
+    nircam = sample.keys_of(samples.NIRCAM_OBS_ID)
+    names = {k.rsplit("/", 1)[1] for k in nircam}
+    for exposure in ("jw02733001001_02101_00001", "jw02733001001_02101_00002"):
+        for detector in ("nrca1", "nrcb1"):
+            for suffix in ("uncal", "rate", "cal", "o001_crf"):
+                assert f"{exposure}_{detector}_{suffix}.fits" in names
+    stage3 = "jw02733-o001_t001_nircam_clear-f090w"
+    assert {f"{stage3}_i2d.fits", f"{stage3}_cat.ecsv", f"{stage3}_segm.fits"} <= names
+    assert "jw02733-o001_20220707t165838_image3_001_asn.json" in names
+    assert len(nircam) == 20
+    nirspec = {k.rsplit("/", 1)[1] for k in sample.keys_of(samples.NIRSPEC_OBS_ID)}
+    assert {"jw01366004001_04101_00001_nrs1_s2d.fits",
+            "jw01366004001_04101_00001_nrs1_x1d.fits"} <= nirspec
+    # every key's folder names its observation's group
+    for key in nircam:
+        assert group_from_key(key) == samples.NIRCAM_OBSERVATION
+    # the same bytes every time
+    again = Storage((tmp_path / "again").as_uri())
+    samples.write_sample(again, prefix="copy/")
+    for key in sample.keys:
+        assert again.read_bytes("copy/" + key[len("mast/"):]) == local_storage.read_bytes(key)
+
+
+def test_headers_are_realistic_and_say_synthetic(local_storage: Storage) -> None:
+    sample = samples.write_sample(local_storage)
+    for key in sample.keys:
+        if not key.endswith(".fits"):
+            continue
+        headers = local_storage.read_headers(key)
+        primary = headers[0]
+        assert primary["SYNTHETC"] is True
+        assert any("synthetic" in str(c).lower() for c in primary["COMMENT"])
+        for name in ("TELESCOP", "INSTRUME", "DETECTOR", "FILTER", "TARGNAME", "PROGRAM",
+                     "OBSERVTN", "VISIT", "EXPOSURE", "DATE-OBS", "EFFEXPTM"):
+            assert name in primary, (key, name)
+        assert primary["TELESCOP"] == "JWST"
+        ident = classify(key)
+        assert primary["PROGRAM"] == ident.program
+        if "nircam" in key:
+            assert primary["PUPIL"] == "CLEAR" and primary["FILTER"] == "F090W"
+            assert primary["TARGNAME"] == "NGC-3132"
+            sci = local_storage.read_header(key, "SCI")
+            assert sci["CTYPE1"] == "RA---TAN" and sci["CTYPE2"] == "DEC--TAN"
+            if ident.suffix != "segm":
+                assert "BUNIT" in sci
+        if ident.detector:
+            assert primary["DETECTOR"] == ident.detector.upper()
+            assert primary["EXPOSURE"] == ident.exposure
+    # images can be previewed and cut out through their WCS
+    i2d = NIRCAM_DIR + "jw02733-o001_t001_nircam_clear-f090w_i2d.fits"
+    assert local_storage.thumbnail(i2d).startswith(b"\x89PNG")
+    with local_storage.open_fits(i2d) as hdul:
+        assert hdul["SCI"].data.shape == (128, 128)
+
+
+def test_asn_and_catalog(local_storage: Storage) -> None:
+    from astropy.table import Table
+
+    sample = samples.write_sample(local_storage)
+    asn = json.loads(local_storage.read_bytes(
+        NIRCAM_DIR + "jw02733-o001_20220707t165838_image3_001_asn.json"))
+    assert asn["asn_type"] == "image3"
+    (product,) = asn["products"]
+    assert product["name"] == samples.NIRCAM_OBS_ID
+    members = {m["expname"] for m in product["members"]}
+    assert len(members) == 4
+    assert all(NIRCAM_DIR + m in sample.keys for m in members)
+    assert all(m.endswith("_cal.fits") for m in members)
+    table = Table.read(
+        local_storage.read_bytes(NIRCAM_DIR + samples.NIRCAM_OBS_ID + "_cat.ecsv").decode(),
+        format="ascii.ecsv",
+    )
+    assert len(table) > 5 and table.meta["synthetic"] is True
+    assert {"ra", "dec", "xcentroid", "ycentroid"} <= set(table.colnames)
+
+
+def test_mast_rows_describe_the_files(local_storage: Storage) -> None:
+    sample = samples.write_sample(local_storage)
+    obs_ids = [row["obs_id"] for row in sample.observation_rows]
+    assert obs_ids == [samples.NIRCAM_OBS_ID, samples.NIRSPEC_OBS_ID]
+    for row in sample.observation_rows:
+        for column in ("obs_id", "obsid", "obs_collection", "instrument_name", "filters",
+                       "target_name", "s_ra", "s_dec", "t_min", "t_max", "t_exptime",
+                       "wavelength_region", "calib_level", "proposal_id", "proposal_pi",
+                       "obs_title", "dataproduct_type"):
+            assert row.get(column) is not None, column
+        assert row["t_min"] < row["t_max"]
+    keys_from_rows = set()
+    for product in sample.product_rows:
+        for column in ("obsID", "obs_id", "productFilename", "productType",
+                       "productSubGroupDescription", "calib_level", "size", "dataURI"):
+            assert product.get(column) is not None, column
+        key = f"mast/{product['obs_id']}/{product['productFilename']}"
+        keys_from_rows.add(key)
+        assert local_storage.size(key) == product["size"]
+        assert product["dataURI"].endswith(product["productFilename"])
+        suffix = classify(product["productFilename"]).suffix
+        assert product["productSubGroupDescription"] == suffix.upper()
+    assert keys_from_rows == set(sample.keys)
+    assert len(sample.products_of(samples.NIRCAM_OBS_ID)) == 20
+    # the NIRCam observation's times cover its exposures
+    nircam = sample.observation_rows[0]
+    with fits.open(local_storage.open(
+        NIRCAM_DIR + "jw02733001001_02101_00001_nrca1_cal.fits")) as hdul:
+        assert nircam["t_min"] <= hdul[0].header["EXPSTART"] <= nircam["t_max"]
