@@ -44,6 +44,7 @@ __all__ = [
     "Storage",
     "StorageFileNotFound",
     "StorageNotConfigured",
+    "celestial_wcs",
     "redact_url",
 ]
 
@@ -657,7 +658,7 @@ class Storage:
             _check_image(hdu, ext, key)
             _check_data_in_file(hdul, hdu, total, key)
             plane_section = _plane_section(hdul, hdu, plane, key, f)
-            wcs = _celestial_wcs(hdu.header)
+            wcs = celestial_wcs(hdu.header)
             ny, nx = plane_section.shape
             if position is not None:
                 from astropy.nddata import Cutout2D
@@ -962,7 +963,7 @@ def _bounds(pair: tuple[int, int] | None, n: int, axis: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _celestial_wcs(header: Header) -> WCS | None:
+def celestial_wcs(header: Header) -> WCS | None:
     """The celestial WCS of a header, or None when it has none (or an unusable one)."""
     if "CTYPE1" not in header and "CD1_1" not in header and "PC1_1" not in header:
         return None
