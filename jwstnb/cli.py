@@ -123,14 +123,11 @@ def seed_sample(session: Session, storage: Storage) -> dict[str, Any]:
     from jwstnb import ingest, samples
 
     sample = samples.write_sample(storage)
-    obs_rows = list(sample.observation_rows)
-    products = list(sample.product_rows)
     imported = 0
-    for row in obs_rows:
-        obs_id = row.get("obs_id")
-        mine = [p for p in products if p.get("obs_id") == obs_id] or products
-        report = ingest.import_mast(session, row, mine, storage=storage)
-        imported += len(_report_list(report, "imported")) + len(_report_list(report, "updated"))
+    for row in sample.observation_rows:
+        products = sample.products_of(row["obs_id"])
+        report = ingest.import_mast(session, row, products, storage=storage)
+        imported += len(report.imported) + len(report.updated) + len(report.skipped)
     return {
         "files": len(sample.keys),
         "records": imported,

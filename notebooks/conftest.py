@@ -31,7 +31,6 @@ _VARS = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
-    "MPLBACKEND",
 )
 _STATE: dict[str, Any] = {}
 
@@ -56,7 +55,6 @@ def _set_up() -> None:
     os.environ["JWSTNB_HOME"] = str(root / "home")
     os.environ["JWSTNB_STORAGE_URL"] = (root / "storage").as_uri()
     os.environ["JWSTNB_OFFLINE"] = "1"
-    os.environ["MPLBACKEND"] = "Agg"
     os.environ["AWS_ACCESS_KEY_ID"] = "testing"
     os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
