@@ -5,8 +5,9 @@ repo2docker (Python buildpack, ``binder/`` present) does, from the repository ro
 ``binder/start <server command>`` every time the container starts. This test does the same
 in a new ``python -m venv`` (no system site-packages, so nothing leaks in from the test
 environment), with HOME in a temporary folder, and uses ``jupyter nbconvert --execute`` on
-notebook 01 as the "server command". Before postBuild, with jwstnb installed without the
-``local`` extra and no URI anywhere, ``jwstnb doctor`` must say what to install and fail.
+notebooks 01 (quickstart) and 02 (the search panel widget) as the "server command".
+Before postBuild, with jwstnb installed without the ``local`` extra and no URI anywhere,
+``jwstnb doctor`` must say what to install and fail.
 
 Packages come from the same index as any pip install (pip's cache makes reruns quick).
 """
@@ -93,6 +94,7 @@ def test_binder_postbuild_start_and_quickstart(tmp_path: Path) -> None:
                 "--output-dir",
                 str(out_dir),
                 "notebooks/01_quickstart.ipynb",
+                "notebooks/02_search_panel.ipynb",  # the widgets work on Binder too
             ],
             env,
             600,
@@ -103,8 +105,15 @@ def test_binder_postbuild_start_and_quickstart(tmp_path: Path) -> None:
     finally:
         _run([str(bin_dir / "jwstnb"), "db", "stop"], env, 120)
 
-    executed = json.loads((out_dir / "01_quickstart.ipynb").read_text())
-    code_cells = [c for c in executed["cells"] if c["cell_type"] == "code"]
-    assert code_cells and all(c.get("execution_count") for c in code_cells)
-    errors = [o for c in code_cells for o in c.get("outputs", []) if o["output_type"] == "error"]
-    assert not errors
+    for name in ("01_quickstart.ipynb", "02_search_panel.ipynb"):
+        executed = json.loads((out_dir / name).read_text())
+        code_cells = [c for c in executed["cells"] if c["cell_type"] == "code"]
+        assert code_cells and all(c.get("execution_count") for c in code_cells), name
+        outputs = [o for c in code_cells for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o["output_type"] == "error"], name
+    # the quickstart showed a cutout and a thumbnail
+    quick = json.loads((out_dir / "01_quickstart.ipynb").read_text())
+    pngs = [
+        o for c in quick["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(pngs) >= 2
