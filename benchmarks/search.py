@@ -158,11 +158,11 @@ def raw_same_pipeline(session: Session) -> Callable[[], Any]:
         {
             "$match": {
                 "keywords": {"$regex": "^3132"},
-                "$and": [{"keywords": {"$regex": "^ngc"}}],
                 "processingLevel": "L3",
                 "dataType": "image",
                 "readers": {"$in": ["public", f"user:{USER}"]},
                 "archived": {"$ne": True},
+                "$and": [{"keywords": {"$regex": "^ngc"}}],
             }
         },
         {
