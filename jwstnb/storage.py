@@ -63,6 +63,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 STRETCHES = ("zscale", "asinh", "linear", "log")
 # Images smaller than this are read whole for thumbnails (one request beats many).
 _SMALL_PLANE_BYTES = 2**20
+# Files up to this many read blocks are fetched whole on open (headers are spread through
+# them, so reading them piecewise would cost several requests for little saving).
+_SMALL_FILE_BLOCKS = 4
 _SECRET_OPTION = re.compile(r"secret|password|passwd|token|credential|(^|_)key$|^key", re.I)
 _FITS_MAGIC = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
 
@@ -582,6 +585,10 @@ class Storage:
             raise FitsError(f"cannot open {key!r}: {exc}") from exc
         try:
             total = int(getattr(f, "size", None) or self._fs.size(path))
+            cache = getattr(f, "cache", None)
+            if isinstance(cache, _RangeCache) and total <= _SMALL_FILE_BLOCKS * self.block_size:
+                # a small file: one request for all of it beats one per HDU header
+                cache.prefetch([(0, total)])
             magic = f.read(9)
             if not any(magic.startswith(m) for m in _FITS_MAGIC):
                 what = "the file is empty" if not magic else f"it starts with {magic[:9]!r}"
