@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.errors import ConnectionFailed, FitsError, InvalidStorageKey, JwstnbError, NotFound
+from jwstnb.errors import ConnectionFailed, FitsError, JwstnbError
 from jwstnb.keys import join_key, validate_key
 from jwstnb.naming import FileIdentity, classify, group_from_key
 from jwstnb.schema import (
@@ -612,10 +612,7 @@ def scan(
 
     session.collection  # noqa: B018 - admin only: AccessDenied before any work
     report = ScanReport()
-    try:
-        sizes = storage.sizes(prefix)
-    except (InvalidStorageKey, NotFound):
-        raise
+    sizes = storage.sizes(prefix)
     keys = [k for k in sizes if _wanted(k)]
     existing = _existing(session, keys)
     touched: set[str] = set()

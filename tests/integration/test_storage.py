@@ -255,3 +255,14 @@ def test_memory_storage(fits_bytes) -> None:  # type: ignore[no-untyped-def]
     assert storage.list("m/") == ["m/x.fits"]
     assert storage.cutout("m/x.fits", y=(8, 9), x=(8, 9)).data[0, 0] == pytest.approx(50.0)
     storage.delete("m/x.fits")
+
+
+def test_gzipped_fits(storage: Storage) -> None:
+    import gzip
+
+    storage.write_bytes("z/a_cal.fits.gz", gzip.compress(make_fits_bytes((32, 32))))
+    assert [h.get("EXTNAME", "PRIMARY") for h in storage.read_headers("z/a_cal.fits.gz")] == [
+        "PRIMARY", "SCI", "ERR", "DQ"
+    ]
+    assert storage.cutout("z/a_cal.fits.gz", y=(16, 17), x=(16, 17)).data[0, 0] == 50.0
+    assert storage.thumbnail("z/a_cal.fits.gz", size=16).startswith(b"\x89PNG")
