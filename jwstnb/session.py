@@ -629,6 +629,8 @@ class Session:
             for name, value in derived_fields(after).items():
                 if doc.get(name) != value:
                     changes[name] = value
+            # The derived fields are right only if their inputs did not move meanwhile. (The
+            # guard's userId, when present, is the writer's own id: same as the write filter.)
             guard = {k: {"$eq": doc.get(k)} for k in DERIVED_INPUTS}
             with self._errors():
                 updated = self._coll.find_one_and_update(

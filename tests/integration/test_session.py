@@ -187,6 +187,24 @@ def test_env_uri_is_used_and_anonymous_by_default(
         assert s.get(s.insert(record("x.fits"))).user_id == "carol"
 
 
+def test_uri_file_and_config_file_reach_the_server(
+    mongo_uri: str, db_name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("JWSTNB_MONGO_URI", raising=False)
+    secret = tmp_path / "uri"
+    secret.write_text(mongo_uri + "\n")
+    monkeypatch.setenv("JWSTNB_MONGO_URI_FILE", str(secret))
+    with jwstnb.connect(database=db_name, admin=True) as s:
+        s.insert(record("via_file.fits"))
+    monkeypatch.delenv("JWSTNB_MONGO_URI_FILE")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[mongo]\nuri = "{mongo_uri}"\ndatabase = "{db_name}"\n')
+    monkeypatch.setenv("JWSTNB_CONFIG", str(cfg))
+    with jwstnb.connect() as s:
+        assert s.role == "anonymous" and s.database_name == db_name
+        assert s.as_admin().count() == 1
+
+
 def test_views_share_the_client_and_close_with_the_last(admin_session: Session) -> None:
     alice = admin_session.as_user("alice")
     anon = alice.anonymous()
