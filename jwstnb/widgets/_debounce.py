@@ -2,14 +2,16 @@
 
 Inside a Jupyter kernel the widget callbacks run on the kernel's asyncio loop, so the delayed
 call is scheduled on that loop (``call_later``) and runs on the same thread as every other
-widget callback: no locking, no cross-thread widget updates. Outside a running loop (a plain
-script, a test) a ``threading.Timer`` does the waiting. ``delay <= 0`` calls at once, which
-is what tests and benchmarks use.
+widget callback: no locking, no cross-thread widget updates. Elsewhere (a plain script, a
+test) a ``threading.Timer`` does the waiting: a loop that merely looks running there (e.g.
+Playwright's sync API leaves one set on the main thread) may never run our callback.
+``delay <= 0`` calls at once, which is what tests and benchmarks use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,9 +22,13 @@ __all__ = ["Debouncer"]
 class Debouncer:
     """Call ``fn`` once, ``delay`` seconds after the last :meth:`trigger`."""
 
-    def __init__(self, fn: Callable[[], Any], delay: float) -> None:
+    def __init__(
+        self, fn: Callable[[], Any], delay: float, *, use_loop: bool | None = None
+    ) -> None:
         self.fn = fn
         self.delay = float(delay)
+        # None: the running loop inside a Jupyter kernel, else a timer thread.
+        self.use_loop = use_loop
         self._handle: asyncio.TimerHandle | threading.Timer | None = None
         self._generation = 0
         self._lock = threading.Lock()
@@ -38,9 +44,8 @@ class Debouncer:
         if self.delay <= 0:
             self.fn()
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = _running_loop() if self.use_loop is not False else None
+        if loop is not None and self.use_loop is None and not _in_kernel():
             loop = None
         with self._lock:
             self._generation += 1
@@ -73,3 +78,17 @@ class Debouncer:
                 return  # cancelled, or superseded by a later trigger
             self._handle = None
         self.fn()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (IPython with a kernel attached); never imports IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None

@@ -55,11 +55,13 @@ def test_cancel_and_flush() -> None:
     assert calls == [1]
 
 
-def test_inside_a_running_loop_the_call_runs_on_the_loop_thread() -> None:
+def test_on_a_kernel_loop_the_call_runs_on_the_loop_thread() -> None:
     seen: list[threading.Thread] = []
 
     async def main() -> None:
-        debouncer = Debouncer(lambda: seen.append(threading.current_thread()), 0.05)
+        debouncer = Debouncer(
+            lambda: seen.append(threading.current_thread()), 0.05, use_loop=True
+        )
         debouncer.trigger()
         debouncer.trigger()
         assert debouncer.pending
@@ -68,3 +70,16 @@ def test_inside_a_running_loop_the_call_runs_on_the_loop_thread() -> None:
 
     asyncio.run(main())
     assert seen == [threading.main_thread()]
+
+
+def test_outside_a_kernel_a_running_loop_is_not_relied_on() -> None:
+    # Not in a Jupyter kernel: the timer thread fires even if the loop stops running.
+    done = threading.Event()
+
+    async def main() -> Debouncer:
+        debouncer = Debouncer(done.set, 0.05)
+        debouncer.trigger()
+        return debouncer
+
+    asyncio.run(main())  # the loop is gone before the delay ends
+    assert done.wait(5)
