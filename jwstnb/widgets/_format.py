@@ -219,13 +219,20 @@ def png_data_url(png: bytes | None) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+# Inline styles: compact tables whatever the notebook's HTML styles (Lab, Voila, classic).
+_TABLE_STYLE = "border-collapse:collapse;font-size:12px;line-height:1.3;margin:2px 0"
+_TH_STYLE = "text-align:right;padding:1px 8px 1px 0;font-weight:600;vertical-align:top"
+_TD_STYLE = "text-align:left;padding:1px 0;word-break:break-all"
+
+
 def _table(rows: Iterable[tuple[str, Any]], css_class: str) -> str:
     cells = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        f'<tr><th style="{_TH_STYLE}">{html.escape(str(k))}</th>'
+        f'<td style="{_TD_STYLE}">{html.escape(str(v))}</td></tr>'
         for k, v in rows
         if v not in (None, "", [])
     )
-    return f'<table class="{css_class}">{cells}</table>'
+    return f'<table class="{css_class}" style="{_TABLE_STYLE}">{cells}</table>'
 
 
 def detail_html(record: Any) -> str:

@@ -98,7 +98,7 @@ _TABLE_CSS = r"""
 _GRAPH_ESM = (
     _ESCAPE_JS
     + r"""
-const COL_W = 300, GAP = 70, ROW_H = 22, BOX_H = 18, TOP = 34, PAD = 8;
+const GAP = 64, ROW_H = 22, BOX_H = 18, TOP = 34, PAD = 8, CHAR_W = 6.7;
 
 function render({ model, el }) {
   el.classList.add("jwstnb-graph");
@@ -106,6 +106,7 @@ function render({ model, el }) {
   scroller.className = "jwstnb-graph-scroll";
   el.appendChild(scroller);
   let svg = null;
+  let COL_W = 300;  // fitted to the longest file name at each draw
 
   const pos = (node) => [PAD + node[2] * (COL_W + GAP), TOP + node[3] * ROW_H];
   const curve = (a, b) => {
@@ -128,6 +129,9 @@ function render({ model, el }) {
       svg = null;
       return;
     }
+    let longest = 0;
+    for (const node of nodes) longest = Math.max(longest, node[1].length);
+    COL_W = Math.min(440, Math.max(200, Math.ceil(16 + longest * CHAR_W)));
     const width = PAD * 2 + columns.length * COL_W + (columns.length - 1) * GAP + 40;
     const height = TOP + Math.max(1, g.rows || 0) * ROW_H + PAD;
     const paths = columns.map(() => []);

@@ -18,7 +18,7 @@ import traitlets
 from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS, detail_html, record_dict
 from jwstnb.widgets._graph import layout_graph
 from jwstnb.widgets._views import LineageGraph
-from jwstnb.widgets.search import error_text
+from jwstnb.widgets.search import error_text, thumbnail_layout
 
 __all__ = ["LineageViewer"]
 
@@ -65,9 +65,7 @@ class LineageViewer(widgets.VBox):
         self.graph = LineageGraph(message="Loading lineage...")
         self.details_html = widgets.HTML(_PICK)
         self.details_html.add_class("jwstnb-lineage-details")
-        self.thumbnail_image = widgets.Image(
-            format="png", layout=widgets.Layout(width="192px", height="auto", display="none")
-        )
+        self.thumbnail_image = widgets.Image(format="png", layout=thumbnail_layout())
         details = widgets.HBox([self.thumbnail_image, self.details_html])
         self.children = [
             widgets.HBox([self.observation_dropdown, self.summary]),

@@ -57,6 +57,14 @@ _PICK = '<div class="jwstnb-note">Pick a row to see its details.</div>'
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 
 
+def thumbnail_layout() -> widgets.Layout:
+    """A fixed square for thumbnails: never stretched by the details next to them."""
+    return widgets.Layout(
+        width="192px", height="192px", object_fit="contain", align_self="flex-start",
+        flex="0 0 auto", display="none",
+    )
+
+
 def error_text(exc: BaseException) -> str:
     """One readable line for an error shown in a widget (jwstnb errors carry their own)."""
     from jwstnb.errors import JwstnbError
@@ -132,7 +140,9 @@ class SearchPanel(widgets.VBox):
             )
             dropdown.add_class(f"jwstnb-facet-{key.replace('_', '-')}")
             self.facet_dropdowns[key] = dropdown
-        self.tags_input = widgets.TagsInput(value=[], allow_duplicates=False)
+        self.tags_input = widgets.TagsInput(
+            value=[], allow_duplicates=False, layout=widgets.Layout(min_width="220px")
+        )
         self.tags_input.add_class("jwstnb-tags")
         self.date_from_picker = widgets.DatePicker(description="From")
         self.date_to_picker = widgets.DatePicker(description="To")
@@ -151,9 +161,7 @@ class SearchPanel(widgets.VBox):
         self.page_label = widgets.HTML()
         self.page_label.add_class("jwstnb-page-label")
 
-        self.thumbnail_image = widgets.Image(
-            format="png", layout=widgets.Layout(width="192px", height="auto", display="none")
-        )
+        self.thumbnail_image = widgets.Image(format="png", layout=thumbnail_layout())
         self.details_html = widgets.HTML(_PICK)
         self.details_html.add_class("jwstnb-details-html")
         self.header_view = widgets.HTML()
@@ -177,8 +185,10 @@ class SearchPanel(widgets.VBox):
                 self.thumbnail_image,
                 widgets.VBox(
                     [
-                        self.details_html,
-                        self.header_view,
+                        widgets.HBox(
+                            [self.details_html, self.header_view],
+                            layout=widgets.Layout(flex_flow="row wrap", grid_gap="24px"),
+                        ),
                         widgets.HBox([self.preview_button, self.lineage_button]),
                     ],
                     layout=widgets.Layout(flex="1 1 auto"),

@@ -8,6 +8,7 @@ point to them are stored through the session in the real test database.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,8 +176,9 @@ def test_selected_row_shows_header_summary_and_generated_thumbnail(
 ) -> None:
     panel = SearchPanel(reader, storage=storage, debounce=0)
     panel.table.selected_id = _row(panel, I2D.rsplit("/", 1)[1])
-    assert "<th>TELESCOP</th><td>JWST</td>" in panel.header_view.value
-    assert "<th>NAXIS1</th><td>300</td>" in panel.header_view.value  # from the SCI header
+    header = re.sub(r"<(t[hd]) [^>]*>", r"<\1>", panel.header_view.value)  # drop styles
+    assert "<th>TELESCOP</th><td>JWST</td>" in header
+    assert "<th>NAXIS1</th><td>300</td>" in header  # from the SCI header
     assert panel.thumbnail_image.layout.display == ""
     assert bytes(panel.thumbnail_image.value).startswith(b"\x89PNG")
     assert max(_png_size(bytes(panel.thumbnail_image.value))) <= 256

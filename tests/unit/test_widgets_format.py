@@ -143,7 +143,7 @@ def test_header_summary_picks_known_keywords_in_order() -> None:
         ("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM"), ("EFFEXPTM", "1234.5"),
     ]
     assert "No header summary" in fmt.header_html([])
-    assert "<th>TELESCOP</th>" in fmt.header_html([("TELESCOP", "JWST")])
+    assert ">TELESCOP</th>" in fmt.header_html([("TELESCOP", "JWST")])
 
 
 def test_png_data_url() -> None:
