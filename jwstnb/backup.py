@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from jwstnb.config import redact
 from jwstnb.errors import AccessDenied
 
 if TYPE_CHECKING:
@@ -27,12 +28,6 @@ def _json_options() -> Any:
     from bson.json_util import CANONICAL_JSON_OPTIONS
 
     return CANONICAL_JSON_OPTIONS.with_options(tz_aware=True, tzinfo=UTC)
-
-
-def _redacted(url: str) -> str:
-    from jwstnb.config import redact_text
-
-    return redact_text(url)
 
 
 def export(session: Session, url: str, **storage_options: Any) -> int:
@@ -72,9 +67,9 @@ def _documents(
             try:
                 doc = loads(line, json_options=options)
             except ValueError as exc:
-                raise invalid("line", f"{_redacted(url)} line {number}: {exc}") from None
+                raise invalid("line", f"{redact(url)} line {number}: {exc}") from None
             if not isinstance(doc, dict) or "_id" not in doc:
-                raise invalid("line", f"{_redacted(url)} line {number}: not a record with an _id")
+                raise invalid("line", f"{redact(url)} line {number}: not a record with an _id")
             yield number, doc
 
 
@@ -106,7 +101,7 @@ def restore(session: Session, url: str, **storage_options: Any) -> int:
             first = (exc.details.get("writeErrors") or [{}])[0]
             line = lines[first.get("index", 0)] if lines else "?"
             raise invalid(
-                "line", f"{_redacted(url)} line {line} was rejected: {first.get('errmsg', exc)}"
+                "line", f"{redact(url)} line {line} was rejected: {first.get('errmsg', exc)}"
             ) from None
         written += result.upserted_count + result.matched_count
         batch.clear()

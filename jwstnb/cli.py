@@ -21,12 +21,13 @@ import importlib
 import importlib.util
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from jwstnb.config import redact
 
 if TYPE_CHECKING:
     from jwstnb.session import Session
@@ -43,20 +44,6 @@ class CliError(Exception):
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def redact(url: str | None) -> str | None:
-    """Hide the password (and query secrets) of a URL so it can be printed or logged."""
-    if not url:
-        return url
-    url = re.sub(
-        r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@]*):[^@/]*@", r"\g<scheme>\g<user>:***@", url
-    )
-    return re.sub(
-        r"(?i)(?P<k>(?:password|secret|token|key|signature|credential)[^=&]*)=[^&]*",
-        r"\g<k>=***",
-        url,
-    )
 
 
 def jwstnb_home() -> Path:

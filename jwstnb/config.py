@@ -49,10 +49,14 @@ CONFIG_ENV = "JWSTNB_CONFIG"
 Source = Literal["argument", "env", "env-file", "config-file", "local"]
 
 # mongodb://user:password@host... or mongodb+srv://...: the userinfo part of the URI.
-_USERINFO = re.compile(r"(?P<scheme>mongodb(?:\+srv)?://)(?P<userinfo>[^@/?#\s]*)@", re.I)
-# password=... / pwd=... in query strings or free text.
+# user:password@ after any URL scheme (mongodb://, s3://, ftp://, https://, ...).
+_USERINFO = re.compile(r"(?P<scheme>\b[a-z][\w+.-]*://)(?P<userinfo>[^@/?#\s]*)@", re.I)
+# password=..., secret=..., token=..., access_key=... in query strings or free text.
 _PASSWORD_PARAM = re.compile(
-    r"(?P<key>\b(?:password|pwd|pass)\s*[=:]\s*)(?P<value>[^&\s,;'\"}]+)", re.I
+    r"(?P<key>\b(?:[\w-]*(?:password|passwd|secret|token|credential|signature"
+    r"|access[_-]?key|api[_-]?key|private[_-]?key)[\w-]*|pwd|pass)\s*[=:]\s*)"
+    r"(?P<value>[^&\s,;'\"}]+)",
+    re.I,
 )
 # The seed's development-only credentials.
 _DEV_CREDENTIALS = ("admin", "password")
@@ -83,7 +87,11 @@ class Resolved:
 
 
 def redact(uri: str) -> str:
-    """``uri`` with any password replaced by ``***`` (user names and hosts are kept)."""
+    """``uri`` with any password or query-string secret replaced by ``***``.
+
+    Works for every URL scheme (MongoDB URIs, storage URLs) and for free text holding them;
+    user names, hosts and paths are kept so the message still says where.
+    """
 
     def _userinfo(match: re.Match[str]) -> str:
         user, sep, _password = match.group("userinfo").partition(":")

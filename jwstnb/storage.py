@@ -21,10 +21,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from fsspec.caching import BaseCache
 
+from jwstnb.config import redact
 from jwstnb.errors import FitsError, JwstnbError, NotFound
 from jwstnb.keys import validate_key
 
@@ -45,7 +45,6 @@ __all__ = [
     "StorageFileNotFound",
     "StorageNotConfigured",
     "celestial_wcs",
-    "redact_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,27 +79,6 @@ class StorageNotConfigured(JwstnbError, ValueError):
 
 class StorageFileNotFound(NotFound, FileNotFoundError):
     """No file under this storage key (both ``NotFound`` and ``FileNotFoundError``)."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password (and query-string secrets) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
-    query = parts.query
-    if query:
-        pairs = []
-        for pair in query.split("&"):
-            name, sep, _value = pair.partition("=")
-            pairs.append(f"{name}=***" if sep and _SECRET_OPTION.search(name) else pair)
-        query = "&".join(pairs)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True)
@@ -342,12 +320,12 @@ class Storage:
             fs, root = url_to_fs(url, **options)
         except ImportError as exc:
             raise StorageNotConfigured(
-                f"cannot open storage {redact_url(url)}: {exc} "
+                f"cannot open storage {redact(url)}: {exc} "
                 f"(for s3:// install s3fs: pip install 'jwstnb[s3]')"
             ) from None
         except Exception as exc:
             raise StorageNotConfigured(
-                f"cannot open storage {redact_url(url)}: {type(exc).__name__}: "
+                f"cannot open storage {redact(url)}: {type(exc).__name__}: "
                 f"{_scrub(str(exc), options)}"
             ) from None
         self._fs = fs
@@ -364,7 +342,7 @@ class Storage:
     @property
     def url(self) -> str:
         """The base URL with any password redacted."""
-        return redact_url(self._url)
+        return redact(self._url)
 
     @property
     def fs(self) -> Any:

@@ -206,7 +206,7 @@ def test_storage_from_environment_and_redaction(
 
     memory = Storage("memory://jwstnb-test-redaction", password="hunter2-secret")
     assert "hunter2" not in repr(memory) and "password" in repr(memory)
-    from jwstnb.storage import redact_url
+    from jwstnb.config import redact as redact_url
 
     assert redact_url("ftp://alice:hunter2@host/data") == "ftp://alice:***@host/data"
     assert redact_url("s3://bucket/x?secret=abc&region=us") == "s3://bucket/x?secret=***&region=us"
