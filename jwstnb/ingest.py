@@ -515,24 +515,21 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
     from pymongo import UpdateOne
 
     from jwstnb.lineage import LineageInput, plan_lineage
-    from jwstnb.query import derived_fields
+    from jwstnb.query import derived_fields, program_filter
 
     coll = session.collection
     changed = 0
     for program in sorted(set(programs)):
         if not re.fullmatch(r"\d{5}", program):
             continue
-        query = {
-            "userId": None,
-            "$or": [
-                {"fileName": {"$regex": f"^jw{program}"}},
-                {"fileName": {"$regex": f"^JW{program}"}},
-                {"observationBaseId": {"$regex": f"^jw{program}-"}},
-            ],
-        }
+        # One index range on keywords (file-name and group words); imports only (userId null)
+        # are kept client-side so the server needs no multi-field plan.
+        query = program_filter(program)
         for _round in range(rounds):
             with _database(f"reading program {program} for lineage"):
-                docs = {str(d["_id"]): d for d in coll.find(query)}
+                docs = {
+                    str(d["_id"]): d for d in coll.find(query) if d.get("userId") is None
+                }
             inputs = []
             for rid, doc in docs.items():
                 meta = doc.get("metadata") or {}

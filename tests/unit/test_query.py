@@ -332,3 +332,21 @@ def test_indexes_never_combine_two_array_fields() -> None:
         spec.options.get("unique") and [k for k, _ in spec.keys] == ["userId", "filePath"]
         for spec in INDEXES
     )
+
+
+def test_program_filter_is_one_keyword_range_covering_names_and_groups() -> None:
+    from jwstnb.query import keywords_for, program_filter
+
+    flt = program_filter("02733")
+    assert flt == {"keywords": {"$gte": "jw02733", "$lt": "jw02734"}}
+    bounds = flt["keywords"]
+
+    def matches(doc: dict) -> bool:
+        return any(bounds["$gte"] <= k < bounds["$lt"] for k in keywords_for(doc))
+
+    assert matches({"fileName": "JW02733001001_02101_00001_NRCA1_CAL.FITS"})
+    assert matches({"fileName": "jw02733-o001_20220707t165838_image3_001_asn.json"})
+    assert matches({"fileName": "notes.txt", "observationBaseId": "jw02733-o001_t001_nircam"})
+    assert not matches({"fileName": "jw02734001001_02101_00001_nrca1_cal.fits"})
+    with pytest.raises(ValidationError):
+        program_filter("2733")
