@@ -27,15 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.config import redact
+from jwstnb.config import STORAGE_ENV, URI_ENV, configured_uri, redact, storage_url
+from jwstnb.localdb import data_home
 
 if TYPE_CHECKING:
     from jwstnb.session import Session
     from jwstnb.storage import Storage
 
-URI_ENV = "JWSTNB_MONGO_URI"
-STORAGE_ENV = "JWSTNB_STORAGE_URL"
-HOME_ENV = "JWSTNB_HOME"
 MIN_PYTHON = (3, 11)
 
 
@@ -44,21 +42,6 @@ class CliError(Exception):
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def jwstnb_home() -> Path:
-    """JWSTNB_HOME, else the per-user data folder (the embedded database lives there too)."""
-    from jwstnb.localdb import data_home
-
-    return data_home()
-
-
-def default_storage_url() -> str:
-    """JWSTNB_STORAGE_URL, else ``file://`` the ``storage`` folder under JWSTNB_HOME."""
-    env = os.environ.get(STORAGE_ENV)
-    if env:
-        return env
-    return (jwstnb_home() / "storage").resolve().as_uri()
 
 
 def has_module(name: str) -> bool:
@@ -95,32 +78,11 @@ def _session(args: argparse.Namespace) -> Session:
 def _storage(url: str | None) -> Storage:
     from jwstnb.storage import Storage
 
-    return Storage(url or default_storage_url())
+    return Storage(url or storage_url())
 
 
 def _out(msg: str) -> None:
     print(msg, flush=True)
-
-
-def seed_sample(session: Session, storage: Storage) -> dict[str, Any]:
-    """Write the synthetic sample observation to ``storage`` and import it from its MAST rows.
-
-    Idempotent: running it again updates the same records. Returns a small summary.
-    """
-    from jwstnb import ingest, samples
-
-    sample = samples.write_sample(storage)
-    imported = 0
-    for row in sample.observation_rows:
-        products = sample.products_of(row["obs_id"])
-        report = ingest.import_mast(session, row, products, storage=storage)
-        imported += len(report.imported) + len(report.updated) + len(report.skipped)
-    return {
-        "files": len(sample.keys),
-        "records": imported,
-        "storage": storage.url,
-        "observation": samples.NIRCAM_OBSERVATION,
-    }
 
 
 def _report_list(report: Any, name: str) -> list[Any]:
@@ -139,7 +101,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
     storage = _storage(args.storage)
     with _session(args) as session:
         session.ensure_indexes()
-        summary = seed_sample(session, storage)
+        from jwstnb import samples
+
+        summary = samples.seed(session, storage)
     _out(
         f"seeded {summary['files']} sample files into {summary['storage']} and "
         f"{summary['records']} records (observation {summary['observation']})"
@@ -166,45 +130,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def load_mast_file(path: Path) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Read saved MAST rows: ``{"observation": {...}, "products": [...]}`` or a list of those.
-
-    ``{"observations": [...], "products": [...]}`` is accepted too; products are matched to
-    their observation by ``obsID``/``parent_obsid`` or ``obs_id`` when several are given.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CliError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{path}: not JSON ({exc})") from None
-    items = data if isinstance(data, list) else [data]
-    pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise CliError(f"{path}: expected objects with 'observation' and 'products'")
-        if "observation" in item:
-            pairs.append((dict(item["observation"]), list(item.get("products", []))))
-        elif "observations" in item:
-            products = list(item.get("products", []))
-            for obs in item["observations"]:
-                pairs.append((dict(obs), _products_for(obs, products, len(item["observations"]))))
-        else:
-            raise CliError(f"{path}: expected keys 'observation' and 'products'")
-    return pairs
-
-
-def _products_for(obs: dict[str, Any], products: list[dict[str, Any]], n_obs: int) -> list[dict]:
-    if n_obs == 1:
-        return products
-    oid = str(obs.get("obsid", obs.get("obsID", "")))
-    mine = [p for p in products if oid and str(p.get("parent_obsid", p.get("obsID"))) == oid]
-    return mine or [p for p in products if p.get("obs_id") == obs.get("obs_id")]
-
-
 def cmd_import_mast(args: argparse.Namespace) -> int:
-    pairs = load_mast_file(Path(args.file))  # a broken file is reported before anything else
     from jwstnb import ingest
+
+    pairs = ingest.read_mast_file(args.file)  # a broken file is reported before anything else
 
     storage = _storage(args.storage) if (args.storage or os.environ.get(STORAGE_ENV)) else None
     with _session(args) as session:
@@ -240,7 +169,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from jwstnb import localdb
 
-    home = jwstnb_home()
+    home = data_home()
     if args.action == "start":
         localdb.ensure_running(home)
         st = localdb.status(home)
@@ -290,12 +219,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     notebooks = notebooks_dir(args.notebooks)
     if not has_module("jupyterlab"):
         raise CliError("JupyterLab is not installed: pip install 'jwstnb[jupyter]'")
-    storage_url = args.storage or default_storage_url()
-    os.environ[STORAGE_ENV] = storage_url
-    storage = _storage(storage_url)
+    url = args.storage or storage_url()
+    os.environ[STORAGE_ENV] = url
+    storage = _storage(url)
     with _session(args) as session:
         session.ensure_indexes()
-        summary = seed_sample(session, storage)
+        from jwstnb import samples
+
+        summary = samples.seed(session, storage)
     _out(f"sample data ready: {summary['records']} records, files in {summary['storage']}")
     if args.uri:
         os.environ[URI_ENV] = args.uri
@@ -369,19 +300,6 @@ def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
     return checks
 
 
-def configured_uri(env: dict[str, str]) -> tuple[str | None, str | None]:
-    """(URI, None) from argument/env/env file/config file, (None, None) if none is configured,
-    or (None, problem) when the configuration itself is broken (a missing URI file...)."""
-    try:
-        from jwstnb import config
-    except ImportError:
-        return env.get(URI_ENV) or None, None
-    try:
-        return config.resolve(environ=env).uri, None
-    except Exception as exc:
-        return None, redact(str(exc))
-
-
 def _package_check(module: str, package: str, fix: str, *, fatal: bool) -> Check:
     if not has_module(module):
         return Check(f"package {package}", False, "not installed", fix=fix, fatal=fatal)
@@ -420,7 +338,7 @@ def _embedded_check() -> Check:
     try:
         from jwstnb import localdb
 
-        st = localdb.status(jwstnb_home())
+        st = localdb.status(data_home())
     except Exception as exc:
         return Check(
             "database",
@@ -443,7 +361,7 @@ def _storage_check(url: str | None) -> Check:
         return Check(
             "storage",
             True,
-            f"{STORAGE_ENV} not set: using {default_storage_url()} (set it to use S3)",
+            f"{STORAGE_ENV} not set: using {storage_url()} (set it to use S3)",
             fatal=False,
         )
     shown = redact(url)

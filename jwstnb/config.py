@@ -220,3 +220,32 @@ def resolve(uri: str | None = None, *, environ: dict[str, str] | None = None) ->
         origin = f"[mongo] uri_file in {where}"
         return _done(_read_uri_file(mongo["uri_file"], origin), "config-file", origin)
     return _done(None, "local", "no URI configured")
+
+
+STORAGE_ENV = "JWSTNB_STORAGE_URL"
+
+
+def storage_url(environ: dict[str, str] | None = None) -> str:
+    """The storage base URL: ``JWSTNB_STORAGE_URL``, else the ``storage`` folder under the
+    jwstnb data home (``JWSTNB_HOME``), beside the embedded database.
+
+    Like :func:`resolve` for the database: nothing to configure on a laptop, one variable to
+    point a team at its bucket.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(STORAGE_ENV):
+        return env[STORAGE_ENV]
+    from jwstnb.localdb import data_home
+
+    return (data_home() / "storage").resolve().as_uri()
+
+
+def configured_uri(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+    """``(uri, None)`` when a database is configured (env, URI file, config file),
+    ``(None, None)`` when none is (the embedded server applies), or ``(None, problem)`` when
+    the configuration itself is broken (a missing URI file...), the problem redacted."""
+    try:
+        return resolve(environ=environ).uri, None
+    except Exception as exc:
+        return None, redact(str(exc))
+

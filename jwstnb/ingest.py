@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -48,6 +49,7 @@ __all__ = [
     "ScanReport",
     "import_mast",
     "mast_record",
+    "read_mast_file",
     "record_from_file",
     "relink",
     "scan",
@@ -571,6 +573,48 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
         else:
             log.warning("lineage of program %s kept changing; run relink again", program)
     return changed
+
+
+def read_mast_file(
+    path: str | os.PathLike[str],
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Read saved MAST rows as ``(observation_row, product_rows)`` pairs for :func:`import_mast`.
+
+    The file is JSON: ``{"observation": {...}, "products": [...]}`` or a list of those, or
+    ``{"observations": [...], "products": [...]}`` (products matched to their observation by
+    ``parent_obsid``/``obsID`` or ``obs_id``). A broken file is a ValueError naming it.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not JSON ({exc})") from None
+    pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for item in data if isinstance(data, list) else [data]:
+        if not isinstance(item, dict):
+            raise ValueError(f"{name}: expected objects with 'observation' and 'products'")
+        if "observation" in item:
+            pairs.append((dict(item["observation"]), list(item.get("products", []))))
+        elif "observations" in item:
+            products = list(item.get("products", []))
+            for obs in item["observations"]:
+                pairs.append((dict(obs), _products_of(obs, products, len(item["observations"]))))
+        else:
+            raise ValueError(f"{name}: expected keys 'observation' and 'products'")
+    return pairs
+
+
+def _products_of(
+    obs: Mapping[str, Any], products: list[dict[str, Any]], n_obs: int
+) -> list[dict[str, Any]]:
+    if n_obs == 1:
+        return products
+    oid = str(obs.get("obsid", obs.get("obsID", "")))
+    mine = [p for p in products if oid and str(p.get("parent_obsid", p.get("obsID"))) == oid]
+    return mine or [p for p in products if p.get("obs_id") == obs.get("obs_id")]
 
 
 # --- scan ---------------------------------------------------------------------------------------

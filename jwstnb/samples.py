@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from jwstnb.session import Session
     from jwstnb.storage import Storage
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "SYNTHETIC_NOTE",
     "Sample",
     "sample_files",
+    "seed",
     "write_sample",
 ]
 
@@ -749,3 +751,26 @@ def write_sample(storage: Storage, prefix: str = "mast/") -> Sample:
         product_rows=_product_rows(observations, files),
         sizes=sizes,
     )
+
+
+def seed(session: Session, storage: Storage) -> dict[str, Any]:
+    """Write the sample to ``storage`` and import it from its MAST rows into ``session``.
+
+    What ``jwstnb seed``, ``jwstnb demo``, Binder and the tutorials run. Idempotent: running
+    it again updates the same records. Returns a small summary.
+    """
+    from jwstnb import ingest
+
+    sample = write_sample(storage)
+    records = 0
+    for row in sample.observation_rows:
+        products = sample.products_of(row["obs_id"])
+        report = ingest.import_mast(session, row, products, storage=storage)
+        records += len(report.imported) + len(report.updated) + len(report.skipped)
+    return {
+        "files": len(sample.keys),
+        "records": records,
+        "storage": storage.url,
+        "observation": NIRCAM_OBSERVATION,
+    }
+

@@ -29,15 +29,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from jwstnb.cli import (
-    HOME_ENV,
-    STORAGE_ENV,
-    URI_ENV,
-    configured_uri,
-    default_storage_url,
-    jwstnb_home,
-    redact,
-)
+from jwstnb.config import STORAGE_ENV, URI_ENV, configured_uri, redact, storage_url
+from jwstnb.localdb import HOME_ENV, data_home
 
 #: how long a kernel launch waits for the embedded database before starting anyway
 KERNEL_WAIT_SECONDS = 60.0
@@ -75,7 +68,7 @@ class DatabaseState:
             self.log.info("jwstnb: using the configured database %s", redact(uri))
             return
         self.embedded = True
-        os.environ.setdefault(STORAGE_ENV, default_storage_url())
+        os.environ.setdefault(STORAGE_ENV, storage_url())
         thread = threading.Thread(target=self._bring_up, name="jwstnb-localdb", daemon=True)
         thread.start()
 
@@ -83,7 +76,7 @@ class DatabaseState:
         try:
             from jwstnb import localdb
 
-            uri = localdb.ensure_running(jwstnb_home())
+            uri = localdb.ensure_running(data_home())
         except Exception as exc:
             self.error = _one_line(exc)
             self.log.warning(
@@ -96,7 +89,7 @@ class DatabaseState:
             return
         # Kernels inherit os.environ when they are launched: from now on they get the URI
         # and the data home (so a kernel's connect() reuses this daemon, never starts another).
-        os.environ.setdefault(HOME_ENV, str(jwstnb_home()))
+        os.environ.setdefault(HOME_ENV, str(data_home()))
         os.environ[URI_ENV] = uri
         if not _uri_keeps_embedded_role():
             # This jwstnb's connect() would treat a URI from the environment as a team

@@ -297,12 +297,9 @@ class Storage:
         **fsspec_options: Any,
     ) -> None:
         if url is None:
-            url = os.environ.get("JWSTNB_STORAGE_URL") or None
-        if url is None:
-            raise StorageNotConfigured(
-                "no storage URL: pass Storage('s3://bucket/prefix' or 'file:///path') "
-                "or set JWSTNB_STORAGE_URL"
-            )
+            from jwstnb.config import storage_url
+
+            url = storage_url()
         url = os.fspath(url)
         if not isinstance(url, str) or not url.strip():
             raise StorageNotConfigured("the storage URL is empty")

@@ -196,8 +196,11 @@ def test_storage_from_environment_and_redaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("JWSTNB_STORAGE_URL", raising=False)
-    with pytest.raises(StorageNotConfigured, match="JWSTNB_STORAGE_URL"):
-        Storage()
+    monkeypatch.setenv("JWSTNB_HOME", str(tmp_path / "home"))
+    # nothing configured: the storage folder beside the embedded database
+    assert Storage().url == (tmp_path / "home" / "storage").as_uri()
+    with pytest.raises(StorageNotConfigured, match="empty"):
+        Storage("  ")
     monkeypatch.setenv("JWSTNB_STORAGE_URL", tmp_path.as_uri())
     storage = Storage()
     storage.write_bytes("x/y.txt", b"hi")

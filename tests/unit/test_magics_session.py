@@ -17,8 +17,8 @@ def shell(
     """An IPython shell with ``%load_ext jwstnb``, its magics on the sample in a fresh database."""
     from IPython.testing.globalipapp import get_ipython
 
-    from jwstnb.cli import seed_sample
     from jwstnb.magics import JwstMagics
+    from jwstnb.samples import seed
     from jwstnb.session import connect
     from jwstnb.storage import Storage
 
@@ -29,7 +29,7 @@ def shell(
     monkeypatch.setenv("JWSTNB_STORAGE_URL", (tmp_path / "store").as_uri())
     with connect(mongo_uri, database=db_name, admin=True) as admin:
         admin.ensure_indexes()
-        seed_sample(admin, Storage())
+        seed(admin, Storage())
     ip = get_ipython()
     ip.run_line_magic("load_ext", "jwstnb")
     ip.register_magics(JwstMagics(ip))  # a fresh instance: no session left from other tests
