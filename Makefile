@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
 demo: $(VENV)/.installed-demo
-	$(BIN)/jwstnb demo
+	$(BIN)/jwstnb demo $(DEMO_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/fits_io.py
+	$(BIN)/python benchmarks/widgets.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-output
