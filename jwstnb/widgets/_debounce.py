@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Debouncer"]
+__all__ = ["Debouncer", "in_kernel", "running_loop"]
 
 
 class Debouncer:
@@ -44,8 +44,8 @@ class Debouncer:
         if self.delay <= 0:
             self.fn()
             return
-        loop = _running_loop() if self.use_loop is not False else None
-        if loop is not None and self.use_loop is None and not _in_kernel():
+        loop = running_loop() if self.use_loop is not False else None
+        if loop is not None and self.use_loop is None and not in_kernel():
             loop = None
         with self._lock:
             self._generation += 1
@@ -80,14 +80,14 @@ class Debouncer:
         self.fn()
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     """True inside a Jupyter kernel (IPython with a kernel attached); never imports IPython."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None

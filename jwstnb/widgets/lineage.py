@@ -10,11 +10,14 @@ sets), which shows the file's details and thumbnail; a dropdown switches observa
 from __future__ import annotations
 
 import html
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
+from jwstnb.widgets._debounce import in_kernel, running_loop
 from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS, detail_html, record_dict
 from jwstnb.widgets._graph import layout_graph
 from jwstnb.widgets._views import LineageGraph
@@ -28,8 +31,10 @@ _PICK = '<div class="jwstnb-note">Click a file to see its details.</div>'
 class LineageViewer(widgets.VBox):
     """The lineage of one observation (``observationBaseId``), L1 -> L2a -> L2b -> L3.
 
-    ``LineageViewer(session, observation_base_id, *, storage=None, selected_id=None)``;
-    ``storage`` lets the viewer generate thumbnails for files whose record has none.
+    ``LineageViewer(session, observation_base_id, *, storage=None, selected_id=None,
+    observations=None)``; ``storage`` lets the viewer generate thumbnails for files whose
+    record has none; ``observations`` offers a known list in the selector instead of
+    asking ``Session.observations()``.
     """
 
     observation_base_id = traitlets.Unicode("", help="the observation shown")
@@ -47,12 +52,15 @@ class LineageViewer(widgets.VBox):
         *,
         storage: Any = None,
         selected_id: str | None = None,
+        observations: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.session = session
         self.storage = storage
         self.lineage: Any = None
+        self.observations_ready = threading.Event()
+        self._quiet = 0
         self.add_class("jwstnb-lineage")
 
         self.observation_dropdown = widgets.Dropdown(
@@ -73,8 +81,11 @@ class LineageViewer(widgets.VBox):
             details,
         ]
 
-        self.refresh_observations(include=observation_base_id)
         self.observation_dropdown.observe(self._on_dropdown, "value")
+        if observations is not None:
+            self._apply_observations(list(observations), observation_base_id)
+        else:
+            self.refresh_observations(include=observation_base_id)
         self.graph.observe(self._on_graph_select, "selected_id")
         self.observe(self._on_observation, "observation_base_id")
         self.observe(self._on_selected_id, "selected_id")
@@ -96,33 +107,75 @@ class LineageViewer(widgets.VBox):
         """Reload the current observation from the database."""
         self._load(self.observation_base_id)
 
-    def refresh_observations(self, include: str | None = None) -> None:
-        """Reload the selector's list of observations (``Session.observations()``)."""
-        try:
-            observations = list(self.session.observations())
-        except Exception as exc:
-            observations = []
-            self.status_text = f"Cannot list observations: {error_text(exc)}"
+    def refresh_observations(self, include: str | None = None, *, wait: bool | None = None) -> None:
+        """Reload the selector's list of observations (``Session.observations()``).
+
+        Listing every observation groups the whole collection, which can take seconds on a
+        big database; inside a Jupyter kernel it therefore runs on a background thread (the
+        graph shows at once, the selector fills in when the list arrives and
+        ``observations_ready`` is set). ``wait=True`` loads now, ``wait=False`` always in
+        the background.
+        """
         current = include or self.observation_base_id
+        self.observations_ready.clear()
+        loop = running_loop() if in_kernel() else None
+        background = (loop is not None) if wait is None else not wait
+        if not background:
+            self._apply_observations(self._fetch_observations(), current)
+            return
+        self._apply_observations(list(self.observations), current)  # keep the current one
+        self.observations_ready.clear()
+
+        def work() -> None:
+            found = self._fetch_observations()
+            if loop is not None:  # widget changes happen on the kernel's own thread
+                loop.call_soon_threadsafe(self._apply_observations, found, current)
+            else:
+                self._apply_observations(found, current)
+
+        threading.Thread(target=work, name="jwstnb-observations", daemon=True).start()
+
+    def _fetch_observations(self) -> list[str] | str:
+        try:
+            return list(self.session.observations())
+        except Exception as exc:
+            return f"Cannot list observations: {error_text(exc)}"
+
+    def _apply_observations(self, found: list[str] | str, current: str | None) -> None:
+        if isinstance(found, str):  # an error: keep what the selector had
+            self.status_text = found
+            self._update_summary()
+            found = list(self.observations)
+        observations = list(found)
+        current = self.observation_base_id or current
         if current and current not in observations:
             observations.append(current)
-        self.observations = observations
-        self.observation_dropdown.options = observations
-        if current:
-            self.observation_dropdown.value = current
+        self._quiet += 1
+        try:
+            self.observations = observations
+            self.observation_dropdown.options = observations
+            if current:
+                self.observation_dropdown.value = current
+        finally:
+            self._quiet -= 1
+        self.observations_ready.set()
 
     # --- loading -----------------------------------------------------------------------
 
     def _on_dropdown(self, change: dict[str, Any]) -> None:
-        if change["new"]:
+        if change["new"] and not self._quiet:
             self.observation_base_id = change["new"]
 
     def _on_observation(self, change: dict[str, Any]) -> None:
         if self.observation_dropdown.value != change["new"]:
-            options = list(self.observation_dropdown.options)
-            if change["new"] not in options:
-                self.observation_dropdown.options = [*options, change["new"]]
-            self.observation_dropdown.value = change["new"]
+            self._quiet += 1
+            try:
+                options = list(self.observation_dropdown.options)
+                if change["new"] not in options:
+                    self.observation_dropdown.options = [*options, change["new"]]
+                self.observation_dropdown.value = change["new"]
+            finally:
+                self._quiet -= 1
         self._load(change["new"])
 
     def _load(self, observation_base_id: str) -> None:

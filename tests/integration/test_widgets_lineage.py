@@ -126,3 +126,25 @@ def test_two_thousand_files_in_one_group(admin_session: Session,
     assert time.perf_counter() - start < 2
     assert "<b>From</b> (666)" in viewer.details_html.value
     assert "and 658 more" in viewer.details_html.value
+
+
+def test_observations_can_load_in_the_background(reader: Session) -> None:
+    viewer = LineageViewer(reader, OTHER, observations=[OTHER])
+    assert viewer.observations == [OTHER] and viewer.observations_ready.is_set()
+    viewer.refresh_observations(wait=False)  # what happens inside a kernel
+    assert viewer.observations_ready.wait(10)
+    assert viewer.observations == [SMALL, OTHER]
+    # The list arriving does not switch away from what is shown.
+    assert viewer.observation_base_id == OTHER == viewer.observation_dropdown.value
+    assert viewer.counts["L1"] == 2
+    viewer.observation_dropdown.value = SMALL
+    assert viewer.counts["L1"] == 4
+
+
+def test_a_failing_observation_list_keeps_the_viewer_usable(admin_session: Session) -> None:
+    insert_all(admin_session, lineage_records(SMALL, 1))
+    viewer = LineageViewer(admin_session, SMALL)
+    admin_session.close()  # the list cannot be fetched any more
+    viewer.refresh_observations(wait=True)
+    assert "Cannot list observations" in viewer.status_text
+    assert viewer.observations == [SMALL] and viewer.counts["L1"] == 1
