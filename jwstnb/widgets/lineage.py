@@ -21,7 +21,7 @@ from jwstnb.widgets._debounce import in_kernel, running_loop
 from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS, detail_html, record_dict
 from jwstnb.widgets._graph import layout_graph
 from jwstnb.widgets._views import LineageGraph
-from jwstnb.widgets.search import error_text, thumbnail_layout
+from jwstnb.widgets.search import error_text, show_thumbnail, thumbnail_layout
 
 __all__ = ["LineageViewer"]
 
@@ -275,14 +275,4 @@ class LineageViewer(widgets.VBox):
         )
 
     def _show_thumbnail(self, record: Any) -> None:
-        png = record.thumbnail
-        if not png and self.storage is not None and record.is_viewable and record.file_path:
-            try:
-                png = self.storage.thumbnail(record.file_path, size=256)
-            except Exception:
-                png = None
-        if png:
-            self.thumbnail_image.value = png
-            self.thumbnail_image.layout.display = ""
-        else:
-            self.thumbnail_image.layout.display = "none"
+        show_thumbnail(self.thumbnail_image, record, self.storage)

@@ -65,6 +65,24 @@ def thumbnail_layout() -> widgets.Layout:
     )
 
 
+def show_thumbnail(image: widgets.Image, record: Any, storage: Any) -> None:
+    """Show ``record``'s stored thumbnail, else one generated from storage; hide if neither.
+
+    A file that cannot be rendered simply shows no thumbnail: the details still say what it is.
+    """
+    png = record.thumbnail
+    if not png and storage is not None and record.is_viewable and record.file_path:
+        try:
+            png = storage.thumbnail(record.file_path, size=256)
+        except Exception:
+            png = None
+    if png:
+        image.value = png
+        image.layout.display = ""
+    else:
+        image.layout.display = "none"
+
+
 def error_text(exc: BaseException) -> str:
     """One readable line for an error shown in a widget (jwstnb errors carry their own)."""
     from jwstnb.errors import JwstnbError
@@ -458,17 +476,7 @@ class SearchPanel(widgets.VBox):
         return "<b>Header</b>" + header_html(pairs)
 
     def _show_thumbnail(self, record: Any) -> None:
-        png = record.thumbnail
-        if not png and self.storage is not None and record.is_viewable and record.file_path:
-            try:
-                png = self.storage.thumbnail(record.file_path, size=256)
-            except Exception:
-                png = None
-        if png:
-            self.thumbnail_image.value = png
-            self.thumbnail_image.layout.display = ""
-        else:
-            self.thumbnail_image.layout.display = "none"
+        show_thumbnail(self.thumbnail_image, record, self.storage)
 
     # --- opening ------------------------------------------------------------------------
 
