@@ -1,6 +1,6 @@
 """Where jwstnb connects, and how secrets stay out of sight.
 
-Connection resolution, first hit wins (DESIGN §7, issue 3):
+Connection resolution, first hit wins:
 
 1. an explicit URI passed to :func:`jwstnb.connect`;
 2. ``JWSTNB_MONGO_URI``;

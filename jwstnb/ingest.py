@@ -4,10 +4,10 @@
 and upserts one record per file (unique per owner + ``filePath``, so re-running it, or two
 processes running it at once, never duplicates a record). :func:`import_mast` does the same
 from MAST observation and product rows. Both finish with :func:`relink`, which recomputes
-lineage (``observationBaseId``, ``parentId``, ``derivedFrom``; DESIGN §4) over every record
+lineage (``observationBaseId``, ``parentId``, ``derivedFrom``) over every record
 of the programs they touched and writes only what changed.
 
-Imports are admin work (DESIGN §5): records get ``userId`` null and ``isPublic`` true.
+Imports are admin work: records get ``userId`` null and ``isPublic`` true.
 """
 
 from __future__ import annotations
@@ -807,7 +807,7 @@ def import_mast(
     ``observation_row`` / ``product_rows`` are astroquery rows (dicts, astropy Rows or
     pandas Series). Sizes come from the rows, else from ``storage`` when given; association
     files found in ``storage`` contribute their members to lineage. Re-importing updates the
-    same records in place. Lineage follows DESIGN §4 (the obs_id names the group).
+    same records in place. The obs_id names the lineage group.
     """
     session.collection  # noqa: B018 - admin only: AccessDenied before any work
     obs = _row_items(observation_row)

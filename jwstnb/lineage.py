@@ -1,4 +1,4 @@
-"""Lineage rules (DESIGN.md §4): group keys, parent/derived-from edges, the tree of one observation.
+"""Lineage rules (the file-name and lineage rules): group keys, parent/derived-from edges, the tree of one observation.
 
 Pure functions, no I/O. :func:`plan_lineage` takes a set of files (ids and names, plus what
 ingest knows from MAST, the storage folder or an association file) and returns each file's
@@ -6,7 +6,7 @@ ingest knows from MAST, the storage folder or an association file) and returns e
 the same answer, so ingest can recompute it idempotently after every import.
 :func:`build_lineage` turns records already stored into a :class:`Lineage` tree for widgets.
 
-Rules decided here where DESIGN.md is silent (see the docstrings below for the details):
+Finer points decided here (see the docstrings below for the details):
 
 - Groups: a file's own key comes from its stage-3 name, else (asn) the product inside the
   file, else ``known_group`` (MAST obs id / ``mast/{obs_id}/`` folder), else the provisional
@@ -291,7 +291,7 @@ def _plan_edges(
 
 
 def plan_lineage(files: Iterable[LineageInput]) -> dict[str, LineageLinks]:
-    """Group keys and edges for a set of files (DESIGN.md §4), keyed and ordered by id.
+    """Group keys and edges for a set of files (the file-name and lineage rules), keyed and ordered by id.
 
     Deterministic: the same set of files in any order gives the same result. Files of one
     observation share one group once any full key of it is in the set (stage-3 name, known

@@ -1,7 +1,7 @@
-"""JWST file names -> identity: the one parser of DESIGN.md §4 (pure; no I/O).
+"""JWST file names -> identity: one parser for every part of jwstnb (pure; no I/O).
 
-The original app had five file-name parsers that disagreed; this module is the single rule
-everyone calls. :func:`classify` turns a file name into a :class:`FileIdentity` (kind,
+Ingest, the session and the widgets all call this one rule, so they never disagree about
+a file. :func:`classify` turns a file name into a :class:`FileIdentity` (kind,
 processing level, data type, viewability and every id the name carries, including the
 observation group key). :func:`group_from_obs_id` and :func:`group_from_key` derive the
 group key from a MAST ``obs_id`` or from a ``mast/{obs_id}/file`` storage key.
@@ -111,7 +111,7 @@ _GROUP = re.compile(rf"jw(?P<program>\d{{5}})-(?P<acid>{_ACID})(?:_(?P<target>t\
 
 @dataclass(frozen=True, slots=True)
 class FileIdentity:
-    """Everything a JWST file name says about the file (DESIGN.md §4).
+    """Everything a JWST file name says about the file (the file-name and lineage rules).
 
     ``name`` is the basename as given; every other text field is lower case. Fields a name
     does not carry are None. ``observation_base_id`` is the group key the name alone gives;

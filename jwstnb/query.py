@@ -2,7 +2,7 @@
 
 Pure: no I/O. :mod:`jwstnb.session` sends what this module builds.
 
-Access (DESIGN §5) is a derived, indexed field ``readers`` kept on every record by the
+Access is a derived, indexed field ``readers`` kept on every record by the
 session: ``"public"`` when ``isPublic``, ``"user:<id>"`` for the owner and every user in
 ``sharedWith``. A session's read scope is ``{"readers": {"$in": [...]}}`` (admin: none), so
 the scope is one indexable predicate inside every filter, before skip/limit.
@@ -118,7 +118,7 @@ def readers_for(user_id: str | None, is_public: bool, shared_with: Iterable[str]
 
 @dataclass(frozen=True)
 class Scope:
-    """Who is asking: ``anonymous``, ``user`` (with ``user``) or ``admin`` (DESIGN §5)."""
+    """Who is asking: ``anonymous``, ``user`` (with ``user``) or ``admin`` (the access model)."""
 
     role: Role
     user: str | None = None

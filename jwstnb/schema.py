@@ -126,7 +126,7 @@ ObjectIdField = Annotated[
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "bsonType": "objectId"}),
 ]
-# A relative storage key (DESIGN §6), checked by jwstnb.keys.validate_key.
+# A relative storage key (relative, no traversal), checked by jwstnb.keys.validate_key.
 StorageKey = Annotated[str, AfterValidator(validate_key), Field(max_length=1024)]
 # Raw bytes (BSON binData), e.g. a stored PNG thumbnail.
 Binary = Annotated[bytes, WithJsonSchema({"type": "string", "bsonType": "binData"})]

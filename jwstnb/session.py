@@ -5,7 +5,7 @@ configured it starts or reuses the embedded local server, :mod:`jwstnb.localdb`)
 server answers, puts the ``$jsonSchema`` validator on the collection and builds the indexes
 (:data:`jwstnb.query.INDEXES`). A :class:`Session` is a view with a role (anonymous, user,
 admin) over one shared client; every read and write carries the role's scope inside its
-Mongo filter (DESIGN §5): what a session may not read is :class:`NotFound`, what it may read
+Mongo filter: what a session may not read is :class:`NotFound`, what it may read
 but not change is :class:`AccessDenied`.
 
 The session keeps two derived fields on every record it writes: ``keywords`` (lowercase
@@ -166,7 +166,7 @@ class Session:
 
     Views (:meth:`anonymous`, :meth:`as_user`, :meth:`as_admin`) share the client; the
     client closes when the last view is closed (or use ``with connect() as s:``). The role
-    is the toolkit's access model (DESIGN §5); the database user in the URI is the real
+    is the toolkit's access model; the database user in the URI is the real
     security boundary.
     """
 

@@ -1,4 +1,4 @@
-"""The access-control matrix of DESIGN §5, cell by cell, against a real server.
+"""The access-control matrix, cell by cell, against a real server.
 
 Sessions: anonymous, owner (alice), other user (bob), shared user (carol), admin.
 Records: public (alice's, isPublic), private (alice's), shared (alice's, shared with carol),
@@ -27,7 +27,7 @@ OBS = "jw02733-o001_t001_nircam"
 SESSIONS = ["anonymous", "owner", "other", "shared", "admin"]
 RECORDS = ["public", "private", "shared", "imported"]
 
-# Who may read what (DESIGN §5), written out rather than computed.
+# Who may read what (the access model), written out rather than computed.
 READABLE = {
     "anonymous": {"public", "imported"},
     "owner": {"public", "private", "shared", "imported"},

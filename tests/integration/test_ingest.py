@@ -40,7 +40,7 @@ def _records(session: Session) -> dict[str, dict]:
 
 
 def expected_nircam_edges(with_asn: bool = True) -> set[tuple[str, str]]:
-    """DESIGN §4 edges of the sample's NIRCam observation, as (parent, child) file names."""
+    """The lineage edges of the sample's NIRCam observation, as (parent, child) file names."""
     edges = set()
     for chain in CHAINS:
         edges |= {

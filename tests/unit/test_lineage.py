@@ -1,4 +1,4 @@
-"""Lineage rules (DESIGN.md §4): groups, provisional upgrades, edges, and the Lineage tree."""
+"""Lineage rules (the file-name and lineage rules): groups, provisional upgrades, edges, and the Lineage tree."""
 
 from __future__ import annotations
 

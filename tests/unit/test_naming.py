@@ -1,4 +1,4 @@
-"""JWST file names -> identity (DESIGN.md §4): every field of every name, and the helpers."""
+"""JWST file names -> identity (the file-name and lineage rules): every field of every name, and the helpers."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ I2D_3132 = s3("02733", "o001", "t001", "nircam", "clear-f090w")
 # (name, stem, suffix, extension, file_format, compressed, kind, level, data type, viewable,
 #  ids: every id field not listed must be None / False)
 ROWS: list[tuple[Any, ...]] = [
-    # --- DESIGN.md §4 table, row by row ---
+    # --- the reference table of file names, row by row ---
     ("jw02733001001_02101_00001_nrca1_uncal.fits", "jw02733001001_02101_00001_nrca1_uncal",
      "uncal", ".fits", "fits", False, "exposure", L1, RAW, True, NRCA1),
     ("jw02733001001_02101_00001_nrca1_rate.fits", "jw02733001001_02101_00001_nrca1_rate",
@@ -341,7 +341,7 @@ def test_directories_are_ignored() -> None:
         assert classify(path) == bare
 
 
-# --- the origin app's disagreements, resolved as DESIGN.md says ---
+# --- names that parsers commonly get wrong: _s2d, _cat, .fits.gz, non-JWST suffixes ---
 
 
 def test_s2d_is_l2b_on_exposure_names_and_l3_on_stage3_names() -> None:
