@@ -1,4 +1,4 @@
-"""Lineage rules (the file-name and lineage rules): group keys, parent/derived-from edges, the tree of one observation.
+"""Lineage rules: group keys, parent/derived-from edges, the tree of one observation.
 
 Pure functions, no I/O. :func:`plan_lineage` takes a set of files (ids and names, plus what
 ingest knows from MAST, the storage folder or an association file) and returns each file's
@@ -291,7 +291,7 @@ def _plan_edges(
 
 
 def plan_lineage(files: Iterable[LineageInput]) -> dict[str, LineageLinks]:
-    """Group keys and edges for a set of files (the file-name and lineage rules), keyed and ordered by id.
+    """Group keys and edges for a set of files, keyed and ordered by id.
 
     Deterministic: the same set of files in any order gives the same result. Files of one
     observation share one group once any full key of it is in the set (stage-3 name, known

@@ -12,7 +12,7 @@ Fixtures:
   server extension (``/voila/render/<path>``). Every server started is stopped at the end
   of the test session; calling the factory twice with the same arguments reuses the server.
 - ``browser``: a session-scoped Playwright ``Browser`` on ``/usr/bin/chromium`` (or
-  ``JWSTNB_CHROMIUM``), launched headless with the flags a headless, offline Chromium needs. When Chromium
+  ``JWSTNB_CHROMIUM``), launched headless with the flags an offline Chromium needs. When Chromium
   or Playwright is missing the test FAILS with the command that fixes it (never a skip):
   CI installs Chromium in ``.ci/run``; ``playwright install`` is never needed or used.
 - ``browser_page``: a fresh page (own context, 1400x1000) per test; on failure a

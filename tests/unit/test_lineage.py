@@ -1,4 +1,4 @@
-"""Lineage rules (the file-name and lineage rules): groups, provisional upgrades, edges, and the Lineage tree."""
+"""Lineage rules: groups, provisional upgrades, edges, and the Lineage tree."""
 
 from __future__ import annotations
 

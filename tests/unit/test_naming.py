@@ -1,4 +1,4 @@
-"""JWST file names -> identity (the file-name and lineage rules): every field of every name, and the helpers."""
+"""JWST file names -> identity: every field of every name, and the helpers."""
 
 from __future__ import annotations
 
