@@ -17,6 +17,7 @@ SecantusDB is the optional extra ``jwstnb[local]`` (GPL-2.0, never vendored).
 from __future__ import annotations
 
 import contextlib
+import hmac
 import importlib.util
 import json
 import os
@@ -32,7 +33,7 @@ from urllib.parse import quote
 
 from jwstnb.errors import ConnectionFailed
 
-__all__ = ["ADMIN_USER", "HOME_ENV", "data_home", "ensure_running", "status", "stop"]
+__all__ = ["ADMIN_USER", "HOME_ENV", "data_home", "ensure_running", "owns", "status", "stop"]
 
 HOME_ENV = "JWSTNB_HOME"
 ADMIN_USER = "jwstnb"
@@ -334,6 +335,21 @@ def ensure_running(home: str | os.PathLike[str] | None = None) -> str:
             f"another process holds {path / _LOCK} for more than {_LOCK_TIMEOUT:.0f}s while "
             "starting the embedded database; check `jwstnb db status`"
         ) from None
+
+
+def owns(uri: str, home: str | os.PathLike[str] | None = None) -> bool:
+    """True when ``uri`` is this data home's embedded server (as handed to kernels).
+
+    So ``connect()`` treats it as the local database, with its owner's role, rather than
+    as a team's server.
+    """
+    state = _read_state(data_home(home))
+    if not state or not state.get("port") or not state.get("password"):
+        return False
+    try:
+        return hmac.compare_digest(_uri(state), uri)
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def status(home: str | os.PathLike[str] | None = None) -> dict[str, Any]:

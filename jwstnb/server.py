@@ -91,12 +91,6 @@ class DatabaseState:
         # and the data home (so a kernel's connect() reuses this daemon, never starts another).
         os.environ.setdefault(HOME_ENV, str(data_home()))
         os.environ[URI_ENV] = uri
-        if not _uri_keeps_embedded_role():
-            # This jwstnb's connect() would treat a URI from the environment as a team
-            # database (anonymous role); without it kernels reach the same daemon through
-            # JWSTNB_HOME and keep the owner's (admin) role.
-            os.environ.pop(URI_ENV, None)
-            self.log.info("jwstnb: kernels reach the embedded database through %s", HOME_ENV)
         self.log.info("jwstnb: embedded database ready at %s", redact(uri))
         self.ready.set_result(uri)
 
@@ -183,18 +177,6 @@ class DatabaseState:
 
     def close(self) -> None:
         self._drop_session()
-
-
-def _uri_keeps_embedded_role() -> bool:
-    """Whether ``connect()`` with the embedded URI in the environment is still the owner's
-    (admin) session, as it is with no URI at all. Checked once, with one real connection."""
-    try:
-        from jwstnb.session import connect
-
-        with connect(timeout=STATUS_TIMEOUT_SECONDS) as session:
-            return str(session.role) == "admin"
-    except Exception:
-        return False
 
 
 def _one_line(exc: BaseException) -> str:

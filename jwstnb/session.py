@@ -852,7 +852,8 @@ def connect(
     """Connect and return a :class:`Session` (see :mod:`jwstnb.config` for where to).
 
     Role: ``user`` given -> that user; ``admin=True`` -> admin; otherwise the embedded local
-    database -> admin (it belongs to the person running it), a configured URI -> anonymous.
+    database (or its own URI) -> admin (it belongs to the person running it), any other
+    configured URI -> anonymous.
     An unreachable server is :class:`ConnectionFailed` after about ``timeout`` seconds.
     """
     from pymongo import MongoClient
@@ -861,10 +862,11 @@ def connect(
     if user is not None and admin:
         raise invalid("admin", "pass user=... or admin=True, not both")
     resolved = config.resolve(uri)
-    local = resolved.uri is None
-    if local:
-        from jwstnb import localdb
+    from jwstnb import localdb
 
+    # The embedded server's own URI (handed to kernels by the server extension) is local too.
+    local = resolved.uri is None or localdb.owns(str(resolved.uri))
+    if local:
         actual = localdb.ensure_running()
     else:
         actual = str(resolved.uri)

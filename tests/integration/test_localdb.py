@@ -100,6 +100,14 @@ def test_connect_starts_reuses_stops_and_keeps_data(
     with jwstnb.connect(timeout=10) as s:
         assert localdb.status(home)["pid"] == first_pid
         assert s.get(rid).file_name == "kept.fits"
+    # Its own URI (as the server extension hands it to kernels) is still the local database,
+    # owned by whoever runs it; the same server under other credentials is not.
+    own_uri = localdb.ensure_running(home)
+    assert localdb.owns(own_uri, home)
+    with jwstnb.connect(own_uri, timeout=10) as s:
+        assert s.role == "admin" and s.get(rid).file_name == "kept.fits"
+    other = own_uri.replace(password, "not-the-password")
+    assert not localdb.owns(other, home)
     assert _daemons_for(home) == [first_pid]
     # The server only listens on loopback and refuses clients without the password.
     from pymongo import MongoClient

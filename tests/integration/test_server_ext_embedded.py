@@ -78,9 +78,10 @@ async def test_embedded_database_comes_up_and_reaches_kernels(
         pid = km.get_kernel(kernel_id).provisioner.process.pid
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert f"JWSTNB_HOME={embedded_home}".encode() in environ
+        # the server hands its URI to every kernel; connect() knows it is the embedded one
         uri = os.environ.get("JWSTNB_MONGO_URI")
-        if uri:  # handed over only while connect() keeps the admin role with it
-            assert f"JWSTNB_MONGO_URI={uri}".encode() in environ
+        assert uri and f":{state['port']}/" in uri
+        assert f"JWSTNB_MONGO_URI={uri}".encode() in environ
         out = await _run_in_kernel(
             km.get_kernel(kernel_id),
             "import jwstnb; s = jwstnb.connect(); print(s.role, s.client.address[1])",
