@@ -25,9 +25,7 @@ import argparse
 import os
 import random
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,10 +35,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pymongo import MongoClient
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the shared test servers (tests/servers.py)
 
-from jwstnb.query import derived_fields
-from jwstnb.session import Session, connect
+from pymongo import MongoClient  # noqa: E402
+
+from jwstnb.query import derived_fields  # noqa: E402
+from jwstnb.session import Session, connect  # noqa: E402
+from tests.servers import SecantusProcess  # noqa: E402
 
 USER = "user007"
 TEXT = "ngc 3132"
@@ -53,40 +55,6 @@ FACET_PATHS = {
     "target_name": "imageInfo.targetName",
     "status": "processingStatus",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_secantus(path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A throwaway SecantusDB on 127.0.0.1 (no auth) for the run."""
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "secantus",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--storage-path",
-        str(path),
-        "--log-level",
-        "WARNING",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("SecantusDB did not start")
 
 
 def synthetic(n: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -238,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     proc = None
     uri = args.uri
     if not uri:
-        proc, uri = start_secantus(Path(tmp.name) / "data")
+        proc = SecantusProcess(Path(tmp.name) / "data")
+        proc.start(timeout=60)
+        uri = proc.uri
     database = f"jwstnb_bench_{uuid.uuid4().hex[:8]}"
     # Bulk load before the indexes exist (much faster on SecantusDB), then connect() puts the
     # validator on and builds the indexes; a last slice goes in through the validator.
@@ -293,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         admin.client.drop_database(database)
         admin.close()
         if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+            proc.stop()
         tmp.cleanup()
 
     med = {k: statistics.median(v) * 1000 for k, v in times.items() if v}

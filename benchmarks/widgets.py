@@ -29,9 +29,7 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,33 +45,9 @@ from pymongo import monitoring  # noqa: E402
 
 from jwstnb.session import Session, connect  # noqa: E402
 from tests.browser.data import insert_all, lineage_records, search_records  # noqa: E402
+from tests.servers import SecantusProcess  # noqa: E402
 
 BIG_OBSERVATION = "jw09999-o001_t001_nircam"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_secantus(path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A throwaway SecantusDB on 127.0.0.1 for the run."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-           "--storage-path", str(path), "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("SecantusDB exited early") from None
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("SecantusDB did not start")
 
 
 class Commands(monitoring.CommandListener):
@@ -237,7 +211,9 @@ def main() -> None:
     uri = args.uri
     if not uri:
         tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-")
-        proc, uri = start_secantus(Path(tmp.name) / "db")
+        proc = SecantusProcess(Path(tmp.name) / "db")
+        proc.start(timeout=60)
+        uri = proc.uri
     database = f"jwstnb_bench_widgets_{uuid.uuid4().hex[:8]}"
     listener = Commands()
     admin = connect(uri, admin=True, database=database, timeout=30)
@@ -282,8 +258,7 @@ def main() -> None:
         reader.close()
         admin.close()
         if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
+            proc.stop()
         if tmp is not None:
             tmp.cleanup()
 
