@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))  # the shared test servers (tests/servers.py)
 
 from pymongo import MongoClient  # noqa: E402
 
+from jwstnb.query import FACETS as FACET_PATHS  # noqa: E402  (Page.facets key -> field)
 from jwstnb.query import derived_fields  # noqa: E402
 from jwstnb.session import Session, connect  # noqa: E402
 from tests.servers import SecantusProcess  # noqa: E402
@@ -47,14 +48,6 @@ from tests.servers import SecantusProcess  # noqa: E402
 USER = "user007"
 TEXT = "ngc 3132"
 FILTERS = {"data_type": "image", "processing_level": "L3"}
-FACET_PATHS = {
-    "data_type": "dataType",
-    "processing_level": "processingLevel",
-    "instrument": "imageInfo.instrument",
-    "filter": "imageInfo.filter",
-    "target_name": "imageInfo.targetName",
-    "status": "processingStatus",
-}
 
 
 def synthetic(n: int, seed: int = 7) -> list[dict[str, Any]]:
