@@ -15,11 +15,16 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessDenied",
     "ConnectionFailed",
+    "CredentialsLost",
     "FitsError",
     "InvalidStorageKey",
     "InvalidTransition",
     "JwstnbError",
+    "NameNotResolved",
     "NotFound",
+    "StorageError",
+    "StorageFileNotFound",
+    "StorageNotConfigured",
     "ValidationError",
 ]
 
@@ -50,6 +55,30 @@ class FitsError(JwstnbError, ValueError):
 
 class ConnectionFailed(JwstnbError, ConnectionError):
     """The database could not be reached; names the host (never the password) and what to check."""
+
+
+class CredentialsLost(ConnectionFailed):
+    """The embedded database has data but its credentials are gone: it stays closed.
+
+    Raised instead of serving the data without a password; the message names the command
+    its owner runs to recover (``jwstnb db reset-password``).
+    """
+
+
+class StorageNotConfigured(JwstnbError, ValueError):
+    """No usable storage URL or mount for what was asked; says which setting to give."""
+
+
+class StorageFileNotFound(NotFound, FileNotFoundError):
+    """No file under this storage key (both ``NotFound`` and ``FileNotFoundError``)."""
+
+
+class StorageError(JwstnbError, OSError):
+    """The storage back end failed (network, credentials, bucket): the reason, no secret."""
+
+
+class NameNotResolved(JwstnbError, LookupError):
+    """A target name that neither the database nor the name resolver knows."""
 
 
 def __getattr__(name: str) -> Any:

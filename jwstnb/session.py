@@ -891,6 +891,9 @@ def connect(
         "tz_aware": True,
         "tzinfo": UTC,
         "appname": "jwstnb",
+        # A write reported as done survives a crash: the server acknowledges it only once
+        # it is in the journal. Bulk loads that are re-run anyway may pass journal=False.
+        "journal": True,
         **client_options,
     }
     try:

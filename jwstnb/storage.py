@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from fsspec.caching import BaseCache
 
 from jwstnb.config import redact
-from jwstnb.errors import FitsError, JwstnbError, NotFound
+from jwstnb.errors import (
+    FitsError,
+    JwstnbError,
+    NotFound,
+    StorageFileNotFound,
+    StorageNotConfigured,
+)
 from jwstnb.keys import validate_key
 
 if TYPE_CHECKING:
@@ -71,14 +77,6 @@ _FITS_MAGIC = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
 
 class _ArgumentError(ValueError):
     """A bad argument (not a bad file): passes through the FITS error wrapper as is."""
-
-
-class StorageNotConfigured(JwstnbError, ValueError):
-    """No storage URL was given and ``JWSTNB_STORAGE_URL`` is not set."""
-
-
-class StorageFileNotFound(NotFound, FileNotFoundError):
-    """No file under this storage key (both ``NotFound`` and ``FileNotFoundError``)."""
 
 
 @dataclass(frozen=True)
