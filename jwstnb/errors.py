@@ -22,6 +22,7 @@ __all__ = [
     "JwstnbError",
     "NameNotResolved",
     "NotFound",
+    "QueryTimeout",
     "StorageError",
     "StorageFileNotFound",
     "StorageNotConfigured",
@@ -55,6 +56,10 @@ class FitsError(JwstnbError, ValueError):
 
 class ConnectionFailed(JwstnbError, ConnectionError):
     """The database could not be reached; names the host (never the password) and what to check."""
+
+
+class QueryTimeout(JwstnbError, TimeoutError):
+    """A read ran past the time it was given (``max_time_ms``) and the server stopped it."""
 
 
 class CredentialsLost(ConnectionFailed):
