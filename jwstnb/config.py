@@ -15,6 +15,7 @@ Passwords never leave this module in clear text except inside the URI handed to 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -24,21 +25,27 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from jwstnb.errors import ConnectionFailed
+from jwstnb.errors import ConnectionFailed, InvalidStorageKey, StorageNotConfigured
 
 __all__ = [
     "CONFIG_ENV",
+    "STORAGE_ENV",
     "URI_ENV",
     "URI_FILE_ENV",
     "DevCredentialsWarning",
     "Resolved",
+    "add_mount",
     "config_path",
     "credentials",
     "hosts",
     "load_config",
+    "mount_prefix",
     "redact",
     "redact_text",
     "resolve",
+    "storage_mount_options",
+    "storage_mounts",
+    "storage_url",
     "warn_dev_credentials",
 ]
 
@@ -48,16 +55,27 @@ CONFIG_ENV = "JWSTNB_CONFIG"
 
 Source = Literal["argument", "env", "env-file", "config-file", "local"]
 
-# mongodb://user:password@host... or mongodb+srv://...: the userinfo part of the URI.
-# user:password@ after any URL scheme (mongodb://, s3://, ftp://, https://, ...).
+# user:password@ (or a lone user or token@) after any URL scheme (mongodb://, s3://, https://).
 _USERINFO = re.compile(r"(?P<scheme>\b[a-z][\w+.-]*://)(?P<userinfo>[^@/?#\s]*)@", re.I)
 # password=..., secret=..., token=..., access_key=... in query strings or free text.
 _PASSWORD_PARAM = re.compile(
     r"(?P<key>\b(?:[\w-]*(?:password|passwd|secret|token|credential|signature"
-    r"|access[_-]?key|api[_-]?key|private[_-]?key)[\w-]*|pwd|pass)\s*[=:]\s*)"
+    r"|access[_-]?key|account[_-]?key|api[_-]?key|private[_-]?key|sas[_-]?key)[\w-]*"
+    r"|pwd|pass|sig|auth)\s*[=:]\s*)"
     r"(?P<value>[^&\s,;'\"}]+)",
     re.I,
 )
+# Query parameters whose value is a secret only inside a URL query string (too common a word
+# in free text to redact there): Azure SAS ``sig``, signed URLs' ``key``/``policy``/``code``.
+_QUERY_SECRET = re.compile(
+    r"(?P<key>[?&;](?:sig|key|auth|policy|code|key-pair-id|x-amz-security-token|x-goog-signature"
+    r"|googleaccessid|x-ms-[\w-]*(?:key|sig|token)[\w-]*)=)(?P<value>[^&#\s'\"]+)",
+    re.I,
+)
+# ``Authorization: Bearer abc`` (or Basic/AWS4-HMAC-SHA256 ...) in a driver's error text.
+_AUTH_HEADER = re.compile(r"(?P<key>authorization['\"]?\s*[:=]\s*['\"]?)(?P<value>[^'\"\n]+)", re.I)
+# Schemes whose lone userinfo is a user name, not a credential (kept in messages).
+_USER_SCHEMES = ("mongodb://", "mongodb+srv://")
 # The seed's development-only credentials.
 _DEV_CREDENTIALS = ("admin", "password")
 
@@ -94,11 +112,20 @@ def redact(uri: str) -> str:
     """
 
     def _userinfo(match: re.Match[str]) -> str:
+        scheme = match.group("scheme")
         user, sep, _password = match.group("userinfo").partition(":")
-        return f"{match.group('scheme')}{user}{':***' if sep else ''}@"
+        if sep:
+            return f"{scheme}{user}:***@"
+        # a lone userinfo is a user name in a MongoDB URI, but often a token elsewhere
+        return f"{scheme}{user}@" if scheme.lower() in _USER_SCHEMES else f"{scheme}***@"
+
+    def _value(match: re.Match[str]) -> str:
+        return f"{match.group('key')}***"
 
     text = _USERINFO.sub(_userinfo, uri)
-    return _PASSWORD_PARAM.sub(lambda m: f"{m.group('key')}***", text)
+    text = _AUTH_HEADER.sub(_value, text)
+    text = _QUERY_SECRET.sub(_value, text)
+    return _PASSWORD_PARAM.sub(_value, text)
 
 
 def redact_text(text: str, *secrets: str | None) -> str:
@@ -225,9 +252,23 @@ def resolve(uri: str | None = None, *, environ: dict[str, str] | None = None) ->
 STORAGE_ENV = "JWSTNB_STORAGE_URL"
 
 
+def _storage_table(environ: dict[str, str] | None, *, strict: bool) -> dict[str, Any]:
+    """The config file's ``[storage]`` table (``{}`` if none; a broken file raises when
+    ``strict``, else counts as empty so status displays keep working)."""
+    try:
+        config = load_config(environ=environ)
+    except ConnectionFailed as exc:
+        if strict:
+            raise StorageNotConfigured(str(exc)) from None
+        return {}
+    table = config.get("storage", {})
+    return table if isinstance(table, dict) else {}
+
+
 def storage_url(environ: dict[str, str] | None = None) -> str:
-    """The storage base URL: ``JWSTNB_STORAGE_URL``, else the ``storage`` folder under the
-    jwstnb data home (``JWSTNB_HOME``), beside the embedded database.
+    """The default mount's URL: ``JWSTNB_STORAGE_URL``, else ``url`` in the config file's
+    ``[storage]`` table, else the ``storage`` folder under the jwstnb data home
+    (``JWSTNB_HOME``), beside the embedded database.
 
     Like :func:`resolve` for the database: nothing to configure on a laptop, one variable to
     point a team at its bucket.
@@ -235,9 +276,165 @@ def storage_url(environ: dict[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get(STORAGE_ENV):
         return env[STORAGE_ENV]
+    url = _storage_table(env, strict=False).get("url")
+    if isinstance(url, str) and url.strip():
+        return url.strip()
     from jwstnb.localdb import data_home
 
     return (data_home() / "storage").resolve().as_uri()
+
+
+def mount_prefix(name: str) -> str:
+    """The key prefix (``name/``) of a named mount; InvalidStorageKey unless ``name`` is one
+    valid key segment (no ``/``, not the reserved ``.jwstnb``)."""
+    from jwstnb.keys import RESERVED_PREFIX, validate_key
+
+    if not isinstance(name, str) or "/" in name:
+        raise InvalidStorageKey(
+            f"mount name {name!r} must be one storage-key segment (letters, digits, '-', '_', "
+            "'.'; no '/')"
+        )
+    validate_key(name)
+    if name + "/" == RESERVED_PREFIX:
+        raise InvalidStorageKey(f"mount name {name!r} is reserved for jwstnb's own files")
+    return name + "/"
+
+
+def _mount_entries(environ: dict[str, str] | None) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``[storage.mounts]`` of the config file: prefix -> (url, fsspec options).
+
+    An entry is ``name = "url"`` or ``name = { url = "...", endpoint_url = "...", ... }``.
+    """
+    table = _storage_table(environ, strict=True).get("mounts", {})
+    if not isinstance(table, dict):
+        raise StorageNotConfigured(
+            f"[storage.mounts] in {config_path(environ)} must be a table of name = \"url\""
+        )
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, entry in table.items():
+        options = dict(entry) if isinstance(entry, dict) else {}
+        url = options.pop("url", None) if isinstance(entry, dict) else entry
+        if not isinstance(url, str) or not url.strip():
+            raise StorageNotConfigured(
+                f"mount {name!r} in {config_path(environ)} has no URL; write {name} = \"url\""
+            )
+        out[mount_prefix(name)] = (url.strip(), options)
+    return out
+
+
+def storage_mounts(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Every configured mount, key prefix -> URL: the default mount ``""`` (see
+    :func:`storage_url`) and the config file's ``[storage.mounts]`` (``name`` -> ``name/``)."""
+    mounts = {"": storage_url(environ)}
+    mounts.update({prefix: url for prefix, (url, _opts) in _mount_entries(environ).items()})
+    return mounts
+
+
+def storage_mount_options(environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """fsspec options of the config file's mounts, key prefix -> options (only those with)."""
+    return {prefix: opts for prefix, (_url, opts) in _mount_entries(environ).items() if opts}
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value)  # a JSON string or number is a valid TOML one
+    raise StorageNotConfigured(
+        f"mount option values must be strings, numbers or booleans, not {type(value).__name__}"
+    )
+
+
+def add_mount(
+    name: str,
+    url: str,
+    *,
+    options: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> None:
+    """Persist the mount ``name/`` -> ``url`` in the config file (created 0600, replaced
+    atomically), so every later ``Storage()`` opens keys under ``name/`` from ``url``.
+
+    Adding the same mount again does nothing. Refused (StorageNotConfigured): a name already
+    mounted to another URL, or a URL already mounted under another name (one file, one key).
+    InvalidStorageKey: a name that is not one key segment.
+    """
+    prefix = mount_prefix(name)
+    if not isinstance(url, str) or not url.strip():
+        raise StorageNotConfigured(f"mount {name!r} needs a URL (file:///..., s3://...)")
+    url = url.strip()
+    if "://" not in url:
+        url = Path(url).expanduser().resolve().as_uri()
+    path = config_path(environ)
+    current = storage_mounts(environ)
+    if prefix in current:
+        if _same_url(current[prefix], url):
+            return
+        raise StorageNotConfigured(
+            f"mount {name!r} already points to {redact(current[prefix])} in {path}; choose "
+            "another name, or edit that file to move it"
+        )
+    for other, other_url in current.items():
+        if _same_url(other_url, url):
+            where = f"mount {other[:-1]!r}" if other else "the default mount"
+            raise StorageNotConfigured(
+                f"{redact(url)} is already {where} (keys {other or '<any>'}...); use those keys "
+                "instead of mounting it twice"
+            )
+    entry = _toml_value(url)
+    if options:
+        pairs = [f"url = {entry}"] + [f"{k} = {_toml_value(v)}" for k, v in options.items()]
+        entry = "{ " + ", ".join(pairs) + " }"
+    bare = re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None
+    line = f"{name if bare else _toml_value(name)} = {entry}\n"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    header = re.search(r"^[ \t]*\[[ \t]*storage[ \t]*\.[ \t]*mounts[ \t]*\][^\n]*\n?", text, re.M)
+    if header:
+        at = header.end()
+        prefix_text = text[:at] if text[:at].endswith("\n") else text[:at] + "\n"
+        new = prefix_text + line + text[at:]
+    else:
+        sep = "\n" if text and not text.endswith("\n") else ""
+        new = f"{text}{sep}\n[storage.mounts]\n{line}"
+    try:
+        parsed = tomllib.loads(new)["storage"]["mounts"][name]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        parsed = None
+    written = parsed.get("url") if isinstance(parsed, dict) else parsed
+    if written != url:
+        raise StorageNotConfigured(
+            f"cannot add the mount to {path} automatically (its [storage] table is written in "
+            f"another form); add this line under [storage.mounts] by hand: {redact(line.strip())}"
+        )
+    _write_private(path, new)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with mode 0600 (folders 0700 when created)."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def configured_uri(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:

@@ -4,7 +4,7 @@ A storage key names a file relative to a storage base URL: ``mast/jw02733-o001_t
 jw02733-o001_t001_nircam_clear-f090w_i2d.fits``. Keys are checked before any I/O so that a
 hostile key can never reach outside the base: relative, ``/``-separated, at most 1024
 characters, no ``.`` or ``..`` segment, no leading ``/``, no ``\\``, no scheme, no NUL or
-control characters, and nothing that percent-decodes into any of those.
+control characters, and nothing that percent-decodes or NFKC-normalises into any of those.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from urllib.parse import unquote
 
 from jwstnb.errors import InvalidStorageKey
 
-__all__ = ["MAX_KEY_LENGTH", "is_valid_key", "join_key", "validate_key"]
+__all__ = ["MAX_KEY_LENGTH", "RESERVED_PREFIX", "is_valid_key", "join_key", "validate_key"]
 
 MAX_KEY_LENGTH = 1024
+#: Keys under this prefix are jwstnb's own files in a storage (cached thumbnails): never
+#: listed, scanned or mounted.
+RESERVED_PREFIX = ".jwstnb/"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _MAX_DECODE_ROUNDS = 8
 
@@ -52,8 +55,8 @@ def _problem(text: str) -> str | None:
 def validate_key(key: object) -> str:
     """Return ``key`` unchanged if it is a valid storage key, else raise InvalidStorageKey.
 
-    Every percent-decoding of the key is checked too, so ``%2e%2e/`` and ``%252e%252e/``
-    are refused like ``../``.
+    Every percent-decoding and NFKC normalisation of the key is checked too, so
+    ``%2e%2e/``, ``%252e%252e/`` and ``\u2024\u2024/`` are refused like ``../``.
     """
     if not isinstance(key, str):
         raise InvalidStorageKey(f"storage key must be a string, not {type(key).__name__}")
@@ -63,22 +66,45 @@ def validate_key(key: object) -> str:
             f"invalid storage key {shown!r}: it is {len(key)} characters long "
             f"(at most {MAX_KEY_LENGTH})"
         )
-    text = key
-    for _ in range(_MAX_DECODE_ROUNDS):
+    # Every form a file system, URL parser or Unicode-normalising layer might turn the key
+    # into is checked: each percent-decoding, and the NFKC form of each (U+2024 ONE DOT
+    # LEADER becomes '.', U+FF0F FULLWIDTH SOLIDUS '/', U+FF05 FULLWIDTH PERCENT '%').
+    forms: list[tuple[str, str]] = [(key, "")]
+    seen: set[str] = set()
+    rounds = 0
+    while forms:
+        text, how = forms.pop(0)
+        if text in seen:
+            continue
+        seen.add(text)
+        rounds += 1
+        if rounds > 4 * _MAX_DECODE_ROUNDS:
+            raise InvalidStorageKey(
+                f"invalid storage key {shown!r}: too many layers of percent-encoding"
+            )
         reason = _problem(text)
         if reason is not None:
-            suffix = "" if text == key else " once percent-decoded"
-            raise InvalidStorageKey(f"invalid storage key {shown!r}: {reason}{suffix}")
-        try:
-            decoded = unquote(text, errors="strict") if "%" in text else text
-        except UnicodeDecodeError:
-            raise InvalidStorageKey(
-                f"invalid storage key {shown!r}: it percent-decodes to bytes that are not UTF-8"
-            ) from None
-        if decoded == text:
-            return key
-        text = decoded
-    raise InvalidStorageKey(f"invalid storage key {shown!r}: too many layers of percent-encoding")
+            raise InvalidStorageKey(f"invalid storage key {shown!r}: {reason}{how}")
+        normal = unicodedata.normalize("NFKC", text)
+        if normal != text:
+            for sep in ("/", "\\"):
+                if normal.count(sep) != text.count(sep):
+                    raise InvalidStorageKey(
+                        f"invalid storage key {shown!r}: it contains a character that "
+                        f"NFKC-normalises to {sep!r}"
+                    )
+            forms.append((normal, how or " once NFKC-normalised"))
+        if "%" in text:
+            try:
+                decoded = unquote(text, errors="strict")
+            except UnicodeDecodeError:
+                raise InvalidStorageKey(
+                    f"invalid storage key {shown!r}: it percent-decodes to bytes that are not "
+                    "UTF-8"
+                ) from None
+            if decoded != text:
+                forms.append((decoded, how or " once percent-decoded"))
+    return key
 
 
 def is_valid_key(key: object) -> bool:
