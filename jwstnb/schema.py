@@ -178,9 +178,9 @@ class ImageMetadata(_Model):
     proposal_id: str | None = None
     proposal_pi: str | None = None
     observation_title: str | None = None
-    ra: float | None = Field(None, ge=0, lt=360)
-    dec: float | None = Field(None, ge=-90, le=90)
-    footprint: str | None = Field(None, max_length=20000)
+    ra: float | None = Field(default=None, ge=0, lt=360)
+    dec: float | None = Field(default=None, ge=-90, le=90)
+    footprint: str | None = Field(default=None, max_length=20000)
 
 
 class SensorMetadata(_Model):
