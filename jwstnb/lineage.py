@@ -156,8 +156,15 @@ def _known_group(text: str | None) -> tuple[str, bool] | None:
 
 
 def _own_group(f: LineageInput, ident: FileIdentity) -> tuple[str | None, bool]:
-    """The group a file's own data gives, before upgrades: (key, provisional)."""
-    if ident.kind == "stage3" and ident.observation_base_id:
+    """The group a file's own data gives, before upgrades: (key, provisional).
+
+    A stage-3 name, or an exposure name made for an association (``_o001_crf``,
+    ``_c1027_crfints``), keeps the group its name gives (a known full key of the same slot
+    upgrades it): MAST lists such files under other observations too. Other files take the
+    association's product, else the known group, else their name's key.
+    """
+    by_name = ident.kind == "stage3" or (ident.kind == "exposure" and ident.association_id)
+    if by_name and ident.observation_base_id:
         known = _known_group(f.known_group)
         if ident.provisional and known and not known[1]:
             own, mast = parse_group_key(ident.observation_base_id), parse_group_key(known[0])
@@ -219,32 +226,64 @@ def _plan_groups(
     return groups
 
 
+def _nearest(
+    fid: str,
+    order: Sequence[str],
+    chain: dict[str, list[str]],
+    idents: dict[str, FileIdentity],
+    groups: dict[str, str | None],
+) -> set[str]:
+    """The chain parents of one file: the nearest lower suffix present among the files made
+    for the same association (or for none); copies in the file's own group win over copies
+    elsewhere (one file listed under two MAST observations)."""
+    acid = idents[fid].association_id
+    for suffix in order:
+        found = {
+            c for c in chain.get(suffix, ())
+            if c != fid and idents[c].association_id in (None, acid)
+        }
+        if found:
+            same = {c for c in found if groups[c] == groups[fid]}
+            return same or found
+    return set()
+
+
+def _chain_edges(
+    idents: dict[str, FileIdentity], groups: dict[str, str | None]
+) -> dict[str, tuple[str, ...]]:
+    """Parents within each exposure chain: (exposure_id, detector, segment) -> suffix -> ids."""
+    chains: dict[tuple[str, str | None, str | None], dict[str, list[str]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for fid, ident in idents.items():
+        if ident.kind == "exposure" and ident.exposure_id and not ident.preview:
+            chains[(ident.exposure_id, ident.detector, ident.segment)][ident.suffix].append(fid)
+    parents: dict[str, tuple[str, ...]] = {}
+    for chain in chains.values():
+        for suffix, ids in chain.items():
+            level = idents[ids[0]].processing_level
+            if suffix in _CHAIN_PARENTS:
+                order: tuple[str, ...] = _CHAIN_PARENTS[suffix]
+            elif level == ProcessingLevel.L2B:
+                order = _CHAIN_DEFAULT
+            else:
+                order = ()
+            for fid in ids:
+                parents[fid] = tuple(sorted(_nearest(fid, order, chain, idents, groups)))
+    return parents
+
+
+def _product_key(ident: FileIdentity) -> tuple[str | None, str, str | None]:
+    return (ident.product, ident.suffix, ident.activity_id)
+
+
 def _plan_edges(
     items: dict[str, LineageInput],
     idents: dict[str, FileIdentity],
     groups: dict[str, str | None],
 ) -> dict[str, tuple[str, ...]]:
-    parents: dict[str, tuple[str, ...]] = {}
-
-    # 1. exposure chains: (exposure_id, detector, segment) -> suffix -> ids
-    chains: dict[tuple[str, str | None, str | None], dict[str, list[str]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for fid, ident in idents.items():
-        if ident.kind == "exposure" and ident.exposure_id:
-            chains[(ident.exposure_id, ident.detector, ident.segment)][ident.suffix].append(fid)
-    for chain in chains.values():
-        for suffix, ids in chain.items():
-            level = idents[ids[0]].processing_level
-            if suffix in _CHAIN_PARENTS:
-                order = _CHAIN_PARENTS[suffix]
-            elif level == ProcessingLevel.L2B:
-                order = _CHAIN_DEFAULT
-            else:
-                order = ()
-            found = next((chain[s] for s in order if s in chain), [])
-            for fid in ids:
-                parents[fid] = tuple(sorted(set(found) - {fid}))
+    # 1. exposure chains
+    parents = _chain_edges(idents, groups)
 
     # 2. stage-3 products
     by_member: dict[str, set[str]] = defaultdict(set)
@@ -260,7 +299,12 @@ def _plan_edges(
                 asn_members[product] |= by_member.get(_member_key(member), set())
     i2d_by_product: dict[str, set[str]] = defaultdict(set)
     inputs_by_group: dict[str, list[str]] = defaultdict(list)
+    products: dict[tuple[str | None, str, str | None], set[str]] = defaultdict(set)
     for fid, ident in idents.items():
+        if ident.preview:
+            continue
+        if ident.kind in ("exposure", "stage3"):
+            products[_product_key(ident)].add(fid)
         if ident.kind == "stage3" and ident.suffix == "i2d" and ident.product:
             i2d_by_product[ident.product].add(fid)
         if (
@@ -272,6 +316,9 @@ def _plan_edges(
             inputs_by_group[groups[fid]].append(fid)  # type: ignore[index]
 
     for fid, ident in idents.items():
+        if ident.preview:  # a picture of a product derives from that product
+            parents[fid] = tuple(sorted(products.get(_product_key(ident), set())))
+            continue
         if ident.kind != "stage3" or not ident.product:
             continue
         found: set[str] = set()

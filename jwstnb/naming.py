@@ -3,21 +3,32 @@
 Ingest, the session and the widgets all call this one rule, so they never disagree about
 a file. :func:`classify` turns a file name into a :class:`FileIdentity` (kind,
 processing level, data type, viewability and every id the name carries, including the
-observation group key). :func:`group_from_obs_id` and :func:`group_from_key` derive the
-group key from a MAST ``obs_id`` or from a ``mast/{obs_id}/file`` storage key.
+observation group key). :func:`file_type` and the ``*_EXTENSIONS`` constants say which
+files jwstnb reads and how. :func:`group_from_obs_id` and :func:`group_from_key` derive
+the group key from a MAST ``obs_id`` or from a ``mast/{obs_id}/file`` storage key.
 
 Grammar (case-insensitive, directories ignored, a trailing ``.gz`` ignored)::
 
-    exposure  jw{P5}{O3}{V3}_{GGSAA}_{EEEEE}[-seg{NNN}]_{detector}[_{o###|c####}]_{suffix}
-    guider    jw{P5}{O3}{V3}_gs-{id|acq1|acq2|track|fg}_{m|yyyydddhhmmss}[_{image|stacked}]_{suffix}
-    stage 3   jw{P5}-{o###|c####|a####|r####}_{t###|s#########}[-epoch#]_{instr}[_{optics}]_{suffix}
-    asn       jw{PPPPP}-{acid}_{timestamp}_{type}_{NNN}_asn.json
-    pool      jw{PPPPP}_{timestamp}_pool.csv
+    exposure  jw{P5}{O3}{V3}_{GG}{S}{AA}_{EEEEE}[-seg{NNN}]_{detector}[_{acid}]_{suffix}[-NN]
+              (AA is base 36; acid o###, c####, a#### or r####)
+    guider    jw{P5}{O3}{V3}_gs-{id|acq1|acq2|track|fg}_{stamp}[_{image|stacked}]_{suffix}
+    stage 3   jw{P5}-{o###|c####|a####|r####}_{target}[-epoch#]_{instr}[_{optics}]_{suffix}[-NN]
+              (target t###, s#########, b#########, v######### or t###-s#########)
+    preview   {exposure or stage-3 name}[_thumb].{jpg|jpeg|png}
+    msa       jw{P5}{O3}{V3}_{NN}_msa.fits
+    asn       jw{P5}-{acid}_{timestamp}_{type}_{NNN|NNNa|NNNNN}_asn.json
+    pool      jw{P5}_{timestamp}_pool.csv
+    reference jwst_{instrument}_{reftype}_{NNNN}.{fits|asdf}  (CRDS reference file)
+    context   jwst[_{instrument}[_{reftype}]]_{NNNN}.{pmap|imap|rmap}  (CRDS rules)
     other     anything else: suffix = last ``_`` token of the stem, all ids None
 
+``-NN`` directly after the product type is an activity id, not part of the suffix.
+
 Group keys (``observation_base_id``): full ``jw{P}-{acid}_t{T}_{instrument}``; provisional
-``jw{P}-{acid}_{instrument}`` (exposure names use ``acid = o{OOO}``; source-based stage-3
-names ``s#########`` too) until :mod:`jwstnb.lineage` finds the full key in the same set.
+``jw{P}-{acid}_{instrument}`` until :mod:`jwstnb.lineage` finds the full key in the same
+set. Exposure names give their observation (``acid = o{OOO}``), or the association they were
+made for when they carry a ``c``/``a``/``r`` id; source-based stage-3 names give their
+association's provisional key.
 """
 
 from __future__ import annotations
@@ -29,21 +40,56 @@ from typing import Literal, NamedTuple
 from jwstnb.schema import DataType, ProcessingLevel
 
 __all__ = [
+    "ASDF_EXTENSIONS",
+    "FITS_EXTENSIONS",
     "INSTRUMENTS",
+    "JSON_EXTENSIONS",
+    "PICTURE_EXTENSIONS",
+    "SCAN_EXTENSIONS",
+    "TABLE_EXTENSIONS",
     "FileIdentity",
+    "FileType",
     "GroupKey",
     "Kind",
     "classify",
+    "file_type",
     "group_from_key",
     "group_from_obs_id",
     "instrument_of_detector",
     "parse_group_key",
     "product_group",
+    "program_of",
 ]
 
-Kind = Literal["exposure", "stage3", "association", "pool", "other"]
+Kind = Literal[
+    "exposure", "stage3", "association", "pool", "msa", "reference", "context", "other"
+]
+FileType = Literal["fits", "asdf", "json", "table", "picture"]
 
 INSTRUMENTS = ("fgs", "miri", "nircam", "niriss", "nirspec")
+
+# What kind of file is this: the one list every reader and scanner of jwstnb uses -------------
+#: FITS files (astropy opens the gzipped forms directly).
+FITS_EXTENSIONS = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+#: ASDF files (read with the ``asdf`` library).
+ASDF_EXTENSIONS = (".asdf",)
+#: JSON files (association tables).
+JSON_EXTENSIONS = (".json",)
+#: Text tables (ECSV, CSV).
+TABLE_EXTENSIONS = (".ecsv", ".csv")
+#: Pictures (opened with Pillow).
+PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+#: Every file a scan imports, lower case (for ``str.endswith`` on a lower-cased key).
+SCAN_EXTENSIONS = (
+    FITS_EXTENSIONS + ASDF_EXTENSIONS + JSON_EXTENSIONS + TABLE_EXTENSIONS + PICTURE_EXTENSIONS
+)
+_FILE_TYPES: tuple[tuple[FileType, tuple[str, ...]], ...] = (
+    ("fits", FITS_EXTENSIONS),
+    ("asdf", ASDF_EXTENSIONS),
+    ("json", JSON_EXTENSIONS),
+    ("table", TABLE_EXTENSIONS),
+    ("picture", PICTURE_EXTENSIONS),
+)
 
 # Product suffixes -------------------------------------------------------------------------
 # Stage 1 (raw ramps) and the count-rate products that end it.
@@ -51,7 +97,7 @@ _L1 = frozenset({"uncal"})
 _L2A = frozenset({"rate", "rateints"})
 # Suffixes only ever written on exposure names (stage 2, or stage 3 per-exposure outputs).
 _EXPOSURE_ONLY = frozenset(
-    {"cal", "calints", "crf", "crfints", "bsub", "bsubints", "psfalign", "psfsub"}
+    {"cal", "calints", "crf", "crfints", "bsub", "bsubints", "psfalign", "psfsub", "blot"}
 )
 # Suffixes typical of combined (stage-3) products; on an exposure name they are L2b.
 _COMBINED = frozenset(
@@ -62,8 +108,10 @@ _COMBINED = frozenset(
 )
 _PRODUCTS = _L1 | _L2A | _EXPOSURE_ONLY | _COMBINED
 _TABLE_FORMATS = frozenset({"csv", "ecsv", "json"})
+_PICTURE_FORMATS = frozenset({"png", "jpg", "tiff"})
+_PREVIEW_FORMATS = frozenset({"png", "jpg"})
 _SPECTRAL = frozenset({"s2d", "s3d", "x1d", "x1dints", "c1d"})
-_METADATA = frozenset({"cat", "asn", "pool", "phot"})
+_METADATA = frozenset({"cat", "asn", "pool", "phot", "msa"})
 _NOT_VIEWABLE = frozenset({"x1d", "x1dints", "c1d"})  # plus every metadata file
 
 _FORMATS = {
@@ -71,6 +119,7 @@ _FORMATS = {
     "json": "json", "png": "png", "jpg": "jpg", "jpeg": "jpg", "tif": "tiff",
     "tiff": "tiff", "asdf": "asdf", "txt": "txt",
 }
+_CONTEXT_EXTENSIONS = frozenset({".pmap", ".imap", ".rmap"})
 
 _DETECTOR_PREFIXES = (
     ("guider", "fgs"), ("nrc", "nircam"), ("mir", "miri"), ("nrs", "nirspec"), ("nis", "niriss"),
@@ -79,32 +128,43 @@ _DETECTOR_PREFIXES = (
 # Name grammars (applied to the lower-cased stem) ----------------------------------------------
 _INSTR = "|".join(INSTRUMENTS)
 _ACID = r"o\d{3}|[car]\d{4}"
-_TARGET = r"t\d{3}|s\d{9}|s\d{5}"  # 9-digit source ids; 5-digit ones in older products
+# A product type, then an optional activity id (``wfscmb-04``); hyphenated types such as
+# ``ami-oi`` continue with a letter, an activity id is digits only.
+_SUFFIX = r"_(?P<suffix>[a-z0-9]+(?:-[a-z][a-z0-9]*)*)(?:-(?P<activity_id>\d+))?"
 _EXPOSURE_BASE = (
     r"jw(?P<program>\d{5})(?P<observation>\d{3})(?P<visit>\d{3})"
-    r"_(?P<activity>\d{5})_(?P<exposure>\d{5})(?:-seg(?P<segment>\d{3}))?"
+    r"_(?P<activity>\d{3}[0-9a-z]{2})_(?P<exposure>\d{5})(?:-seg(?P<segment>\d{3}))?"
     r"_(?P<detector>guider[12]|nrc[a-z0-9]+|mir[a-z0-9]+|nrs[a-z0-9]+|nis)"
+    rf"(?:_(?P<acid>{_ACID}))?"
 )
-_EXPOSURE = re.compile(
-    _EXPOSURE_BASE + r"(?:_(?P<acid>o\d{3}|c\d{4}))?_(?P<suffix>[a-z0-9-]+)"
-)
-_EXPOSURE_PRODUCT = re.compile(_EXPOSURE_BASE + r"(?:_(?P<acid>o\d{3}|c\d{4}))?")
-_GUIDER = re.compile(
+_EXPOSURE = re.compile(_EXPOSURE_BASE + _SUFFIX)
+_EXPOSURE_PRODUCT = re.compile(_EXPOSURE_BASE)
+_GUIDER_BASE = (
     r"(?P<base>jw(?P<program>\d{5})(?P<observation>\d{3})(?P<visit>\d{3})"
     r"_gs-(?P<mode>id|acq1|acq2|track|fg)_(?P<stamp>\d+)(?:_(?P<form>image|stacked))?)"
-    r"[_-](?P<suffix>[a-z0-9]+)"
 )
+_GUIDER = re.compile(_GUIDER_BASE + r"[_-](?P<suffix>[a-z0-9]+)(?:-(?P<activity_id>\d+))?")
+_GUIDER_PRODUCT = re.compile(_GUIDER_BASE)
 _STAGE3_HEAD = (
-    rf"jw(?P<program>\d{{5}})-(?P<acid>{_ACID})_(?P<target>{_TARGET})"
+    rf"jw(?P<program>\d{{5}})-(?P<acid>{_ACID})"
+    r"_(?:(?P<target>t\d{3})(?:-(?P<tsource>s\d{9}))?|(?P<source>[sbv]\d{9}|s\d{5}))"
     rf"(?:-(?P<epoch>epoch\d+))?_(?P<instrument>{_INSTR})"
 )
-_STAGE3 = re.compile(_STAGE3_HEAD + r"(?:_(?P<optics>.+?))?_(?P<suffix>[^_]+)")
+_STAGE3 = re.compile(_STAGE3_HEAD + r"(?:_(?P<optics>.+?))?" + _SUFFIX)
 _OBS_ID = re.compile(_STAGE3_HEAD + r"(?:_(?P<optics>.+))?")
+_MSA = re.compile(r"jw(?P<program>\d{5})(?P<observation>\d{3})(?P<visit>\d{3})_(?P<seq>\d{2})_msa")
 _ASN = re.compile(
     rf"jw(?P<program>\d{{5}})-(?P<acid>{_ACID})_(?P<stamp>\d{{8}}t\d{{6}})"
-    r"_(?P<type>[a-z0-9-]+)_(?P<seq>\d{3})_asn"
+    r"_(?P<type>[a-z0-9-]+)_(?P<seq>\d{3}[a-z]?|\d{5})_asn"
 )
 _POOL = re.compile(r"jw(?P<program>\d{5})_(?P<stamp>\d{8}t\d{6})_pool")
+_CRDS_INSTR = _INSTR + "|system"
+_REFERENCE = re.compile(
+    rf"jwst_(?P<instrument>{_CRDS_INSTR})_(?P<reftype>[a-z0-9]+)_(?P<seq>\d{{4,}})"
+)
+_CONTEXT = re.compile(
+    rf"jwst(?:_(?P<instrument>{_CRDS_INSTR})(?:_(?P<reftype>[a-z0-9]+))?)?_(?P<seq>\d{{4,}})"
+)
 _GROUP = re.compile(rf"jw(?P<program>\d{{5}})-(?P<acid>{_ACID})(?:_(?P<target>t\d{{3}}))?"
                     rf"_(?P<instrument>{_INSTR})")
 
@@ -118,6 +178,13 @@ class FileIdentity:
     ``provisional`` is True when it is the short ``jw{P}-{acid}_{instrument}`` form that
     :func:`jwstnb.lineage.plan_lineage` upgrades once the full key is known. Associations get
     ``observation_base_id=None``: their group comes from the product name inside the file.
+
+    ``target`` is a stage-3 ``t###``; ``source_id`` the ``s``/``b``/``v`` source of a
+    source-based product. ``activity_id`` is the ``NN`` of ``{suffix}-NN``. ``sequence`` is
+    the number an association, MSA metafile or CRDS file carries (``001``, ``002a``,
+    ``00001``, ``01``, ``0001``). ``reftype`` is a CRDS reference type. ``preview`` marks a
+    JPG/PNG picture of a product (the product's ids, level and group), ``thumbnail`` its
+    ``_thumb`` form.
     """
 
     name: str
@@ -140,19 +207,31 @@ class FileIdentity:
     instrument: str | None = None
     optics: str | None = None
     target: str | None = None
+    source_id: str | None = None
     epoch: str | None = None
     association_id: str | None = None
     asn_type: str | None = None
     guide_mode: str | None = None
+    activity_id: str | None = None
+    sequence: str | None = None
+    reftype: str | None = None
     observation_base_id: str | None = None
     provisional: bool = False
+    preview: bool = False
+    thumbnail: bool = False
 
     @property
     def product(self) -> str | None:
-        """The stem without its ``_suffix`` for exposure/stage-3 names (an asn product name)."""
+        """The product name of exposure/stage-3 names: the stem without ``_suffix``,
+        activity id and ``_thumb`` (what an association's ``products`` entry names)."""
         if self.kind not in ("exposure", "stage3"):
             return None
-        return self.stem[: len(self.stem) - len(self.suffix) - 1]
+        cut = len(self.suffix) + 1
+        if self.activity_id:
+            cut += len(self.activity_id) + 1
+        if self.thumbnail:
+            cut += len("_thumb")
+        return self.stem[: len(self.stem) - cut]
 
 
 class GroupKey(NamedTuple):
@@ -171,6 +250,22 @@ class GroupKey(NamedTuple):
     def key(self) -> str:
         target = f"_{self.target}" if self.target else ""
         return f"jw{self.program}-{self.acid}{target}_{self.instrument}"
+
+
+def file_type(name: str) -> FileType | None:
+    """How jwstnb reads a file, from its name: ``"fits"``, ``"asdf"``, ``"json"``,
+    ``"table"`` (ECSV/CSV), ``"picture"`` (PNG/JPG/TIFF), or None for files a scan skips.
+
+    Case-insensitive; gzipped FITS (``.fits.gz``, ``.fit.gz``, ``.fts.gz``) is ``"fits"``.
+
+    >>> file_type("mast/x/jw02733001001_02101_00001_nrca1_cal.FITS.gz")
+    'fits'
+    """
+    lower = name.strip().lower()
+    for kind, extensions in _FILE_TYPES:
+        if lower.endswith(extensions):
+            return kind
+    return None
 
 
 def instrument_of_detector(detector: str) -> str | None:
@@ -195,17 +290,16 @@ def parse_group_key(key: str | None) -> GroupKey | None:
 
 
 def group_from_obs_id(obs_id: str | None) -> str | None:
-    """The group key of a MAST stage-3 ``obs_id`` (optical elements and epoch stripped).
+    """The group key of a MAST ``obs_id`` (optical elements and epoch stripped).
 
     ``jw02733-o001_t001_nircam_clear-f090w`` -> ``jw02733-o001_t001_nircam``. A source-based
-    obs id (``jw01345-o066_s000000680_nirspec_f170lp-g235m``) gives the provisional
-    observation key ``jw01345-o066_nirspec``, like :func:`classify` does for its products.
-    None when ``obs_id`` is not a JWST stage-3 obs id (exposure-level obs ids included).
+    obs id (``jw01345-o066_s000000680_nirspec_f170lp-g235m``) gives the provisional key
+    ``jw01345-o066_nirspec``, and an exposure-level one
+    (``jw01410001001_02101_00001_guider1``) its observation's provisional key
+    (``jw01410-o001_fgs``), as :func:`classify` does for their files. None otherwise.
     """
-    m = _OBS_ID.fullmatch((obs_id or "").strip().lower())
-    if m is None:
-        return None
-    return _stage3_group(m["program"], m["acid"], m["target"], m["instrument"])[0]
+    found = product_group(obs_id or "")
+    return found[0] if found else None
 
 
 def group_from_key(key: str | None) -> str | None:
@@ -221,30 +315,56 @@ def group_from_key(key: str | None) -> str | None:
     return group_from_obs_id(parts[-2])
 
 
+def program_of(text: str | None) -> str | None:
+    """The five-digit program of a JWST file name, storage key or MAST obs_id, else None.
+
+    >>> program_of("jw01410001001_02101_00001_guider1"), program_of("mast/x/jw02733_pool.csv")
+    ('01410', None)
+    """
+    if not text or not text.strip():
+        return None
+    program = classify(text).program
+    if program is None and (key := parse_group_key(group_from_obs_id(text))):
+        program = key.program
+    return program
+
+
 def product_group(product: str) -> tuple[str, bool] | None:
-    """(group key, provisional) for a product name without suffix, as written in an asn.
+    """(group key, provisional) for a product name without suffix, as written in an asn
+    or as a MAST obs_id.
 
     Stage-3 products (``jw02733-o001_t001_nircam_clear-f090w``) give their full key
-    (provisional for source-based ``s#########`` products); exposure products
-    (``jw02733001001_02101_00001_nrca1``, stage-2 associations) give the provisional
-    observation key. None otherwise.
+    (provisional for source-based products); exposure products
+    (``jw02733001001_02101_00001_nrca1``, stage-2 associations, exposure-level obs ids) give
+    the provisional key of their observation, or of the association they were made for
+    (``..._nrca1_c1027``). None otherwise.
     """
     text = product.strip().lower()
-    m = _OBS_ID.fullmatch(text)
-    if m is not None:
-        return _stage3_group(m["program"], m["acid"], m["target"], m["instrument"])
-    m = _EXPOSURE_PRODUCT.fullmatch(text)
-    if m is not None:
-        instrument = instrument_of_detector(m["detector"])
-        if instrument is not None:
-            return f"jw{m['program']}-o{m['observation']}_{instrument}", True
+    if m := _OBS_ID.fullmatch(text):
+        return _stage3_group(m)
+    if m := _EXPOSURE_PRODUCT.fullmatch(text):
+        return _exposure_group(m)
+    if m := _GUIDER_PRODUCT.fullmatch(text):
+        return f"jw{m['program']}-o{m['observation']}_fgs", True
     return None
 
 
-def _stage3_group(program: str, acid: str, target: str, instrument: str) -> tuple[str, bool]:
-    if target.startswith("t"):
-        return f"jw{program}-{acid}_{target}_{instrument}", False
+def _stage3_group(m: re.Match[str]) -> tuple[str, bool]:
+    """(key, provisional) of a stage-3 name: full with a plain ``t###``, else provisional."""
+    program, acid, instrument = m["program"], m["acid"], m["instrument"]
+    if m["target"] and not m["tsource"]:
+        return f"jw{program}-{acid}_{m['target']}_{instrument}", False
     return f"jw{program}-{acid}_{instrument}", True
+
+
+def _exposure_group(m: re.Match[str]) -> tuple[str, bool] | None:
+    """The provisional key of an exposure name: its association's for c/a/r ids, else its
+    observation's."""
+    instrument = instrument_of_detector(m["detector"])
+    if instrument is None:
+        return None
+    acid = m["acid"] if m["acid"] and not m["acid"].startswith("o") else f"o{m['observation']}"
+    return f"jw{m['program']}-{acid}_{instrument}", True
 
 
 def _split_name(name: str) -> tuple[str, str, str, bool]:
@@ -261,8 +381,8 @@ def _split_name(name: str) -> tuple[str, str, str, bool]:
 
 
 def _level(kind: Kind, suffix: str) -> ProcessingLevel:
-    if suffix not in _PRODUCTS:
-        return ProcessingLevel.UNKNOWN  # asn, pool and unknown suffixes
+    if kind in ("reference", "context") or suffix not in _PRODUCTS:
+        return ProcessingLevel.UNKNOWN  # asn, pool, msa, CRDS files and unknown suffixes
     if suffix in _L1:
         return ProcessingLevel.L1
     if suffix in _L2A:
@@ -274,7 +394,11 @@ def _level(kind: Kind, suffix: str) -> ProcessingLevel:
     return ProcessingLevel.L3  # a combined-product suffix on a non-JWST name
 
 
-def _data_type(suffix: str, file_format: str) -> DataType:
+def _data_type(kind: Kind, suffix: str, file_format: str) -> DataType:
+    if kind in ("reference", "context"):
+        return DataType.CALIBRATION
+    if file_format in _PICTURE_FORMATS:
+        return DataType.IMAGE
     if file_format in _TABLE_FORMATS or suffix in _METADATA:
         return DataType.METADATA
     if suffix in _L1:
@@ -286,6 +410,123 @@ def _data_type(suffix: str, file_format: str) -> DataType:
     return DataType.IMAGE
 
 
+def _viewable(kind: Kind, suffix: str, data_type: DataType, file_format: str) -> bool:
+    """False for tables and catalogs (CRDS rules files are tables), else True."""
+    if file_format in _PICTURE_FORMATS:
+        return True
+    if kind == "context":
+        return False
+    return not (data_type == DataType.METADATA or suffix in _NOT_VIEWABLE)
+
+
+_Ids = dict[str, str | bool | None]
+
+
+def _exposure_ids(m: re.Match[str]) -> _Ids:
+    program, observation, visit = m["program"], m["observation"], m["visit"]
+    group = _exposure_group(m)
+    return {
+        "program": program,
+        "observation": observation,
+        "visit": visit,
+        "exposure_id": f"jw{program}{observation}{visit}_{m['activity']}_{m['exposure']}",
+        "exposure": m["exposure"],
+        "detector": m["detector"],
+        "segment": m["segment"],
+        "instrument": instrument_of_detector(m["detector"]),
+        "association_id": m["acid"],
+        "activity_id": m["activity_id"],
+        "observation_base_id": group[0] if group else None,
+        "provisional": True,
+    }
+
+
+def _guider_ids(m: re.Match[str]) -> _Ids:
+    program, observation = m["program"], m["observation"]
+    return {
+        "program": program,
+        "observation": observation,
+        "visit": m["visit"],
+        "exposure_id": m["base"],
+        "instrument": "fgs",
+        "guide_mode": m["mode"],
+        "activity_id": m["activity_id"],
+        "observation_base_id": f"jw{program}-o{observation}_fgs",
+        "provisional": True,
+    }
+
+
+def _stage3_ids(m: re.Match[str]) -> _Ids:
+    acid = m["acid"]
+    key, provisional = _stage3_group(m)
+    return {
+        "program": m["program"],
+        "observation": acid[1:] if acid.startswith("o") else None,
+        "instrument": m["instrument"],
+        "optics": m["optics"],
+        "target": m["target"],
+        "source_id": m["tsource"] or m["source"],
+        "epoch": m["epoch"],
+        "association_id": acid,
+        "activity_id": m["activity_id"],
+        "observation_base_id": key,
+        "provisional": provisional,
+    }
+
+
+def _crds_ids(m: re.Match[str]) -> _Ids:
+    return {"instrument": m["instrument"], "reftype": m["reftype"], "sequence": m["seq"]}
+
+
+def _product(stem: str) -> tuple[Kind, str, _Ids] | None:
+    """(kind, suffix, ids) of an exposure, guide-star or stage-3 product stem, or None."""
+    if m := _EXPOSURE.fullmatch(stem):
+        return "exposure", m["suffix"], _exposure_ids(m)
+    if m := _GUIDER.fullmatch(stem):
+        return "exposure", m["suffix"], _guider_ids(m)
+    if m := _STAGE3.fullmatch(stem):
+        return "stage3", m["suffix"], _stage3_ids(m)
+    return None
+
+
+def _parse(stem: str, extension: str, file_format: str) -> tuple[Kind, str, _Ids]:
+    """(kind, suffix, ids) of a lower-case stem; the ``other`` kind when no grammar fits."""
+    if file_format in _PREVIEW_FORMATS:
+        bare = stem[: -len("_thumb")] if stem.endswith("_thumb") else stem
+        if found := _product(bare):
+            kind, suffix, ids = found
+            return kind, suffix, {**ids, "preview": True, "thumbnail": bare != stem}
+    elif found := _product(stem):
+        return found
+    if extension == ".fits" and (m := _MSA.fullmatch(stem)):
+        program, observation = m["program"], m["observation"]
+        return "msa", "msa", {
+            "program": program,
+            "observation": observation,
+            "visit": m["visit"],
+            "instrument": "nirspec",
+            "sequence": m["seq"],
+            "observation_base_id": f"jw{program}-o{observation}_nirspec",
+            "provisional": True,
+        }
+    if extension == ".json" and (m := _ASN.fullmatch(stem)):
+        acid = m["acid"]
+        return "association", "asn", {
+            "program": m["program"],
+            "observation": acid[1:] if acid.startswith("o") else None,
+            "association_id": acid,
+            "asn_type": m["type"],
+            "sequence": m["seq"],
+        }
+    if extension == ".csv" and (m := _POOL.fullmatch(stem)):
+        return "pool", "pool", {"program": m["program"]}
+    if extension in (".fits", ".asdf") and (m := _REFERENCE.fullmatch(stem)):
+        return "reference", m["reftype"], _crds_ids(m)
+    if extension in _CONTEXT_EXTENSIONS and (m := _CONTEXT.fullmatch(stem)):
+        return "context", m["reftype"] or extension[1:], _crds_ids(m)
+    return "other", stem.rsplit("_", 1)[-1], {}
+
+
 def classify(name: str) -> FileIdentity:
     """Classify one file name (a basename or a path/key; directories are ignored).
 
@@ -294,69 +535,8 @@ def classify(name: str) -> FileIdentity:
     """
     base, stem, extension, compressed = _split_name(name)
     file_format = _FORMATS.get(extension[1:], extension[1:] or "unknown")
-    ids: dict[str, str | bool | None] = {}
-    kind: Kind = "other"
-    suffix = stem.rsplit("_", 1)[-1]
-
-    if m := _EXPOSURE.fullmatch(stem):
-        kind, suffix = "exposure", m["suffix"]
-        instrument = instrument_of_detector(m["detector"])
-        program, observation = m["program"], m["observation"]
-        ids = {
-            "program": program,
-            "observation": observation,
-            "visit": m["visit"],
-            "exposure_id": f"jw{program}{observation}{m['visit']}_{m['activity']}_{m['exposure']}",
-            "exposure": m["exposure"],
-            "detector": m["detector"],
-            "segment": m["segment"],
-            "instrument": instrument,
-            "association_id": m["acid"],
-            "observation_base_id": f"jw{program}-o{observation}_{instrument}",
-            "provisional": True,
-        }
-    elif m := _GUIDER.fullmatch(stem):
-        kind, suffix = "exposure", m["suffix"]
-        program, observation = m["program"], m["observation"]
-        ids = {
-            "program": program,
-            "observation": observation,
-            "visit": m["visit"],
-            "exposure_id": m["base"],
-            "instrument": "fgs",
-            "guide_mode": m["mode"],
-            "observation_base_id": f"jw{program}-o{observation}_fgs",
-            "provisional": True,
-        }
-    elif m := _STAGE3.fullmatch(stem):
-        kind, suffix = "stage3", m["suffix"]
-        acid = m["acid"]
-        key, provisional = _stage3_group(m["program"], acid, m["target"], m["instrument"])
-        ids = {
-            "program": m["program"],
-            "observation": acid[1:] if acid.startswith("o") else None,
-            "instrument": m["instrument"],
-            "optics": m["optics"],
-            "target": m["target"],
-            "epoch": m["epoch"],
-            "association_id": acid,
-            "observation_base_id": key,
-            "provisional": provisional,
-        }
-    elif extension == ".json" and (m := _ASN.fullmatch(stem)):
-        kind = "association"
-        acid = m["acid"]
-        ids = {
-            "program": m["program"],
-            "observation": acid[1:] if acid.startswith("o") else None,
-            "association_id": acid,
-            "asn_type": m["type"],
-        }
-    elif extension == ".csv" and (m := _POOL.fullmatch(stem)):
-        kind = "pool"
-        ids = {"program": m["program"]}
-
-    data_type = _data_type(suffix, file_format)
+    kind, suffix, ids = _parse(stem, extension, file_format)
+    data_type = _data_type(kind, suffix, file_format)
     return FileIdentity(
         name=base,
         stem=stem,
@@ -367,6 +547,6 @@ def classify(name: str) -> FileIdentity:
         kind=kind,
         processing_level=_level(kind, suffix),
         data_type=data_type,
-        is_viewable=not (data_type == DataType.METADATA or suffix in _NOT_VIEWABLE),
+        is_viewable=_viewable(kind, suffix, data_type, file_format),
         **ids,  # type: ignore[arg-type]
     )

@@ -37,6 +37,7 @@ RAW, SENSOR, IMAGE, SPECTRAL, META = (
 )
 FIELDS = [f.name for f in dataclasses.fields(FileIdentity)]
 ID_FIELDS = FIELDS[FIELDS.index("program") :]
+BOOL_FIELDS = ("provisional", "preview", "thumbnail")
 
 
 def exp(program: str, obs: str, visit: str, act: str, expo: str, det: str, inst: str,
@@ -79,7 +80,8 @@ def s3(program: str, acid: str, target: str, inst: str, optics: str | None,
         "observation": acid[1:] if acid.startswith("o") else None,
         "instrument": inst,
         "optics": optics,
-        "target": target,
+        "target": target if full else None,
+        "source_id": None if full else target,
         "association_id": acid,
         "observation_base_id": (
             f"jw{program}-{acid}_{target}_{inst}" if full else f"jw{program}-{acid}_{inst}"
@@ -116,7 +118,8 @@ ROWS: list[tuple[Any, ...]] = [
     ("jw02733-o001_20220707t165838_image3_001_asn.json",
      "jw02733-o001_20220707t165838_image3_001_asn", "asn", ".json", "json", False,
      "association", UNK, META, False,
-     {"program": "02733", "observation": "001", "association_id": "o001", "asn_type": "image3"}),
+     {"program": "02733", "observation": "001", "association_id": "o001", "asn_type": "image3",
+      "sequence": "001"}),
     # --- more exposures ---
     ("jw02733001001_02101_00001_nrca1_rateints.fits", "jw02733001001_02101_00001_nrca1_rateints",
      "rateints", ".fits", "fits", False, "exposure", L2A, SENSOR, True, NRCA1),
@@ -169,11 +172,13 @@ ROWS: list[tuple[Any, ...]] = [
     ("jw01386001001_03106_00001_nrcalong_c1001_crfints.fits",
      "jw01386001001_03106_00001_nrcalong_c1001_crfints", "crfints", ".fits", "fits", False,
      "exposure", L2B, IMAGE, True,
-     exp("01386", "001", "001", "03106", "00001", "nrcalong", "nircam", association_id="c1001")),
+     exp("01386", "001", "001", "03106", "00001", "nrcalong", "nircam", association_id="c1001",
+         observation_base_id="jw01386-c1001_nircam")),
     ("jw01386001001_03106_00001_nrcalong_c1001_psfsub.fits",
      "jw01386001001_03106_00001_nrcalong_c1001_psfsub", "psfsub", ".fits", "fits", False,
      "exposure", L2B, IMAGE, True,
-     exp("01386", "001", "001", "03106", "00001", "nrcalong", "nircam", association_id="c1001")),
+     exp("01386", "001", "001", "03106", "00001", "nrcalong", "nircam", association_id="c1001",
+         observation_base_id="jw01386-c1001_nircam")),
     # --- guide-star files ---
     ("jw01234001001_gs-fg_2022170160412_uncal.fits", "jw01234001001_gs-fg_2022170160412_uncal",
      "uncal", ".fits", "fits", False, "exposure", L1, RAW, True,
@@ -257,11 +262,12 @@ ROWS: list[tuple[Any, ...]] = [
     ("jw02727-c1001_20230101t000000_image3_002_asn.json",
      "jw02727-c1001_20230101t000000_image3_002_asn", "asn", ".json", "json", False,
      "association", UNK, META, False,
-     {"program": "02727", "association_id": "c1001", "asn_type": "image3"}),
+     {"program": "02727", "association_id": "c1001", "asn_type": "image3", "sequence": "002"}),
     ("JW02733-O001_20220707T165838_IMAGE2_005_ASN.JSON",
      "jw02733-o001_20220707t165838_image2_005_asn", "asn", ".json", "json", False,
      "association", UNK, META, False,
-     {"program": "02733", "observation": "001", "association_id": "o001", "asn_type": "image2"}),
+     {"program": "02733", "observation": "001", "association_id": "o001", "asn_type": "image2",
+      "sequence": "005"}),
     ("jw02733_20220707t165838_pool.csv", "jw02733_20220707t165838_pool", "pool", ".csv", "csv",
      False, "pool", UNK, META, False, {"program": "02733"}),
     ("JW01366_20230101T120000_POOL.CSV", "jw01366_20230101t120000_pool", "pool", ".csv", "csv",
@@ -300,8 +306,8 @@ ROWS: list[tuple[Any, ...]] = [
 def expected_identity(row: tuple[Any, ...]) -> dict[str, Any]:
     (name, stem, suffix, extension, fmt, gz, kind, level, dtype, viewable, ids) = row
     assert set(ids) <= set(ID_FIELDS), f"unknown field in row {name}: {set(ids) - set(ID_FIELDS)}"
-    full = dict.fromkeys(ID_FIELDS)
-    full["provisional"] = False
+    full: dict[str, Any] = dict.fromkeys(ID_FIELDS)
+    full.update(dict.fromkeys(BOOL_FIELDS, False))
     full.update(ids)
     return {
         "name": name.replace("\\", "/").rsplit("/", 1)[-1],
@@ -407,7 +413,16 @@ def test_product_is_the_stem_without_suffix() -> None:
         ("jw01234-o001_t001-epoch1_nircam_f200w", "jw01234-o001_t001_nircam"),
         ("jw01523-o003_t002_miri_ch1-short", "jw01523-o003_t002_miri"),
         ("jw01345-o066_s000000680_nirspec_f170lp-g235m", "jw01345-o066_nirspec"),
-        ("jw02733001001_02101_00001_nrca1", None),
+        ("jw02733001001_02101_00001_nrca1", "jw02733-o001_nircam"),
+        ("jw01410001001_02101_00001_guider1", "jw01410-o001_fgs"),
+        ("JW01410001001_0310F_00001_NRS1", "jw01410-o001_nirspec"),
+        ("jw01366004001_04101_00001-seg001_nrs1", "jw01366-o004_nirspec"),
+        ("jw02727001001_02101_00001_nrca1_c1027", "jw02727-c1027_nircam"),
+        ("jw01410001001_gs-fg_2022301151223", "jw01410-o001_fgs"),
+        ("jw01345-o066_b000000012_nirspec_f170lp-g235m", "jw01345-o066_nirspec"),
+        ("jw01345-o066_t001-s000000680_nirspec_clear-prism", "jw01345-o066_nirspec"),
+        ("jw02733001001_02101_00001", None),
+        ("jw02733001001_02101_00001_wfc3", None),
         ("jw02733-o001_nircam", None),
         ("hst_12345_01_wfc3", None),
         ("", None),
