@@ -2,32 +2,53 @@
 
     jwstnb demo [--no-browser]        seed the sample data and open JupyterLab on the tutorials
     jwstnb seed                       write the synthetic sample to storage and import it
-    jwstnb scan URL [--prefix P]      import every file under a storage URL
+    jwstnb scan URL [--mount NAME]    import every file under a storage URL
     jwstnb import-mast FILE           import saved MAST observation/product rows (JSON)
     jwstnb export URL / restore URL   back up / restore the collection (extended JSON lines)
-    jwstnb db start|stop|status       the embedded local database
+    jwstnb db start|stop|status|reset-password    the embedded local database
     jwstnb doctor                     check Python, packages, database and storage; say what to fix
 
-The database is ``--uri``, else ``JWSTNB_MONGO_URI``, else the embedded local database.
-Storage is ``--storage``, else ``JWSTNB_STORAGE_URL``, else a folder under ``JWSTNB_HOME``.
-Every command prints what it did; errors are one line and exit non-zero. Passwords are never
-printed: URIs are shown redacted.
+Global options (before or after the command): ``--uri`` (the database, else
+``JWSTNB_MONGO_URI``, else the embedded local database), ``--storage`` (else
+``JWSTNB_STORAGE_URL``, else a folder under ``JWSTNB_HOME``), ``--database``. They are put into
+the environment first, so every library call (and JupyterLab's kernels in ``demo``) sees them.
+
+Each command is one library call and prints the library's own report. Every failure is one
+line on stderr, made by :func:`error_line` (the one place that maps exceptions to messages),
+with a non-zero exit status and no traceback (``JWSTNB_DEBUG=1`` shows it). Warnings raised
+while a command runs (astropy's included) are collected and printed after its report.
+Passwords and other secrets are never printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import contextlib
+import hashlib
 import importlib.util
 import json
+import logging
 import os
+import shutil
+import signal
+import subprocess
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import unquote, urlsplit
 
-from jwstnb.config import STORAGE_ENV, URI_ENV, configured_uri, redact, storage_url
+from jwstnb.config import (
+    STORAGE_ENV,
+    URI_ENV,
+    configured_uri,
+    credentials,
+    redact,
+    redact_text,
+    storage_url,
+)
 from jwstnb.localdb import data_home
 
 if TYPE_CHECKING:
@@ -35,10 +56,168 @@ if TYPE_CHECKING:
     from jwstnb.storage import Storage
 
 MIN_PYTHON = (3, 11)
+DEBUG_ENV = "JWSTNB_DEBUG"
+#: how long ``doctor`` waits for a database or a bucket before calling it unreachable
+DOCTOR_TIMEOUT = 3.0
+#: the folder under JWSTNB_HOME where ``demo`` keeps its working copy of the tutorials
+TUTORIALS_DIR = "tutorials"
+_MANIFEST = ".jwstnb-tutorials.json"
+_MAX_LINE = 500
+
+# Optional packages and the extra that installs each (for "X is not installed" lines).
+EXTRAS = {
+    "s3fs": "s3",
+    "secantus": "local",
+    "jupyterlab": "jupyter",
+    "jupyter_server": "jupyter",
+    "astroquery": "mast",
+    "dask": "dask",
+    "distributed": "dask",
+    "pandas": "pandas",
+}
 
 
 class CliError(Exception):
-    """A problem the user can fix; printed as one line, exit status 1."""
+    """A problem the user can fix, found by the CLI itself; printed as one line, exit 1."""
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 3] + "..."
+
+
+def _validation_line(exc: Any, command: str) -> str:
+    """A pydantic ValidationError as ``line N: field: problem`` (the first error, and a count)."""
+    errors = exc.errors(include_url=False)
+    if not errors:
+        return "invalid input"
+    first = errors[0]
+    loc = list(first.get("loc") or ())
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if i == 0 and isinstance(part, int) and command == "restore":
+            parts.append(f"line {part}")
+        elif part != "line" or len(loc) > 1:
+            parts.append(str(part))
+    text = ": ".join([*parts, str(first.get("msg", "invalid"))])
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more)"
+    return text
+
+
+def _storage_line(exc: BaseException) -> str:
+    """A storage back end's own error (botocore, aiohttp, s3fs) as what failed + what to do."""
+    name = type(exc).__name__
+    text = str(exc) or name
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return (
+            "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+            "AWS_PROFILE), or give anon=True for a public bucket"
+        )
+    if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
+        return f"storage: the bucket does not exist ({text}); check the URL"
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"):
+        return f"storage: cannot reach the S3 endpoint ({text}); check the network and the URL"
+    return f"storage failed: {name}: {text}; check the storage URL and its credentials"
+
+
+def error_line(exc: BaseException, command: str = "", secrets: Sequence[str | None] = ()) -> str:
+    """The one line the CLI prints for ``exc``: what failed and what to do, secrets removed.
+
+    The one place where exceptions become messages: library errors carry their own
+    (``jwstnb.errors``); pydantic's are ``field: problem``; back-end and OS errors get a hint.
+    """
+    from jwstnb.errors import ConnectionFailed, JwstnbError, StorageError
+
+    module = type(exc).__module__.split(".")[0]
+    if isinstance(exc, CliError):
+        text = str(exc)
+    elif module.startswith("pydantic") and hasattr(exc, "errors"):
+        text = _validation_line(exc, command)
+    elif isinstance(exc, ConnectionFailed | StorageError):
+        text = f"{exc} (see `jwstnb doctor`)"
+    elif isinstance(exc, JwstnbError):
+        text = str(exc) or type(exc).__name__
+    elif isinstance(exc, ModuleNotFoundError) and not (exc.name or "").startswith("jwstnb"):
+        missing = (exc.name or "").split(".")[0]
+        extra = EXTRAS.get(missing)
+        fix = f"pip install 'jwstnb[{extra}]'" if extra else f"pip install {missing or 'jwstnb'}"
+        text = f"{missing or exc} is not installed: {fix}"
+    elif module in ("botocore", "aiobotocore", "boto3", "aiohttp", "s3fs"):
+        text = _storage_line(exc)
+    elif module in ("pymongo", "bson"):
+        text = f"database error: {type(exc).__name__}: {exc} (see `jwstnb doctor`)"
+    elif isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+        where = exc.filename if getattr(exc, "filename", None) else exc
+        text = f"{exc.strerror or 'not found'}: {where}; check the path"
+    elif isinstance(exc, PermissionError):
+        where = exc.filename if getattr(exc, "filename", None) else exc
+        text = f"permission denied: {where}; check the path and its permissions"
+    elif isinstance(exc, OSError):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        text = (
+            f"unexpected {type(exc).__name__}: {exc} (run again with {DEBUG_ENV}=1 to see "
+            "where, and report it)"
+        )
+    found = [s for s in secrets if s]
+    for source in list(found):
+        _user, password = credentials(source)
+        found.append(password)
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        found.append(os.environ.get(name))
+    prefix = f"jwstnb {command}: " if command else "jwstnb: "
+    return prefix + _one_line(redact_text(text, *[s for s in found if s and len(s) >= 4]))
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+class _Collect(logging.Handler):
+    """Log records of WARNING and above, kept as text for the command's report."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def collected_warnings() -> Iterator[list[str]]:
+    """Collect warnings (Python's, astropy's, WARNING log records) instead of printing them,
+    so they never land inside a progress bar; the list is filled when the block ends."""
+    found: list[str] = []
+    with contextlib.suppress(Exception):
+        # astropy routes its warnings to its logger (printed at once); take them back.
+        from astropy import log
+
+        if log.warnings_logging_enabled():
+            log.disable_warnings_logging()
+    handler = _Collect(found)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            yield found
+    finally:
+        root.removeHandler(handler)
+        found[:0] = [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def _print_warnings(*groups: Sequence[str]) -> None:
+    counts: dict[str, int] = {}
+    for group in groups:
+        for text in group:
+            key = _one_line(redact(str(text)))
+            counts[key] = counts.get(key, 0) + 1
+    for text, n in counts.items():
+        _out(f"  warning: {text}" + (f" (x{n})" if n > 1 else ""))
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -64,45 +243,107 @@ def lab_command(notebooks: Path, *, no_browser: bool, port: int | None, is_root:
     return cmd
 
 
+def local_path(url: str) -> Path | None:
+    """The local path of a ``file://`` URL or a plain path; ``None`` for remote URLs."""
+    if "://" not in url:
+        return Path(url).expanduser()
+    parts = urlsplit(url)
+    if parts.scheme.lower() in ("file", "local"):
+        return Path(unquote(parts.netloc + parts.path))
+    return None
+
+
+def check_parent(url: str, *, create: bool) -> None:
+    """Refuse (or, when asked, create) a missing folder for a local output ``url``.
+
+    fsspec creates every missing folder of an output path; a typo would then make folders
+    anywhere (even at the filesystem root). Remote URLs have no folders to make.
+    """
+    path = local_path(url)
+    if path is None or path.parent.is_dir():
+        return
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise CliError(
+        f"folder {path.parent} does not exist: create it first, or pass --parents to create it"
+    )
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare_tutorials(source: Path, target: Path) -> list[str]:
+    """Copy the tutorial notebooks from ``source`` into the working folder ``target``.
+
+    JupyterLab saves the notebooks it runs, so the demo opens copies and the tracked ones
+    stay clean. A copy the user has changed is kept (and named in the returned notes); one
+    they have not touched is refreshed when its tutorial changed.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    manifest_path = target / _MANIFEST
+    try:
+        manifest: dict[str, str] = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    notes: list[str] = []
+    for notebook in sorted(source.glob("*.ipynb")):
+        copy = target / notebook.name
+        wanted = _digest(notebook)
+        if copy.exists():
+            current = _digest(copy)
+            if current == wanted:
+                manifest[notebook.name] = wanted
+                continue
+            if current != manifest.get(notebook.name):
+                notes.append(
+                    f"kept your changed copy of {notebook.name} (delete {copy} for the current one)"
+                )
+                continue
+        shutil.copyfile(notebook, copy)
+        manifest[notebook.name] = wanted
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return notes
+
+
 # --------------------------------------------------------------------------- wiring
 
 
-def _session(args: argparse.Namespace) -> Session:
+def _session(args: argparse.Namespace, **options: Any) -> Session:
     """An admin session: every CLI command is the operator's own work (imports, backups)."""
     from jwstnb.session import connect
 
-    options: dict[str, Any] = {"database": args.database} if args.database else {}
+    if args.database:
+        options["database"] = args.database
     return connect(args.uri or None, admin=True, **options)
 
 
-def _storage(url: str | None) -> Storage:
+def _storage(args: argparse.Namespace) -> Storage:
     from jwstnb.storage import Storage
 
-    return Storage(url or storage_url())
+    return Storage(args.storage or None)
 
 
 def _out(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _report_list(report: Any, name: str) -> list[Any]:
-    value = getattr(report, name, None)
-    if value is None and isinstance(report, dict):
-        value = report.get(name)
-    if isinstance(value, int):
-        return [None] * value
-    return list(value or [])
+def _report(what: str, report: Any) -> int:
+    """Print a library report (its own string) and its warnings; 1 when anything failed."""
+    _out(f"{what}: {report}")
+    _print_warnings(getattr(report, "warnings", None) or [])
+    return 1 if getattr(report, "failed", None) else 0
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    storage = _storage(args.storage)
-    with _session(args) as session:
-        session.ensure_indexes()
-        from jwstnb import samples
+    from jwstnb import samples
 
+    storage = _storage(args)
+    with _session(args) as session:
         summary = samples.seed(session, storage)
     _out(
         f"seeded {summary['files']} sample files into {summary['storage']} and "
@@ -114,42 +355,31 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from jwstnb import ingest
 
-    storage = _storage(args.url)
+    storage = _storage(args) if args.storage else None
     with _session(args) as session:
-        session.ensure_indexes()
-        report = ingest.scan(session, storage, prefix=args.prefix, progress=not args.quiet)
-    failed = _report_list(report, "failed")
-    _out(
-        f"scanned {storage.url}: {len(_report_list(report, 'imported'))} imported, "
-        f"{len(_report_list(report, 'updated'))} updated, "
-        f"{len(_report_list(report, 'skipped'))} skipped, {len(failed)} failed"
-    )
-    for item in failed:
-        key, reason = item if isinstance(item, tuple | list) and len(item) == 2 else (item, "")
-        _out(f"  failed: {key}: {reason}")
-    return 1 if failed else 0
+        report = ingest.scan_url(
+            session, args.url, mount=args.mount, storage=storage, progress=not args.quiet
+        )
+    return _report(redact(args.url), report)
 
 
 def cmd_import_mast(args: argparse.Namespace) -> int:
     from jwstnb import ingest
 
     pairs = ingest.read_mast_file(args.file)  # a broken file is reported before anything else
-
-    storage = _storage(args.storage) if (args.storage or os.environ.get(STORAGE_ENV)) else None
+    storage = _storage(args) if (args.storage or os.environ.get(STORAGE_ENV)) else None
+    failed = 0
     with _session(args) as session:
-        session.ensure_indexes()
         for obs, products in pairs:
             report = ingest.import_mast(session, obs, products, storage=storage)
-            _out(
-                f"{obs.get('obs_id', '?')}: {len(_report_list(report, 'imported'))} imported, "
-                f"{len(_report_list(report, 'updated'))} updated"
-            )
-    return 0
+            failed |= _report(str(obs.get("obs_id", "?")), report)
+    return failed
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from jwstnb import backup
 
+    check_parent(args.url, create=args.parents)
     with _session(args) as session:
         count = backup.export(session, args.url)
     _out(f"exported {count} records to {redact(args.url)}")
@@ -160,7 +390,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from jwstnb import backup
 
     with _session(args) as session:
-        session.ensure_indexes()
         count = backup.restore(session, args.url)
     _out(f"restored {count} records from {redact(args.url)}")
     return 0
@@ -169,15 +398,23 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from jwstnb import localdb
 
+    if args.uri:
+        raise CliError(
+            "`jwstnb db` manages the embedded local database; --uri names another server "
+            "(drop --uri, or use `jwstnb --uri URI doctor` to check that server)"
+        )
     home = data_home()
     if args.action == "start":
         localdb.ensure_running(home)
-        st = localdb.status(home)
-        _out(_running_line(st))
+        _out(_running_line(localdb.status(home)))
         return 0
     if args.action == "stop":
         stopped = localdb.stop(home)
         _out("embedded database stopped" if stopped else "embedded database was not running")
+        return 0
+    if args.action == "reset-password":
+        localdb.reset_password(home)
+        _out(f"embedded database in {home}: new credentials written to its state file")
         return 0
     st = localdb.status(home)
     if args.json:
@@ -185,19 +422,18 @@ def cmd_db(args: argparse.Namespace) -> int:
     elif st.get("running"):
         _out(_running_line(st))
     else:
-        _out(f"embedded database not running (data {_data_dir(st)}); `jwstnb db start` starts it")
+        _out(
+            f"embedded database not running (data {st.get('data_dir')}); "
+            "`jwstnb db start` starts it"
+        )
     return 0 if st.get("running") else 3
 
 
 def _running_line(st: dict[str, Any]) -> str:
     return (
         f"embedded database running (pid {st.get('pid')}, port {st.get('port')}, "
-        f"data {_data_dir(st)})"
+        f"data {st.get('data_dir')})"
     )
-
-
-def _data_dir(st: dict[str, Any]) -> Any:
-    return st.get("data_dir") or st.get("data") or st.get("path") or st.get("dbpath")
 
 
 def notebooks_dir(explicit: str | None) -> Path:
@@ -208,34 +444,65 @@ def notebooks_dir(explicit: str | None) -> Path:
         else [Path.cwd() / "notebooks", Path(__file__).resolve().parent.parent / "notebooks"]
     )
     for path in candidates:
-        if path.is_dir():
+        if path.is_dir() and any(path.glob("*.ipynb")):
             return path.resolve()
     raise CliError(
-        "no notebooks folder: run `jwstnb demo` from a jwstnb checkout or pass --notebooks DIR"
+        "no tutorials folder: run `jwstnb demo` from a jwstnb checkout or pass --notebooks DIR"
     )
 
 
+def _run_lab(cmd: list[str]) -> int:
+    """Run JupyterLab until it exits; Ctrl-C and SIGTERM go to it, and we wait for it."""
+    proc = subprocess.Popen(cmd)
+
+    def forward(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # JupyterLab got the same Ctrl-C and decides itself
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    notebooks = notebooks_dir(args.notebooks)
+    from jwstnb import localdb, samples
+
+    source = notebooks_dir(args.notebooks)
     if not has_module("jupyterlab"):
         raise CliError("JupyterLab is not installed: pip install 'jwstnb[jupyter]'")
-    url = args.storage or storage_url()
-    os.environ[STORAGE_ENV] = url
-    storage = _storage(url)
+    os.environ.setdefault(STORAGE_ENV, storage_url())
+    home = data_home()
+    embedded = not (args.uri or configured_uri()[0])
+    was_running = embedded and bool(localdb.status(home).get("running"))
+    storage = _storage(args)
     with _session(args) as session:
-        session.ensure_indexes()
-        from jwstnb import samples
-
         summary = samples.seed(session, storage)
     _out(f"sample data ready: {summary['records']} records, files in {summary['storage']}")
-    if args.uri:
-        os.environ[URI_ENV] = args.uri
+    tutorials = home / TUTORIALS_DIR
+    for note in prepare_tutorials(source, tutorials):
+        _out(note)
+    _out(f"tutorials: working copies in {tutorials} (the ones in {source} stay as they are)")
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    cmd = lab_command(notebooks, no_browser=args.no_browser, port=args.port, is_root=is_root)
+    cmd = lab_command(tutorials, no_browser=args.no_browser, port=args.port, is_root=is_root)
     _out("starting JupyterLab: " + " ".join(cmd[2:]))
-    sys.stdout.flush()
-    os.execv(cmd[0], cmd)
-    return 0  # pragma: no cover - execv does not return
+    try:
+        code = _run_lab(cmd)
+    finally:
+        if embedded and not was_running:
+            stopped = localdb.stop(home)
+            _out("embedded database stopped" if stopped else "embedded database was not running")
+        elif embedded:
+            _out(
+                "the embedded database keeps running (it was running before the demo): "
+                "`jwstnb db stop` stops it"
+            )
+    return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
 
 
 # --------------------------------------------------------------------------- doctor
@@ -252,8 +519,14 @@ class Check:
     fatal: bool = True
 
 
-def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
-    """Run the doctor checks; each failed one carries the exact command or setting that fixes it."""
+def doctor_checks(
+    env: dict[str, str] | None = None, *, database: str | None = None
+) -> list[Check]:
+    """Run the doctor checks; each failed one carries the exact command or setting that fixes it.
+
+    The database and storage come from ``env`` (``os.environ``, where the CLI put ``--uri``
+    and ``--storage``), read by the library's own ``connect`` and ``Storage``.
+    """
     env = dict(os.environ if env is None else env)
     checks: list[Check] = []
     py = sys.version_info
@@ -265,14 +538,8 @@ def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
             fix=f"use Python >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]}",
         )
     )
-    for mod, pkg in (
-        ("pymongo", "pymongo"),
-        ("astropy", "astropy"),
-        ("fsspec", "fsspec"),
-        ("ipywidgets", "ipywidgets"),
-        ("pydantic", "pydantic"),
-    ):
-        checks.append(_package_check(mod, pkg, "pip install jwstnb", fatal=True))
+    for package in ("pymongo", "astropy", "fsspec", "ipywidgets", "pydantic"):
+        checks.append(_package_check(package, package, "pip install jwstnb", fatal=True))
     checks.append(
         _package_check("jupyterlab", "jupyterlab", "pip install 'jwstnb[jupyter]'", fatal=False)
     )
@@ -281,9 +548,9 @@ def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
     if problem:
         checks.append(Check("database", False, problem, fix=f"fix or unset {URI_ENV}"))
     elif uri:
-        checks.append(_database_check(uri))
+        checks.append(_database_check(uri, database))
     elif has_module("secantus"):
-        checks.append(_embedded_check())
+        checks.append(_embedded_check(database))
     else:
         checks.append(
             Check(
@@ -294,99 +561,116 @@ def doctor_checks(env: dict[str, str] | None = None) -> list[Check]:
                 fix=f"pip install 'jwstnb[local]'   (or set {URI_ENV}=mongodb://HOST:27017/)",
             )
         )
-
-    storage_url = env.get(STORAGE_ENV)
-    checks.append(_storage_check(storage_url))
+    checks.append(_storage_check(env.get(STORAGE_ENV)))
     return checks
 
 
 def _package_check(module: str, package: str, fix: str, *, fatal: bool) -> Check:
     if not has_module(module):
         return Check(f"package {package}", False, "not installed", fix=fix, fatal=fatal)
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         ver = version(package)
-    except Exception:
+    except PackageNotFoundError:
         ver = "installed"
     return Check(f"package {package}", True, ver, fatal=fatal)
 
 
-def _database_check(uri: str) -> Check:
-    shown = redact(uri)
-    if not has_module("pymongo"):
-        return Check("database", False, f"{URI_ENV}={shown}", fix="pip install pymongo")
-    from pymongo import MongoClient
+def _count(uri: str | None, database: str | None) -> str:
+    """Connect as the library does and count the records (raises the library's errors)."""
+    from jwstnb.session import connect
 
-    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000)
+    options: dict[str, Any] = {"database": database} if database else {}
+    with connect(uri, admin=True, timeout=DOCTOR_TIMEOUT, **options) as session:
+        total = session.statistics()["total"]
+        return f"{session.database_name}.{session.collection_name}: {total} records"
+
+
+def _database_check(uri: str, database: str | None) -> Check:
+    shown = redact(uri)
     try:
-        client.admin.command("ping")
-        return Check("database", True, f"{shown} answers")
+        return Check("database", True, f"{shown} answers ({_count(uri, database)})")
     except Exception as exc:
-        reason = redact(str(exc).split(",")[0][:200])
+        reason = error_line(exc, secrets=[uri]).split(": ", 1)[-1]
         return Check(
             "database",
             False,
             f"{shown} does not answer ({reason})",
-            fix=f"start that server, or fix {URI_ENV} (unset it to use the embedded database)",
+            fix=f"start that server, or fix --uri / {URI_ENV} (unset it for the embedded database)",
         )
-    finally:
-        client.close()
 
 
-def _embedded_check() -> Check:
+def _embedded_check(database: str | None) -> Check:
+    from jwstnb import localdb
+
+    st = localdb.status(data_home())
+    if not st.get("running"):
+        return Check(
+            "database",
+            True,
+            "embedded database installed, not running: it starts on first jwstnb.connect() "
+            "(or `jwstnb db start`)",
+        )
     try:
-        from jwstnb import localdb
-
-        st = localdb.status(data_home())
+        counted = _count(None, database)
     except Exception as exc:
         return Check(
             "database",
             False,
-            f"embedded database: cannot read its status ({exc})",
-            fix="pip install -U 'jwstnb[local]'",
+            f"embedded database on port {st.get('port')}: {error_line(exc).split(': ', 1)[-1]}",
+            fix="`jwstnb db stop`, then `jwstnb db start` (see its log: "
+            f"{st.get('log')})",
         )
-    if st.get("running"):
-        return Check("database", True, f"embedded database running on port {st.get('port')}")
     return Check(
-        "database",
-        True,
-        "embedded database installed, not running: it starts on first jwstnb.connect() "
-        "(or `jwstnb db start`)",
+        "database", True, f"embedded database running on port {st.get('port')} ({counted})"
     )
 
 
 def _storage_check(url: str | None) -> Check:
+    from jwstnb.storage import Storage
+
     if not url:
         return Check(
             "storage",
             True,
-            f"{STORAGE_ENV} not set: using {storage_url()} (set it to use S3)",
+            f"{STORAGE_ENV} not set: using {storage_url()} (set it or --storage to use S3)",
             fatal=False,
         )
     shown = redact(url)
-    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
     if protocol in ("s3", "s3a") and not has_module("s3fs"):
-        return Check(
-            "storage", False, f"{STORAGE_ENV}={shown} needs s3fs", fix="pip install 'jwstnb[s3]'"
-        )
+        return Check("storage", False, f"{shown} needs s3fs", fix="pip install 'jwstnb[s3]'")
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a"):
+        options["config_kwargs"] = {
+            "connect_timeout": DOCTOR_TIMEOUT,
+            "read_timeout": DOCTOR_TIMEOUT,
+            "retries": {"max_attempts": 1},
+        }
     try:
-        st = _storage(url)
-        st.list("")
+        storage = Storage(url, **options)
+        fs = storage.fs
+        root = type(fs)._strip_protocol(url)
+        if storage.is_local and not fs.exists(root):
+            return Check(
+                "storage", True, f"{shown} does not exist yet (made on first write)", fatal=False
+            )
+        fs.ls(root)
         return Check("storage", True, f"{shown} is readable")
     except Exception as exc:
+        reason = error_line(exc, secrets=[url]).split(": ", 1)[-1]
         return Check(
             "storage",
             False,
-            f"{shown} is not readable ({redact(str(exc))[:200]})",
-            fix=f"check {STORAGE_ENV} and its credentials",
+            f"{shown} is not readable ({reason})",
+            fix=f"check --storage / {STORAGE_ENV} and its credentials",
         )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    checks = doctor_checks()
     bad = 0
-    for c in checks:
+    for c in doctor_checks(database=args.database):
         mark = "ok  " if c.ok else ("FAIL" if c.fatal else "warn")
         _out(f"{mark} {c.name}: {c.detail}")
         if not c.ok:
@@ -402,76 +686,96 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # On the sub-commands the defaults are SUPPRESS, so a value given before the command
+    # is not overwritten by the sub-parser's default.
+    default: Any = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--uri", default=default, help=f"MongoDB URI (default ${URI_ENV}, else the embedded one)"
+    )
+    parser.add_argument(
+        "--storage", default=default, help=f"storage URL (default ${STORAGE_ENV}, else a folder)"
+    )
+    parser.add_argument(
+        "--database", default=default, help="database name (default: the config file's)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``jwstnb`` (kept separate so tests can inspect it)."""
-    parser = argparse.ArgumentParser(prog="jwstnb", description="JWST data in MongoDB, in Jupyter.")
-    parser.add_argument(
-        "--uri", default=None, help=f"MongoDB URI (default: ${URI_ENV}, else the embedded database)"
-    )
-    parser.add_argument(
-        "--database",
-        default=None,
-        help="database name (default: the config file's, else jwst_data_analysis)",
-    )
+    import jwstnb
+
+    parser = _Parser(prog="jwstnb", description="JWST data in MongoDB, in Jupyter.")
+    parser.add_argument("--version", action="version", version=f"jwstnb {jwstnb.__version__}")
+    _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="seed the sample data and open JupyterLab on the tutorials")
+    def command(name: str, func: Any, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        _global_options(p, top=False)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("demo", cmd_demo, "seed the sample data and open JupyterLab on the tutorials")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument("--port", type=int, default=None, help="JupyterLab port")
     p.add_argument("--notebooks", default=None, help="tutorials folder (default ./notebooks)")
-    p.add_argument("--storage", default=None, help=f"storage URL (default ${STORAGE_ENV})")
-    p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("seed", help="write the synthetic sample observation and import it")
-    p.add_argument("--storage", default=None, help=f"storage URL (default ${STORAGE_ENV})")
-    p.set_defaults(func=cmd_seed)
+    command("seed", cmd_seed, "write the synthetic sample observation and import it")
 
-    p = sub.add_parser("scan", help="import every file under a storage URL")
+    p = command("scan", cmd_scan, "import every file under a storage URL")
     p.add_argument("url", help="storage URL, e.g. file:///data/jwst or s3://bucket/prefix")
-    p.add_argument("--prefix", default="", help="only keys under this prefix")
+    p.add_argument("--mount", default=None, help="register URL as this storage mount first")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_scan)
 
-    p = sub.add_parser("import-mast", help="import saved MAST observation/product rows (JSON)")
+    p = command("import-mast", cmd_import_mast, "import saved MAST rows (JSON)")
     p.add_argument("file", help='JSON: {"observation": {...}, "products": [...]} or a list')
-    p.add_argument("--storage", default=None, help="storage URL holding the product files")
-    p.set_defaults(func=cmd_import_mast)
 
-    p = sub.add_parser("export", help="export the collection to a URL (extended JSON lines)")
+    p = command("export", cmd_export, "export the collection to a URL (extended JSON lines)")
     p.add_argument("url")
-    p.set_defaults(func=cmd_export)
+    p.add_argument("--parents", action="store_true", help="create missing folders of a local URL")
 
-    p = sub.add_parser("restore", help="restore the collection from an export")
+    p = command("restore", cmd_restore, "restore the collection from an export")
     p.add_argument("url")
-    p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("db", help="the embedded local database")
-    p.add_argument("action", choices=["start", "stop", "status"])
+    p = command("db", cmd_db, "the embedded local database")
+    p.add_argument("action", choices=["start", "stop", "status", "reset-password"])
     p.add_argument("--json", action="store_true", help="status as JSON")
-    p.set_defaults(func=cmd_db)
 
-    p = sub.add_parser("doctor", help="check Python, packages, database and storage")
-    p.set_defaults(func=cmd_doctor)
+    command("doctor", cmd_doctor, "check Python, packages, database and storage")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jwstnb`` console script."""
     args = build_parser().parse_args(argv)
+    for name in ("uri", "storage", "database"):
+        setattr(args, name, getattr(args, name, None))
+    # Global options go into the environment: every library call (and demo's kernels) sees them.
+    if args.uri:
+        os.environ[URI_ENV] = args.uri
+    if args.storage:
+        os.environ[STORAGE_ENV] = args.storage
+    secrets = [args.uri, args.storage, getattr(args, "url", None)]
     try:
-        return int(args.func(args) or 0)
+        with collected_warnings() as found:
+            code = int(args.func(args) or 0)
+        _print_warnings(found)
+        return code
     except KeyboardInterrupt:
         return 130
-    except CliError as exc:
-        print(f"jwstnb: {exc}", file=sys.stderr)
-        return 1
     except Exception as exc:
-        from jwstnb.errors import JwstnbError
-
-        if isinstance(exc, JwstnbError | ImportError | OSError | ValueError):
-            print(f"jwstnb {args.command}: {redact(str(exc))}", file=sys.stderr)
-            return 1
-        raise
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(error_line(exc, args.command, secrets), file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
