@@ -13,32 +13,40 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from jwstnb.errors import invalid
+from jwstnb.query import SORT_FIELDS
+from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus
+
 __all__ = [
     "ANY",
-    "FACET_KEYS",
+    "COLUMNS",
+    "DEFAULT_ORDER",
     "FACET_LABELS",
     "LEVELS",
     "LEVEL_COLOURS",
-    "SORT_CHOICES",
     "date_range",
     "detail_html",
+    "facet_label",
     "facet_options",
+    "format_coordinate",
     "format_datetime",
     "header_html",
     "header_summary",
     "human_size",
     "level_colour",
     "page_summary",
+    "parse_date",
     "png_data_url",
     "record_dict",
     "record_row",
+    "sort_order",
 ]
 
 # The value a facet dropdown holds when it does not filter.
 ANY = ""
 
-# Pipeline levels in display order; "unknown" always last.
-LEVELS: tuple[str, ...] = ("L1", "L2a", "L2b", "L3", "unknown")
+# Pipeline levels in display order; "unknown" always last (the schema's order).
+LEVELS: tuple[str, ...] = tuple(level.value for level in ProcessingLevel)
 
 LEVEL_COLOURS: dict[str, str] = {
     "L1": "#ef4444",
@@ -48,15 +56,7 @@ LEVEL_COLOURS: dict[str, str] = {
     "unknown": "#6b7280",
 }
 
-# Facet keys of Session.search's Page.facets, and the search() keyword each one filters.
-FACET_KEYS: dict[str, str] = {
-    "data_type": "data_type",
-    "processing_level": "processing_level",
-    "instrument": "instrument",
-    "filter": "filter",
-    "target_name": "target_name",
-    "status": "status",
-}
+# Labels of the facets in ``jwstnb.query.FACETS`` (a facet with no label here shows its key).
 FACET_LABELS: dict[str, str] = {
     "data_type": "Data type",
     "processing_level": "Level",
@@ -64,23 +64,69 @@ FACET_LABELS: dict[str, str] = {
     "filter": "Filter",
     "target_name": "Target",
     "status": "Status",
+    "program": "Program",
 }
-# Facets with a natural order (enums); the others are ordered by count, then name.
+# Facets with a natural order (the schema's enums); the others by count, then name.
 _FIXED_ORDER: dict[str, tuple[str, ...]] = {
     "processing_level": LEVELS,
-    "data_type": ("image", "sensor", "spectral", "metadata", "calibration", "raw"),
-    "status": ("pending", "processing", "completed", "failed"),
+    "data_type": tuple(t.value for t in DataType),
+    "status": tuple(s.value for s in ProcessingStatus),
 }
 
-# label -> (sort field, descending) offered by the search panel.
-SORT_CHOICES: dict[str, tuple[str, bool]] = {
-    "Newest upload first": ("uploadDate", True),
-    "Oldest upload first": ("uploadDate", False),
-    "File name A-Z": ("fileName", False),
-    "File name Z-A": ("fileName", True),
-    "Largest first": ("fileSize", True),
-    "Smallest first": ("fileSize", False),
-}
+# Results table: [row key, header, search sort key or "", newest/largest first on first click].
+# A column sorts only when its sort key is one of ``jwstnb.query.SORT_FIELDS``.
+_COLUMN_SPEC: tuple[tuple[str, str, str, bool], ...] = (
+    ("thumb", "", "", False),
+    ("file_name", "File", "fileName", False),
+    ("processing_level", "Level", "processingLevel", False),
+    ("data_type", "Type", "dataType", False),
+    ("instrument", "Instrument", "instrument", False),
+    ("filter", "Filter", "filter", False),
+    ("target_name", "Target", "targetName", False),
+    ("processing_status", "Status", "processingStatus", False),
+    ("ra", "RA (deg)", "ra", False),
+    ("dec", "Dec (deg)", "dec", False),
+    ("observation_date", "Observed", "observationDate", True),
+    ("size", "Size", "fileSize", True),
+    ("upload_date", "Uploaded", "uploadDate", True),
+)
+COLUMNS: list[list[Any]] = [
+    [key, label, field if field in SORT_FIELDS else "", first_descending]
+    for key, label, field, first_descending in _COLUMN_SPEC
+]
+DEFAULT_ORDER = "-uploadDate"
+
+
+def sort_order(order: str) -> tuple[str, bool]:
+    """A table ``order`` (``"fileName"``, ``"-uploadDate"``) as search's ``(sort, descending)``;
+    anything not in ``jwstnb.query.SORT_FIELDS`` falls back to newest upload first."""
+    descending = order.startswith("-")
+    field = order.lstrip("-")
+    if field not in SORT_FIELDS:
+        return "uploadDate", True
+    return field, descending
+
+
+def facet_label(facet: str) -> str:
+    """The label of a facet dropdown: ``Level`` for processing_level, else the key in words."""
+    return FACET_LABELS.get(facet) or facet.replace("_", " ").capitalize()
+
+
+def format_coordinate(value: float | None) -> str:
+    """A coordinate in degrees for a table cell (5 decimals, about 0.04 arcsec); None -> ""."""
+    return "" if value is None else f"{float(value):.5f}"
+
+
+def parse_date(text: str, name: str) -> date | None:
+    """``YYYY-MM-DD`` from a date box (blank -> None); anything else is a ValidationError
+    naming the box and the form it wants."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid(name, f"{name} must be a date written YYYY-MM-DD", text) from None
 
 
 def level_colour(level: Any) -> str:
@@ -132,6 +178,8 @@ def record_row(record: Any) -> dict[str, Any]:
         "instrument": instrument or "",
         "filter": (info.filter if info else None) or "",
         "target_name": (info.target_name if info else None) or "",
+        "ra": format_coordinate(getattr(info, "ra", None)),
+        "dec": format_coordinate(getattr(info, "dec", None)),
         "observation_date": format_datetime(info.observation_date if info else None),
         "upload_date": format_datetime(record.upload_date),
         "file_size": int(record.file_size or 0),
@@ -201,10 +249,20 @@ def date_range(
     return lo, hi
 
 
-def page_summary(total: int, page: int, page_size: int) -> str:
-    """The status line under the table: ``Records 21-40 of 134 · page 2 of 7``."""
+def page_summary(total: int | None, page: int, page_size: int, shown: int | None = None) -> str:
+    """The status line under the table: ``Records 21-40 of 134 · page 2 of 7``.
+
+    ``total=None`` while the counts are still on their way: ``Records 21-40 of ... (counting)``
+    (``shown`` rows are on the page). An empty result says nothing here: the table says why.
+    """
+    if total is None:
+        first = (page - 1) * page_size + 1
+        last = first + max(0, (shown if shown is not None else page_size) - 1)
+        if not shown:
+            return "Counting..."
+        return f"Records {first:,}-{last:,} of ... (counting)"
     if total <= 0:
-        return "No records match these filters."
+        return "0 records"
     pages = max(1, -(-total // page_size))
     first = (page - 1) * page_size + 1
     last = min(total, page * page_size)
@@ -250,11 +308,13 @@ def detail_html(record: Any) -> str:
         ("Instrument", row["instrument"]),
         ("Filter", row["filter"]),
         ("Target", row["target_name"]),
+        ("RA, Dec", f"{row['ra']}, {row['dec']} deg" if row["ra"] and row["dec"] else ""),
         ("Observed", row["observation_date"]),
         ("Exposure time", f"{info.exposure_time:g} s" if info and info.exposure_time else ""),
         ("Observation", row["observation_base_id"]),
         ("Exposure", row["exposure_id"]),
         ("Proposal", (info.proposal_id if info else None) or ""),
+        ("PI", (getattr(info, "proposal_pi", None) if info else None) or ""),
         ("Tags", ", ".join(row["tags"])),
         ("Description", getattr(record, "description", None) or ""),
         ("Uploaded", row["upload_date"]),

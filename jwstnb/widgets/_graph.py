@@ -1,8 +1,9 @@
 """Layout of a lineage graph for the viewer: columns by level, row order, edges by index.
 
 Pure: takes anything shaped like :class:`jwstnb.lineage.Lineage` (``.levels`` mapping level ->
-nodes with ``id``/``file_name``/``is_viewable``, ``.edges`` as (parent id, child id) pairs) and
-returns a compact, JSON-friendly dict that the browser view draws as one SVG. Rows are
+nodes with ``id``/``file_name``/``is_viewable``, and optionally ``external`` with the
+``observation_base_id`` of the group they belong to; ``.edges`` as (parent id, child id)
+pairs) and returns a compact, JSON-friendly dict that the browser view draws as one SVG. Rows are
 ordered so children sit near their parents (barycentre of the parents' rows, one pass per
 column, children of a same-column parent right after it), which keeps edges short without
 an expensive crossing minimisation; it is linear in files + edges, so 2,000 files lay out in
@@ -17,7 +18,11 @@ from typing import Any
 
 from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS
 
-__all__ = ["layout_graph"]
+__all__ = ["association_links", "layout_graph"]
+
+
+def _external(node: Any) -> bool:
+    return bool(getattr(node, "external", False))
 
 
 def _level_of(name: str) -> str:
@@ -28,14 +33,18 @@ def layout_graph(
     observation_base_id: str,
     levels: Mapping[str, Sequence[Any]],
     edges: Iterable[tuple[str, str]],
+    links: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Lay out one observation's files for drawing.
 
-    Returns ``{"observation", "columns", "nodes", "edges", "rows"}`` where ``columns`` is the
-    five levels in order (L1, L2a, L2b, L3, unknown) with ``count`` and ``colour``, ``nodes``
-    is a list of ``[id, file_name, column, row, viewable]`` and ``edges`` a list of
-    ``[parent index, child index]`` into ``nodes`` (edges to files outside the observation are
-    dropped, duplicates removed). ``rows`` is the length of the longest column.
+    Returns ``{"observation", "columns", "nodes", "edges", "links", "rows"}`` where
+    ``columns`` is the five levels in order (L1, L2a, L2b, L3, unknown) with ``count`` (the
+    group's own files), ``external`` (other groups' files) and ``colour``, ``nodes`` is a
+    list of ``[id, file_name, column, row, viewable, group]`` (``group`` is the other
+    group's id for an external node, else ""), ``edges`` a list of
+    ``[parent index, child index]`` into ``nodes`` (edges to files not drawn are dropped,
+    duplicates removed) and ``links`` the same for ``links`` (association -> member or
+    product, drawn dashed). ``rows`` is the length of the longest column.
     """
     column_nodes: dict[str, list[Any]] = {level: [] for level in LEVELS}
     for level, nodes in levels.items():
@@ -78,17 +87,28 @@ def layout_graph(
         for row, node_id in enumerate(ordered):
             node = by_id[node_id]
             index[node_id] = len(nodes_out)
-            nodes_out.append(
-                [node_id, str(node.file_name), col, row, bool(getattr(node, "is_viewable", True))]
-            )
+            group = str(getattr(node, "observation_base_id", None) or "?")
+            nodes_out.append([
+                node_id, str(node.file_name), col, row, bool(getattr(node, "is_viewable", True)),
+                group if _external(node) else "",
+            ])
+    link_pairs = {
+        (index[a], index[b]) for a, b in links if a in index and b in index and a != b
+    }
     return {
         "observation": observation_base_id,
         "columns": [
-            {"level": level, "count": len(ordered_columns[i]), "colour": LEVEL_COLOURS[level]}
+            {
+                "level": level,
+                "count": sum(1 for n in ordered_columns[i] if not _external(by_id[n])),
+                "external": sum(1 for n in ordered_columns[i] if _external(by_id[n])),
+                "colour": LEVEL_COLOURS[level],
+            }
             for i, level in enumerate(LEVELS)
         ],
         "nodes": nodes_out,
         "edges": [[index[p], index[c]] for p, c in edge_pairs],
+        "links": [list(pair) for pair in sorted(link_pairs)],
         "rows": max((len(c) for c in ordered_columns), default=0),
     }
 
@@ -139,3 +159,36 @@ def _order_column(
     for node_id in sorted((i for i in ids if i not in placed), key=name):
         place(node_id)
     return ordered
+
+
+def association_links(nodes: Iterable[Any]) -> list[tuple[str, str]]:
+    """(association id, file id) pairs linking each association file to its members and its
+    product, from the ``asn_members`` / ``asn_product`` a scan stores in the record's metadata.
+
+    Members match by file name (case and a ``.gz`` ignored); the product matches every file
+    whose name is the product name plus a ``_suffix`` (the i2d, its catalog, segmentation map).
+    """
+    nodes = list(nodes)
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for node in nodes:
+        by_name[_name_key(str(node.file_name))].append(str(node.id))
+    out: list[tuple[str, str]] = []
+    for node in nodes:
+        metadata = getattr(getattr(node, "record", None), "metadata", None) or {}
+        members = metadata.get("asn_members") or ()
+        product = str(metadata.get("asn_product") or "").strip().lower()
+        if not members and not product:
+            continue
+        targets = [i for m in members if isinstance(m, str) for i in by_name.get(_name_key(m), ())]
+        if product:
+            targets += [
+                str(other.id) for other in nodes
+                if str(other.file_name).lower().startswith(product + "_")
+            ]
+        out += [(str(node.id), t) for t in dict.fromkeys(targets) if t != str(node.id)]
+    return out
+
+
+def _name_key(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lower()
+    return base[:-3] if base.endswith(".gz") else base

@@ -1,10 +1,12 @@
-"""LineageViewer: one observation's files in level columns, edges parent -> child, details.
+"""LineageViewer: one group's files in level columns, edges parent -> child, details.
 
 The layout is computed in Python (``_graph.layout_graph``, pure) and drawn by a small
-anywidget view as one SVG, so an observation of 2,000 files is one message and one DOM
-update. Clicking a file sets ``selected_id`` (the same trait :meth:`LineageViewer.select`
-sets), which shows the file's details and thumbnail; a dropdown switches observations
-(``Session.observations()``).
+anywidget view as one SVG sized to the notebook's width, so a group of 2,000 files is one
+message and one DOM update. Association files are linked (dashed) to their members and
+products; files of other groups that are direct parents or children (external nodes) are
+drawn dimmed, and clicking one opens its group. Clicking a file sets ``selected_id`` (the
+same trait :meth:`LineageViewer.select` sets), which shows the file's details and
+thumbnail and scrolls it into view; a dropdown switches groups (``Session.observations()``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from jwstnb.widgets._debounce import in_kernel, running_loop
+from jwstnb.widgets._common import (
+    LineageSession,
+    WidgetStorage,
+    error_text,
+    run_in_background,
+    show_thumbnail,
+    thumbnail_layout,
+)
 from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS, detail_html, record_dict
-from jwstnb.widgets._graph import layout_graph
+from jwstnb.widgets._graph import association_links, layout_graph
 from jwstnb.widgets._views import LineageGraph
-from jwstnb.widgets.search import error_text, show_thumbnail, thumbnail_layout
 
 __all__ = ["LineageViewer"]
 
@@ -47,10 +55,10 @@ class LineageViewer(widgets.VBox):
 
     def __init__(
         self,
-        session: Any,
+        session: LineageSession,
         observation_base_id: str,
         *,
-        storage: Any = None,
+        storage: WidgetStorage | None = None,
         selected_id: str | None = None,
         observations: Sequence[str] | None = None,
         **kwargs: Any,
@@ -64,8 +72,8 @@ class LineageViewer(widgets.VBox):
         self.add_class("jwstnb-lineage")
 
         self.observation_dropdown = widgets.Dropdown(
-            description="Observation", layout=widgets.Layout(width="460px"),
-            style={"description_width": "90px"},
+            description="Observation", layout=widgets.Layout(width="auto", min_width="380px"),
+            style={"description_width": "initial"},
         )
         self.observation_dropdown.add_class("jwstnb-observation")
         self.summary = widgets.HTML()
@@ -76,7 +84,10 @@ class LineageViewer(widgets.VBox):
         self.thumbnail_image = widgets.Image(format="png", layout=thumbnail_layout())
         details = widgets.HBox([self.thumbnail_image, self.details_html])
         self.children = [
-            widgets.HBox([self.observation_dropdown, self.summary]),
+            widgets.HBox(
+                [self.observation_dropdown, self.summary],
+                layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+            ),
             self.graph,
             details,
         ]
@@ -118,22 +129,14 @@ class LineageViewer(widgets.VBox):
         """
         current = include or self.observation_base_id
         self.observations_ready.clear()
-        loop = running_loop() if in_kernel() else None
-        background = (loop is not None) if wait is None else not wait
-        if not background:
-            self._apply_observations(self._fetch_observations(), current)
-            return
-        self._apply_observations(list(self.observations), current)  # keep the current one
-        self.observations_ready.clear()
-
-        def work() -> None:
-            found = self._fetch_observations()
-            if loop is not None:  # widget changes happen on the kernel's own thread
-                loop.call_soon_threadsafe(self._apply_observations, found, current)
-            else:
-                self._apply_observations(found, current)
-
-        threading.Thread(target=work, name="jwstnb-observations", daemon=True).start()
+        if wait is not True:
+            self._apply_observations(list(self.observations), current)  # keep the current one
+            self.observations_ready.clear()
+        run_in_background(
+            self._fetch_observations,
+            lambda found: self._apply_observations(found, current),
+            background=None if wait is None else not wait,
+        )
 
     def _fetch_observations(self) -> list[str] | str:
         try:
@@ -196,9 +199,12 @@ class LineageViewer(widgets.VBox):
             self._update_summary()
             return
         self.lineage = lineage
-        layout = layout_graph(observation_base_id, lineage.levels, lineage.edges)
+        layout = layout_graph(
+            observation_base_id, lineage.levels, lineage.edges,
+            links=association_links(lineage.nodes),
+        )
         self.counts = {c["level"]: c["count"] for c in layout["columns"]}
-        total = len(layout["nodes"])
+        total = sum(self.counts.values())
         files = f"{total:,} file{'s' if total != 1 else ''}"
         self.status_text = f"{files}, {len(layout['edges']):,} links"
         self.graph.message = "" if total else f"No files in observation {observation_base_id}."
@@ -231,6 +237,9 @@ class LineageViewer(widgets.VBox):
             self.thumbnail_image.layout.display = "none"
             return
         node = self._node(node_id)
+        if node is not None and getattr(node, "external", False):
+            self._open_group_of(node)
+            return
         if node is None:
             self.selected = None
             self.details_html.value = (
@@ -251,6 +260,18 @@ class LineageViewer(widgets.VBox):
         self.details_html.value = detail_html(record) + self._relatives_html(node_id)
         self._show_thumbnail(record)
         self.selected = record_dict(record)
+
+    def _open_group_of(self, node: Any) -> None:
+        """An external file was chosen: show its own group, with the file selected."""
+        group = getattr(node, "observation_base_id", None)
+        if not group:
+            self.details_html.value = (
+                f'<div class="jwstnb-error">{html.escape(str(node.file_name))} belongs to '
+                "no group the viewer can open.</div>"
+            )
+            return
+        self.show(group)
+        self.select(str(node.id))
 
     def _node(self, node_id: str) -> Any:
         if self.lineage is None:

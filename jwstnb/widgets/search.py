@@ -1,130 +1,153 @@
-"""SearchPanel: search as you type, facet dropdowns with counts, a paged table, details.
+"""SearchPanel: search as you type, by position or target, facets with counts, a paged
+sortable table, details, export.
 
-Every change of a criterion runs one ``Session.search`` (one aggregate round trip for the
-page of items, the total and the facets); only that page of documents crosses the wire.
-The text box is debounced (``debounce`` seconds after the last keystroke; 0 = at once);
-dropdowns, tags, dates, sort and paging search at once. Notebook code reacts to the traits
-``results`` (the rows of the current page), ``selected`` (the chosen record as a dict),
-``total``, ``page``, ``facets`` and ``status_text``, and opens the chosen file with
-:meth:`SearchPanel.open_selected`.
+A criteria change asks the session for the page of items first (``Session.items``, an
+index-sorted query) and shows it at once; the total and the facet counts follow from
+``Session.counts`` (the status line says "counting" meanwhile). Inside a Jupyter kernel the
+counts run on a worker thread, one at a time, bounded by ``count_timeout`` on the server:
+counts asked for by criteria a newer keystroke replaced are never started, and a stale answer
+is dropped. Paging asks for items only. The text and position boxes are debounced
+(``debounce`` seconds after the last keystroke; 0 = at once); other controls search at once.
+
+Notebook code reacts to the traits ``results`` (rows of the current page), ``selected`` (the
+chosen record as a dict), ``total``, ``counting``, ``page``, ``facets``, ``position`` and
+``status_text``, drives the panel with :meth:`SearchPanel.set_text`,
+:meth:`SearchPanel.set_facet`, :meth:`SearchPanel.set_position`, :meth:`SearchPanel.set_sort`,
+and writes the results with :meth:`SearchPanel.export`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
+from jwstnb.query import FACETS
+from jwstnb.widgets._common import (
+    SearchSession,
+    WidgetStorage,
+    error_text,
+    is_fits_key,
+    run_in_background,
+    show_thumbnail,
+    thumbnail_layout,
+)
 from jwstnb.widgets._debounce import Debouncer
 from jwstnb.widgets._format import (
     ANY,
-    FACET_KEYS,
-    FACET_LABELS,
+    COLUMNS,
+    DEFAULT_ORDER,
     LEVEL_COLOURS,
-    SORT_CHOICES,
     date_range,
     detail_html,
+    facet_label,
     facet_options,
     header_html,
     header_summary,
     page_summary,
+    parse_date,
     png_data_url,
     record_dict,
     record_row,
+    sort_order,
 )
 from jwstnb.widgets._views import ResultsTable
 
-__all__ = ["SearchPanel", "error_text"]
-
-TABLE_COLUMNS: list[list[str]] = [
-    ["thumb", ""],
-    ["file_name", "File"],
-    ["processing_level", "Level"],
-    ["data_type", "Type"],
-    ["instrument", "Instrument"],
-    ["filter", "Filter"],
-    ["target_name", "Target"],
-    ["processing_status", "Status"],
-    ["observation_date", "Observed"],
-    ["size", "Size"],
+# error_text, is_fits_key, show_thumbnail and thumbnail_layout live in _common; they are
+# re-exported here for code that imported them from this module.
+__all__ = [
+    "EXPORT_FORMATS",
+    "RADIUS_UNITS",
+    "SearchPanel",
+    "error_text",
+    "is_fits_key",
+    "resolve_position",
+    "show_thumbnail",
+    "thumbnail_layout",
 ]
 
 _PICK = '<div class="jwstnb-note">Pick a row to see its details.</div>'
-_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 
 
-def thumbnail_layout() -> widgets.Layout:
-    """A fixed square for thumbnails: never stretched by the details next to them."""
-    return widgets.Layout(
-        width="192px", height="192px", object_fit="contain", align_self="flex-start",
-        flex="0 0 auto", display="none",
-    )
+# The counts of an empty first page (no query needed).
+_NOTHING = SimpleNamespace(total=0, facets={})
+
+# Radius units offered next to the position box: name -> degrees.
+RADIUS_UNITS: dict[str, float] = {"arcsec": 1 / 3600, "arcmin": 1 / 60, "deg": 1.0}
+# Export choices: label -> (astropy format, file extension).
+EXPORT_FORMATS: dict[str, tuple[str, str]] = {
+    "ECSV": ("ascii.ecsv", ".ecsv"),
+    "CSV": ("ascii.csv", ".csv"),
+    "VOTable": ("votable", ".xml"),
+}
 
 
-def show_thumbnail(image: widgets.Image, record: Any, storage: Any) -> None:
-    """Show ``record``'s stored thumbnail, else one generated from storage; hide if neither.
+def resolve_position(text: str, session: Any) -> Any:
+    """A position box's text as a SkyCoord: coordinates in any form astropy parses
+    ("151.757 -40.436", "10h07m01.8s -40d26m11s"), else a target name
+    (``jwstnb.sky.resolve``: targets in the database first, then astropy's resolver)."""
+    from jwstnb import sky
 
-    A file that cannot be rendered simply shows no thumbnail: the details still say what it is.
-    """
-    png = record.thumbnail
-    if not png and storage is not None and record.is_viewable and record.file_path:
-        try:
-            png = storage.thumbnail(record.file_path, size=256)
-        except Exception:
-            png = None
-    if png:
-        image.value = png
-        image.layout.display = ""
-    else:
-        image.layout.display = "none"
+    try:
+        return sky.parse_position(text)
+    except Exception:  # not coordinates: try it as a name (which says when it is neither)
+        return sky.resolve(text, session)
 
 
-def error_text(exc: BaseException) -> str:
-    """One readable line for an error shown in a widget (jwstnb errors carry their own)."""
-    from jwstnb.errors import JwstnbError
-
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, JwstnbError) and message:
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def is_fits_key(key: str | None) -> bool:
-    """True for storage keys that name a FITS file (by extension)."""
-    return bool(key) and str(key).lower().endswith(_FITS_SUFFIXES)
+def _radius_in_unit(degrees: float) -> tuple[float, str]:
+    """A radius in degrees shown in the unit that reads best (arcsec below 1', arcmin
+    below 1 deg)."""
+    if degrees and degrees < 1 / 60:
+        return round(degrees * 3600, 6), "arcsec"
+    if degrees and degrees < 1:
+        return round(degrees * 60, 6), "arcmin"
+    return round(degrees, 6), "deg"
 
 
 class SearchPanel(widgets.VBox):
     """Search the records a session may read; pick one to see details, preview or lineage.
 
-    ``SearchPanel(session, storage=None, *, page_size=20, debounce=0.3, thumbnails=True)``.
-    Without ``storage`` the panel searches and shows metadata, but cannot read headers,
-    generate thumbnails or open files.
+    ``SearchPanel(session, storage=None, *, page_size=20, debounce=0.3, thumbnails=True,
+    count_timeout=30.0, background_counts=None)``. Without ``storage`` the panel searches and
+    shows metadata, but cannot read headers, generate thumbnails or open files.
+    ``background_counts``: None counts on a worker thread inside a Jupyter kernel and at
+    once elsewhere (scripts and tests see the total when a call returns).
     """
 
     results = traitlets.List(help="rows of the current page (dicts, see _format.record_row)")
     selected = traitlets.Dict(allow_none=True, default_value=None, help="the chosen record")
-    total = traitlets.Int(0, help="records matching the criteria (all pages)")
+    total = traitlets.Int(0, help="records matching the criteria (all pages), once counted")
+    counting = traitlets.Bool(False, help="True while the total and facets are on their way")
     page = traitlets.Int(1, help="current page, from 1")
-    pages = traitlets.Int(0, help="number of pages")
+    pages = traitlets.Int(0, help="number of pages (known once counted)")
     page_size = traitlets.Int(20)
     facets = traitlets.Dict(help="facet key -> {value: count} for the current criteria")
+    order = traitlets.Unicode(DEFAULT_ORDER, help='sort field; "-" first for descending')
+    position = traitlets.List(help="[ra, dec] in degrees of the position searched, or []")
+    radius = traitlets.Float(0.0, help="cone radius in degrees")
     status_text = traitlets.Unicode("", help="what the status line says")
     state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
-    searches = traitlets.Int(0, help="number of searches run (for tests and benchmarks)")
+    searches = traitlets.Int(0, help="item queries run (for tests and benchmarks)")
+    counted = traitlets.Int(0, help="count answers shown (for tests and benchmarks)")
 
     def __init__(
         self,
-        session: Any,
-        storage: Any = None,
+        session: SearchSession,
+        storage: WidgetStorage | None = None,
         *,
         page_size: int = 20,
         debounce: float = 0.3,
         thumbnails: bool = True,
+        count_timeout: float = 30.0,
+        background_counts: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,45 +155,74 @@ class SearchPanel(widgets.VBox):
         self.storage = storage
         self.page_size = int(page_size)
         self.thumbnails = thumbnails
+        self.count_timeout = float(count_timeout)
+        self.background_counts = background_counts
+        self.export_limit: int | None = 100_000
         self.selected_record: Any = None
         self._items: dict[str, Any] = {}
+        self._criteria: dict[str, Any] = {}
+        self._positions: dict[str, Any] = {}  # position text -> SkyCoord (names resolve once)
+        self._generation = 0
+        self._count_lock = threading.Lock()
         self._quiet = 0
         self._debouncer = Debouncer(self.search_now, debounce)
         self.add_class("jwstnb-search")
+        self._build()
+        self.search_now()
 
+    # --- layout -------------------------------------------------------------------------
+
+    def _build(self) -> None:
         self.text_input = widgets.Text(
             placeholder="Search names, targets, tags... e.g. ngc 3132",
-            continuous_update=True,
-            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+            continuous_update=True, layout=widgets.Layout(flex="1 1 260px", width="auto"),
         )
         self.text_input.add_class("jwstnb-search-text")
-        self.sort_dropdown = widgets.Dropdown(
-            options=list(SORT_CHOICES), description="Sort", layout=widgets.Layout(width="260px")
+        self.position_input = widgets.Text(
+            placeholder="Position or target: 151.757 -40.436, NGC 3132",
+            continuous_update=True, layout=widgets.Layout(flex="1 1 240px", width="auto"),
         )
+        self.position_input.add_class("jwstnb-position")
+        self.radius_input = widgets.BoundedFloatText(
+            value=1.0, min=0.0, max=180 * 3600, step=0.5, description="radius",
+            style={"description_width": "initial"}, layout=widgets.Layout(width="140px"),
+        )
+        self.radius_input.add_class("jwstnb-radius")
+        self.radius_unit = widgets.Dropdown(
+            options=list(RADIUS_UNITS), value="arcmin", layout=widgets.Layout(width="84px")
+        )
+        self.radius_unit.add_class("jwstnb-radius-unit")
         self.facet_dropdowns: dict[str, widgets.Dropdown] = {}
-        for key in FACET_KEYS:
+        for key in FACETS:
             dropdown = widgets.Dropdown(
-                options=[("any", ANY)],
-                value=ANY,
-                description=FACET_LABELS[key],
-                layout=widgets.Layout(width="auto"),
-                style={"description_width": "80px"},
+                options=[("any", ANY)], value=ANY, description=facet_label(key),
+                layout=widgets.Layout(width="auto"), style={"description_width": "72px"},
             )
             dropdown.add_class(f"jwstnb-facet-{key.replace('_', '-')}")
             self.facet_dropdowns[key] = dropdown
         self.tags_input = widgets.TagsInput(
-            value=[], allow_duplicates=False, layout=widgets.Layout(min_width="220px")
+            value=[], allow_duplicates=False, placeholder="tag + Enter",
+            layout=widgets.Layout(width="280px", min_height="28px", flex="0 0 auto"),
         )
         self.tags_input.add_class("jwstnb-tags")
-        self.date_from_picker = widgets.DatePicker(description="From")
-        self.date_to_picker = widgets.DatePicker(description="To")
-        self.clear_button = widgets.Button(description="Clear filters", icon="times")
+        self.date_from_input = self._date_box("Uploaded from", "jwstnb-date-from")
+        self.date_to_input = self._date_box("to", "jwstnb-date-to")
+        self.clear_button = widgets.Button(
+            description="Clear filters", icon="times", layout=widgets.Layout(width="auto")
+        )
+        self.export_format = widgets.Dropdown(
+            options=list(EXPORT_FORMATS), value="ECSV", layout=widgets.Layout(width="96px")
+        )
+        self.export_button = widgets.Button(
+            description="Export", icon="download", tooltip="Write every matching row to a file",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.export_button.add_class("jwstnb-export")
         self.status = widgets.HTML()
         self.status.add_class("jwstnb-status")
         self.table = ResultsTable(
-            columns=TABLE_COLUMNS if thumbnails else TABLE_COLUMNS[1:],
-            level_colours=LEVEL_COLOURS,
-            message="Searching...",
+            columns=COLUMNS if self.thumbnails else COLUMNS[1:],
+            level_colours=LEVEL_COLOURS, message="Searching...", order=self.order,
         )
         self.prev_button = widgets.Button(description="Previous", icon="chevron-left")
         self.next_button = widgets.Button(description="Next", icon="chevron-right")
@@ -180,51 +232,53 @@ class SearchPanel(widgets.VBox):
         self.page_label.add_class("jwstnb-page-label")
 
         self.thumbnail_image = widgets.Image(format="png", layout=thumbnail_layout())
-        self.details_html = widgets.HTML(_PICK)
+        self.details_html = widgets.HTML(_PICK, layout=widgets.Layout(min_width="0"))
         self.details_html.add_class("jwstnb-details-html")
         self.header_view = widgets.HTML()
+        self.header_view.add_class("jwstnb-header-view")
         self.preview_button = widgets.Button(
-            description="Preview FITS", icon="image", disabled=True
+            description="Preview FITS", icon="image", disabled=True,
+            layout=widgets.Layout(width="auto"),
         )
         self.lineage_button = widgets.Button(
-            description="Show lineage", icon="sitemap", disabled=True
+            description="Show lineage", icon="sitemap", disabled=True,
+            layout=widgets.Layout(width="auto"),
         )
         self.preview_button.add_class("jwstnb-open-preview")
         self.lineage_button.add_class("jwstnb-open-lineage")
         self.viewer_box = widgets.VBox()
         self.viewer_box.add_class("jwstnb-viewer-box")
 
+        row = widgets.Layout(flex_flow="row wrap", align_items="center", grid_gap="4px 12px")
         facet_grid = widgets.GridBox(
             list(self.facet_dropdowns.values()),
-            layout=widgets.Layout(grid_template_columns="repeat(3, minmax(220px, 1fr))"),
+            layout=widgets.Layout(
+                grid_template_columns="repeat(auto-fill, minmax(210px, 1fr))", grid_gap="2px 8px"
+            ),
         )
-        details = widgets.HBox(
-            [
-                self.thumbnail_image,
-                widgets.VBox(
-                    [
-                        widgets.HBox(
-                            [self.details_html, self.header_view],
-                            layout=widgets.Layout(flex_flow="row wrap", grid_gap="24px"),
-                        ),
-                        widgets.HBox([self.preview_button, self.lineage_button]),
-                    ],
-                    layout=widgets.Layout(flex="1 1 auto"),
-                ),
-            ]
+        actions = widgets.HBox([self.preview_button, self.lineage_button])
+        actions.add_class("jwstnb-actions")
+        columns = widgets.GridBox(
+            [self.details_html, widgets.VBox([self.thumbnail_image, self.header_view])],
+            layout=widgets.Layout(
+                grid_template_columns="minmax(0, 1fr) minmax(0, 1fr)", grid_gap="0 24px"
+            ),
         )
+        details = widgets.VBox([actions, columns])
         details.add_class("jwstnb-details-box")
         self.children = [
-            widgets.HBox([self.text_input, self.sort_dropdown]),
+            widgets.HBox(
+                [self.text_input, self.position_input, self.radius_input, self.radius_unit],
+                layout=row,
+            ),
             facet_grid,
             widgets.HBox(
                 [
-                    widgets.Label("Tags"),
-                    self.tags_input,
-                    self.date_from_picker,
-                    self.date_to_picker,
-                    self.clear_button,
-                ]
+                    widgets.Label("Tags"), self.tags_input, self.date_from_input,
+                    self.date_to_input, self.clear_button, self.export_format,
+                    self.export_button,
+                ],
+                layout=row,
             ),
             self.status,
             self.table,
@@ -233,23 +287,33 @@ class SearchPanel(widgets.VBox):
             self.viewer_box,
         ]
 
-        self.text_input.observe(self._on_text, "value")
+        self.text_input.observe(self._on_typing, "value")
+        self.position_input.observe(self._on_typing, "value")
         for dropdown in self.facet_dropdowns.values():
             dropdown.observe(self._on_criterion, "value")
-        for control in (
-            self.tags_input, self.date_from_picker, self.date_to_picker, self.sort_dropdown,
-        ):
+        for control in (self.tags_input, self.date_from_input, self.date_to_input):
             control.observe(self._on_criterion, "value")
+        self.radius_input.observe(self._on_radius, "value")
+        self.radius_unit.observe(self._on_radius, "value")
         self.clear_button.on_click(lambda _: self.clear())
+        self.export_button.on_click(lambda _: self._export_clicked())
         self.prev_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
         self.preview_button.on_click(lambda _: self._show(self.open_preview))
         self.lineage_button.on_click(lambda _: self._show(self.show_lineage))
         self.table.observe(self._on_table_select, "selected_id")
+        self.table.observe(self._on_table_order, "order")
         self.observe(self._on_page, "page")
         self.observe(self._on_status, ["status_text", "state"])
 
-        self.search_now()
+    @staticmethod
+    def _date_box(label: str, css_class: str) -> widgets.Text:
+        box = widgets.Text(
+            placeholder="YYYY-MM-DD", description=label, continuous_update=False,
+            style={"description_width": "initial"}, layout=widgets.Layout(width="auto"),
+        )
+        box.add_class(css_class)
+        return box
 
     # --- criteria -----------------------------------------------------------------------
 
@@ -263,16 +327,37 @@ class SearchPanel(widgets.VBox):
         self._debouncer.delay = float(seconds)
 
     def criteria(self) -> dict[str, Any]:
-        """The keyword arguments of ``Session.search`` the controls describe (no paging)."""
+        """The keyword arguments of ``Session.search`` the controls describe (no paging).
+
+        A position that is neither coordinates nor a known target, or a date not written
+        YYYY-MM-DD, raises the error the status line then shows.
+        """
         out: dict[str, Any] = {"text": self.text_input.value.strip() or None}
-        for key, argument in FACET_KEYS.items():
-            out[argument] = self.facet_dropdowns[key].value or None
+        for key in FACETS:
+            out[key] = self.facet_dropdowns[key].value or None
         out["tags"] = list(self.tags_input.value) or None
         out["date_from"], out["date_to"] = date_range(
-            self.date_from_picker.value, self.date_to_picker.value
+            parse_date(self.date_from_input.value, "Uploaded from"),
+            parse_date(self.date_to_input.value, "Uploaded to"),
         )
-        out["sort"], out["descending"] = SORT_CHOICES[self.sort_dropdown.value]
-        return out
+        out["sort"], out["descending"] = sort_order(self.order)
+        coord = self._position_coord()
+        if coord is not None:
+            out["position"] = coord
+            out["radius"] = float(self.radius_input.value) * RADIUS_UNITS[self.radius_unit.value]
+        self.radius = out.get("radius", 0.0)
+        return {k: v for k, v in out.items() if v is not None}
+
+    def _position_coord(self) -> Any:
+        text = " ".join(self.position_input.value.split())
+        if not text:
+            self.position = []
+            return None
+        if text not in self._positions:
+            self._positions[text] = resolve_position(text, self.session)
+        coord = self._positions[text]
+        self.position = [float(coord.ra.deg), float(coord.dec.deg)]
+        return coord
 
     def set_text(self, text: str) -> None:
         """Put ``text`` in the search box and search at once (no debounce)."""
@@ -284,27 +369,51 @@ class SearchPanel(widgets.VBox):
         """Choose a facet value and search: ``set_facet("data_type", "image")``; None = any."""
         dropdown = self.facet_dropdowns[facet]
         value = value or ANY
-        if value not in dropdown.options and value not in [v for _, v in dropdown.options]:
+        if value not in [v for _, v in dropdown.options]:
             with self._quietly():
                 dropdown.options = [*dropdown.options, (f"{value} (0)", value)]
         dropdown.value = value
 
+    def set_position(
+        self, ra: float | None, dec: float | None = None, radius: float | None = None
+    ) -> None:
+        """Search around ``(ra, dec)`` in degrees within ``radius`` degrees (None keeps the
+        radius shown) and search at once; ``set_position(None)`` clears the position.
+
+        This is how another view (a sky map) drives the panel: the boxes show what was set.
+        """
+        with self._quietly():
+            if ra is None or dec is None:
+                self.position_input.value = ""
+            else:
+                self.position_input.value = f"{float(ra):.6f} {float(dec):+.6f}"
+            if radius is not None:
+                value, unit = _radius_in_unit(float(radius))
+                self.radius_unit.value = unit
+                self.radius_input.value = value
+        self._reset_page_and_search()
+
+    def set_sort(self, field: str, descending: bool = False) -> None:
+        """Sort by a ``jwstnb.query.SORT_FIELDS`` key (what a click on a column header does)."""
+        self.table.order = f"-{field}" if descending else field
+
     def clear(self) -> None:
-        """Reset every filter (text, facets, tags, dates) and search once."""
+        """Reset every filter (text, position, facets, tags, dates) and search once."""
         with self._quietly():
             self.text_input.value = ""
+            self.position_input.value = ""
             for dropdown in self.facet_dropdowns.values():
                 dropdown.value = ANY
             self.tags_input.value = []
-            self.date_from_picker.value = None
-            self.date_to_picker.value = None
+            self.date_from_input.value = ""
+            self.date_to_input.value = ""
         self._reset_page_and_search()
 
     # --- paging -------------------------------------------------------------------------
 
     def next_page(self) -> None:
         """Show the next page, if there is one."""
-        if self.page < self.pages:
+        if not self.next_button.disabled:
             self.page += 1
 
     def previous_page(self) -> None:
@@ -315,35 +424,38 @@ class SearchPanel(widgets.VBox):
     # --- searching ----------------------------------------------------------------------
 
     def search_now(self) -> None:
-        """Run the search for the current criteria and page now (a pending debounce is dropped)."""
+        """Search for the current criteria now (a pending debounce is dropped): the page
+        first, then the total and facets."""
         self._debouncer.cancel()
-        criteria = self.criteria()
+        self._generation += 1
+        try:
+            criteria = self.criteria()
+        except Exception as exc:
+            self._failed(exc)
+            return
+        self._criteria = criteria
+        if not self._show_page(criteria):
+            return
+        if self.page == 1 and not self.results:
+            self._apply_counts(_NOTHING)  # an empty first page: nothing to count
+        else:
+            self._request_counts(self._generation, criteria)
+
+    def _show_page(self, criteria: Mapping[str, Any]) -> bool:
+        """Fetch and show the current page; False when the query failed."""
         self.state = "loading"
         self.status_text = "Searching..."
         if not self.results:
             self.table.message = "Searching..."
         try:
-            result = self.session.search(**criteria, page=self.page, page_size=self.page_size)
+            items = list(_page_items(self.session, criteria, self.page, self.page_size))
         except Exception as exc:
-            self._items = {}
-            self.results = []
-            self.total = 0
-            self.pages = 0
-            self.table.rows = []
-            self.status_text = f"Search failed: {error_text(exc)}"
-            self.table.message = self.status_text
-            self.state = "error"
-            self._update_paging()
-            return
+            self._failed(exc)
+            return False
         finally:
             self.searches += 1
-        items = list(result.items)
         self._items = {str(r.id): r for r in items}
         rows = [record_row(r) for r in items]
-        self.total = int(result.total)
-        self.pages = int(result.pages)
-        self.facets = {k: dict(v) for k, v in (result.facets or {}).items()}
-        self._update_facet_options()
         table_rows = []
         for record, row in zip(items, rows, strict=True):
             shown = dict(row)
@@ -354,14 +466,78 @@ class SearchPanel(widgets.VBox):
         self.table.message = "" if rows else self._empty_message()
         self.table.rows = table_rows
         self.table.selected_id = self.selected["id"] if self.selected else ""
-        self.status_text = page_summary(self.total, self.page, self.page_size)
         self.state = "ready" if rows else "empty"
+        self._update_status()
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self._items = {}
+        self.results = []
+        self.total = 0
+        self.pages = 0
+        self.counting = False
+        self.table.rows = []
+        self.status_text = f"Search failed: {error_text(exc)}"
+        self.table.message = self.status_text
+        self.state = "error"
+        self._update_paging()
+
+    def _request_counts(self, generation: int, criteria: Mapping[str, Any]) -> None:
+        self.counting = True
+        self._update_status()
+
+        def work() -> Any:
+            # One count at a time; criteria replaced while waiting are never sent.
+            with self._count_lock:
+                if generation != self._generation:
+                    return None
+                try:
+                    return _counts(self.session, criteria, int(self.count_timeout * 1000))
+                except Exception as exc:
+                    return exc
+
+        def apply(result: Any) -> None:
+            if result is None or generation != self._generation:
+                return  # stale: a newer search owns the status line
+            self._apply_counts(result)
+
+        run_in_background(work, apply, background=self.background_counts)
+
+    def _apply_counts(self, result: Any) -> None:
+        self.counting = False
+        if isinstance(result, BaseException):
+            from jwstnb.errors import QueryTimeout
+
+            if isinstance(result, QueryTimeout):
+                reason = f"counting stopped after {self.count_timeout:g} s"
+            else:
+                reason = f"counting failed: {error_text(result)}"
+            self.pages = 0
+            self._update_paging()
+            shown = page_summary(None, self.page, self.page_size, len(self.results))
+            self.status_text = f"{shown.split(' of ')[0]} · {reason}"
+            return
+        self.total = int(result.total)
+        self.pages = -(-self.total // self.page_size) if self.total else 0
+        self.facets = {k: dict(v) for k, v in (result.facets or {}).items()}
+        self._update_facet_options()
+        if not self.results and self.page == 1:
+            self.table.message = self._empty_message()
+        self.counted += 1
+        self._update_status()
+
+    def _update_status(self) -> None:
+        if self.state == "error":
+            return
+        total = None if self.counting else self.total
+        self.status_text = page_summary(total, self.page, self.page_size, len(self.results))
         self._update_paging()
 
     def _empty_message(self) -> str:
-        if self.total and self.page > 1:
-            return f"Page {self.page} is past the last page ({self.pages})."
-        if any(v for k, v in self.criteria().items() if k not in ("sort", "descending")):
+        if self.page > 1:
+            return f"Page {self.page} is past the last page."
+        filters = {k: v for k, v in self._criteria.items() if k not in ("sort", "descending")}
+        if filters:
             return "No records match these filters. Clear a filter or try another word."
         return "No records yet. Import data with jwstnb.ingest.scan or `jwstnb seed`."
 
@@ -376,7 +552,11 @@ class SearchPanel(widgets.VBox):
 
     def _update_paging(self) -> None:
         self.prev_button.disabled = self.page <= 1
-        self.next_button.disabled = self.page >= self.pages
+        if self.counting or (not self.pages and self.state != "error"):
+            # Total unknown: another page may exist when this one is full.
+            self.next_button.disabled = len(self.results) < self.page_size
+        else:
+            self.next_button.disabled = self.page >= self.pages
         self.page_label.value = (
             f"&nbsp;page {self.page:,} of {max(self.pages, 1):,}&nbsp;" if self.pages else ""
         )
@@ -395,7 +575,7 @@ class SearchPanel(widgets.VBox):
                 self.page = 1
         self.search_now()
 
-    def _on_text(self, change: dict[str, Any]) -> None:
+    def _on_typing(self, change: dict[str, Any]) -> None:
         if self._quiet:
             return
         if self.page != 1:
@@ -404,9 +584,18 @@ class SearchPanel(widgets.VBox):
         self._debouncer.trigger()
 
     def _on_criterion(self, change: dict[str, Any]) -> None:
-        if self._quiet:
-            return
-        self._reset_page_and_search()
+        if not self._quiet:
+            self._reset_page_and_search()
+
+    def _on_radius(self, change: dict[str, Any]) -> None:
+        if not self._quiet and self.position_input.value.strip():
+            self._reset_page_and_search()
+
+    def _on_table_order(self, change: dict[str, Any]) -> None:
+        if change["new"] != self.order:
+            self.order = change["new"]
+        if not self._quiet:
+            self._reset_page_and_search()
 
     def _on_page(self, change: dict[str, Any]) -> None:
         if self._quiet:
@@ -414,7 +603,8 @@ class SearchPanel(widgets.VBox):
         if change["new"] < 1:
             self.page = 1  # re-enters this handler, which searches
             return
-        self.search_now()
+        self._debouncer.cancel()
+        self._show_page(self._criteria)  # same criteria: the counts stand
 
     def _on_status(self, change: dict[str, Any]) -> None:
         colour = {"error": "#b91c1c", "loading": "#6b7280"}.get(self.state, "inherit")
@@ -422,6 +612,36 @@ class SearchPanel(widgets.VBox):
             f'<span class="jwstnb-status-{self.state}" style="color:{colour}">'
             f"{html.escape(self.status_text)}</span>"
         )
+
+    # --- export -------------------------------------------------------------------------
+
+    def export(self, path: str | Path | None = None, format: str = "ECSV") -> Path:
+        """Write every record matching the current criteria (up to ``export_limit``) as an
+        astropy table: ``format`` ECSV, CSV or VOTable. Returns the file written
+        (default: ``jwstnb-search-<UTC time>.<ext>`` in the working directory)."""
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"export format must be one of {', '.join(EXPORT_FORMATS)}")
+        astropy_format, extension = EXPORT_FORMATS[format]
+        if path is None:
+            path = f"jwstnb-search-{datetime.now(UTC):%Y%m%d-%H%M%S}{extension}"
+        target = Path(path)
+        table = self.session.table(limit=self.export_limit, **self.criteria())
+        if astropy_format != "ascii.ecsv":
+            from astropy.coordinates import SkyCoord
+
+            # Only ECSV keeps a SkyCoord column; the others carry ra/dec as plain columns.
+            table = table.copy(copy_data=False)
+            table.remove_columns([n for n in table.colnames if isinstance(table[n], SkyCoord)])
+        table.write(target, format=astropy_format, overwrite=True)
+        return target
+
+    def _export_clicked(self) -> None:
+        try:
+            target = self.export(format=self.export_format.value)
+        except Exception as exc:
+            self.status_text = f"Export failed: {error_text(exc)}"
+            return
+        self.status_text = f"Exported the results to {target}"
 
     # --- selection and details ----------------------------------------------------------
 
@@ -454,11 +674,27 @@ class SearchPanel(widgets.VBox):
         self.selected_record = record
         self.details_html.value = detail_html(record)
         self.header_view.value = self._header_summary(record)
-        self._show_thumbnail(record)
+        show_thumbnail(self.thumbnail_image, record, self.storage)
         can_open = self.storage is not None and is_fits_key(record.file_path)
         self.preview_button.disabled = not can_open
         self.lineage_button.disabled = not record.observation_base_id
         self.selected = record_dict(record)
+        self._follow_in_lineage(record)
+
+    def _follow_in_lineage(self, record: Any) -> None:
+        """An open lineage viewer follows the selection (its group, counts and choice)."""
+        from jwstnb.widgets.lineage import LineageViewer
+
+        viewers = [v for v in self.viewer_box.children if isinstance(v, LineageViewer)]
+        if not viewers:
+            return
+        if not record.observation_base_id:
+            self.viewer_box.children = []
+            return
+        viewer = viewers[0]
+        if viewer.observation_base_id != record.observation_base_id:
+            viewer.show(record.observation_base_id)
+        viewer.select(str(record.id))
 
     def _header_summary(self, record: Any) -> str:
         if self.storage is None or not is_fits_key(record.file_path):
@@ -474,9 +710,6 @@ class SearchPanel(widgets.VBox):
             reason = html.escape(error_text(exc))
             return f'<div class="jwstnb-error">Header unavailable: {reason}</div>'
         return "<b>Header</b>" + header_html(pairs)
-
-    def _show_thumbnail(self, record: Any) -> None:
-        show_thumbnail(self.thumbnail_image, record, self.storage)
 
     # --- opening ------------------------------------------------------------------------
 
@@ -509,7 +742,8 @@ class SearchPanel(widgets.VBox):
         return preview
 
     def show_lineage(self) -> Any:
-        """A LineageViewer of the selected record's observation, shown under the panel."""
+        """A LineageViewer of the selected record's group, shown under the panel; it then
+        follows the selection."""
         from jwstnb.widgets.lineage import LineageViewer
 
         record = self._require_selection()
@@ -531,3 +765,18 @@ class SearchPanel(widgets.VBox):
             self.viewer_box.children = [
                 widgets.HTML(f'<div class="jwstnb-error">{html.escape(error_text(exc))}</div>')
             ]
+
+
+# Sessions that offer only ``search`` (one page with its counts) still drive the panel.
+
+
+def _page_items(session: Any, criteria: Mapping[str, Any], page: int, page_size: int) -> Any:
+    if hasattr(session, "items"):
+        return session.items(**criteria, page=page, page_size=page_size)
+    return session.search(**criteria, page=page, page_size=page_size).items
+
+
+def _counts(session: Any, criteria: Mapping[str, Any], max_time_ms: int) -> Any:
+    if hasattr(session, "counts"):
+        return session.counts(max_time_ms=max_time_ms, **criteria)
+    return session.search(**criteria, page=1, page_size=1)

@@ -123,10 +123,50 @@ def test_date_range_includes_both_days() -> None:
 
 
 def test_page_summary() -> None:
-    assert fmt.page_summary(0, 1, 20) == "No records match these filters."
+    assert fmt.page_summary(0, 1, 20) == "0 records"  # the table says why, once
     assert fmt.page_summary(1, 1, 20) == "Record 1-1 of 1 · page 1 of 1"
     assert fmt.page_summary(134, 2, 20) == "Records 21-40 of 134 · page 2 of 7"
     assert fmt.page_summary(134, 7, 20) == "Records 121-134 of 134 · page 7 of 7"
+    # While the counts are on their way: the page is known, the total is not.
+    assert fmt.page_summary(None, 2, 20, 20) == "Records 21-40 of ... (counting)"
+    assert fmt.page_summary(None, 1, 20, 0) == "Counting..."
+
+
+def test_sort_order_only_takes_the_query_sort_fields() -> None:
+    from jwstnb.query import SORT_FIELDS
+
+    assert fmt.sort_order("fileName") == ("fileName", False)
+    assert fmt.sort_order("-fileSize") == ("fileSize", True)
+    assert fmt.sort_order("-nonsense") == ("uploadDate", True)
+    sortable = [c[2] for c in fmt.COLUMNS if c[2]]
+    assert sortable and all(field in SORT_FIELDS for field in sortable)
+    assert fmt.sort_order(fmt.DEFAULT_ORDER) == ("uploadDate", True)
+
+
+def test_dates_are_iso() -> None:
+    from jwstnb.errors import ValidationError
+
+    assert fmt.parse_date(" 2024-03-01 ", "From") == date(2024, 3, 1)
+    assert fmt.parse_date("", "From") is None
+    with pytest.raises(ValidationError, match="YYYY-MM-DD"):
+        fmt.parse_date("03/01/2024", "From")
+    assert fmt.format_datetime(datetime(2024, 3, 1, 5, 6, tzinfo=UTC)) == "2024-03-01 05:06"
+
+
+def test_facet_labels_cover_every_query_facet() -> None:
+    from jwstnb.query import FACETS
+
+    assert fmt.facet_label("processing_level") == "Level"
+    assert fmt.facet_label("some_new_facet") == "Some new facet"
+    assert all(fmt.facet_label(key) for key in FACETS)
+
+
+def test_rows_carry_ra_and_dec() -> None:
+    info = ImageMetadata(target_name="NGC 3132", ra=151.757, dec=-40.436)
+    row = fmt.record_row(_record(image_info=info))
+    assert (row["ra"], row["dec"]) == ("151.75700", "-40.43600")
+    assert "151.75700, -40.43600 deg" in fmt.detail_html(_record(image_info=info))
+    assert fmt.record_row(_record(image_info=None))["ra"] == ""
 
 
 def test_detail_html_escapes_every_value() -> None:
