@@ -1,30 +1,70 @@
-"""FitsPreview: one file from storage as an image: HDU, stretch, colour map, WCS axes, header.
+"""FitsPreview: one file from storage as an image or a spectrum, with zoom, pan and a pixel
+readout.
 
-The file is opened lazily (``Storage.open_fits``); the chosen HDU's first 2-D plane is read
-once and cached, then every stretch or colour-map change only re-renders. Rendering uses
-matplotlib's object API (no pyplot state, Agg canvas) with WCSAxes when the header has a
-celestial WCS, so the axes read RA/Dec; big images are shown strided to at most
-``max_size`` pixels a side (the WCS is sliced the same way, so labels stay right).
+The file is opened lazily: headers come from ``Storage.read_headers`` (no data read), an
+image plane from ``Storage.image_data`` (every n-th row of a big image) or
+``Storage.cutout`` (one plane of a cube), a spectrum's rows and columns from
+``Storage.open_fits`` (see :mod:`jwstnb.widgets._spectra`). Every stretch goes through
+:func:`jwstnb.imaging.normalise`, the one used by ``Storage.thumbnail`` too, so a thumbnail
+and the preview of a file show the same pixel values.
+
+The picture is drawn by a small browser view (``static/preview.js``): the Python side sends
+the stretched, coloured image as a PNG (one PNG pixel per shown data pixel), the colour bar
+and its ticks; the view zooms and pans it, and sends the pixel under the pointer back as the
+``pointer`` trait, which the Python side answers with the pixel value and RA/Dec in
+``readout``. Everything is plain traitlets, so it is driven and tested without a browser.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import math
-import warnings
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from jwstnb.widgets.search import error_text, is_fits_key
+from jwstnb.imaging import STRETCHES, celestial_wcs, normalise, stride_for, to_png, to_uint8
+from jwstnb.widgets._spectra import (
+    Spectrum,
+    SpectrumSource,
+    read_spectrum,
+    spectrum_columns,
+    spectrum_png,
+    spectrum_sources,
+)
 
-__all__ = ["CMAPS", "STRETCHES", "FitsPreview", "hdu_choices", "make_norm", "render_png"]
+try:  # the shared widget helpers (older layouts kept them in search.py)
+    from jwstnb.widgets._common import error_text, is_fits_key
+except ImportError:  # pragma: no cover - depends on the package layout
+    from jwstnb.widgets.search import error_text, is_fits_key
 
-STRETCHES: tuple[str, ...] = ("zscale", "asinh", "linear", "log")
-# Offered first; every other matplotlib colormap follows.
-CMAPS: tuple[str, ...] = ("gray", "viridis", "magma", "inferno", "plasma", "cividis", "afmhot")
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+__all__ = [
+    "CMAPS",
+    "STRETCHES",
+    "FitsPreview",
+    "PreviewView",
+    "colorbar_ticks",
+    "default_hdu",
+    "format_value",
+    "hdu_choices",
+    "no_image_message",
+]
+
+# Perceptually uniform colour maps (and grey), each followed by its reverse.
+_BASE_CMAPS = ("gray", "viridis", "magma", "inferno", "cividis")
+CMAPS: tuple[str, ...] = tuple(name for base in _BASE_CMAPS for name in (base, f"{base}_r"))
+_STATIC = Path(__file__).with_name("static")
+# Bar positions closer than this (fraction of the bar's width) would make labels collide.
+_TICK_GAP = 0.17
+# Pixels sampled to place the colour-bar ticks (sorting a 1024x1024 image costs ~80 ms).
+_TICK_SAMPLE = 65_536
 
 
 def _header_int(header: Any, key: str) -> int:
@@ -49,6 +89,7 @@ def hdu_choices(headers: list[tuple[str, Any]]) -> list[tuple[str, int, bool]]:
         if xtension in ("BINTABLE", "TABLE"):
             rows, columns = _header_int(header, "NAXIS2"), _header_int(header, "TFIELDS")
             shape = f"table, {rows} row{'s' * (rows != 1)} x {columns} column{'s' * (columns != 1)}"
+            shape += " (spectrum)" if spectrum_columns(header) else ""
         else:
             shape = "x".join(str(d) for d in dims) if dims else "no data"
         out.append((f"{index}: {name or 'PRIMARY'} {shape}", index, is_image))
@@ -56,7 +97,8 @@ def hdu_choices(headers: list[tuple[str, Any]]) -> list[tuple[str, int, bool]]:
 
 
 def default_hdu(choices: list[tuple[str, int, bool]], names: list[str]) -> int | None:
-    """The HDU to show first: the first image named SCI, else the first image; None if none."""
+    """The image HDU to show first: the first image named SCI, else the first image; None
+    if the file has no image."""
     images = [index for _, index, ok in choices if ok]
     for index in images:
         if names[index].upper() == "SCI":
@@ -64,131 +106,148 @@ def default_hdu(choices: list[tuple[str, int, bool]], names: list[str]) -> int |
     return images[0] if images else None
 
 
-def make_norm(data: Any, stretch: str) -> Any:
-    """An astropy ImageNormalize for ``stretch`` (zscale, asinh, linear, log) on finite pixels."""
+def no_image_message(index: int, choices: list[tuple[str, int, bool]], names: list[str],
+                     spectra: list[int] | None = None) -> str:
+    """What to say when HDU ``index`` holds no image: what it holds, and which HDUs do."""
+    label = choices[index][0].split(" ", 2)
+    what = label[2] if len(label) > 2 else "no data"
+    images = [f"{i} ({names[i] or 'PRIMARY'})" for _, i, ok in choices if ok]
+    text = f"HDU {index} ({names[index] or 'PRIMARY'}) holds no image ({what})."
+    if spectra:
+        text += " Spectra: HDU " + ", ".join(f"{i} ({names[i]})" for i in spectra) + "."
+    if images:
+        return f"{text} Images: HDU {', '.join(images)}."
+    return f"{text} This file has no image HDU."
+
+
+def format_value(value: float) -> str:
+    """A short label for a data value: 3 significant digits, scientific outside 1e-3..1e4."""
     import numpy as np
-    from astropy.visualization import (
-        AsinhStretch,
-        ImageNormalize,
-        LinearStretch,
-        LogStretch,
-        MinMaxInterval,
-        PercentileInterval,
-        ZScaleInterval,
+
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    if 1e-3 <= abs(value) < 1e4:
+        return str(
+            np.format_float_positional(value, precision=3, fractional=False, trim="-")
+        )
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _nice(value: float, direction: int) -> float:
+    """``value`` rounded to two significant digits, towards +inf (1), -inf (-1) or nearest."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    scale = 10.0 ** (math.floor(math.log10(abs(value))) - 1)
+    rounder = {1: math.ceil, -1: math.floor}.get(direction, round)
+    return float(rounder(value / scale) * scale)
+
+
+def colorbar_ticks(
+    values: Any, normalised: Any, count: int = 5, min_gap: float = _TICK_GAP
+) -> list[tuple[float, str]]:
+    """Colour-bar ticks ``(position in [0, 1], label)`` for an image and its stretched values.
+
+    Ticks sit near evenly spaced positions along the bar (so log and asinh stretches do not
+    bunch them at one end), each at a value rounded to two significant digits; ticks closer
+    than ``min_gap`` to the previous one are dropped. Positions are read off the image's own
+    (value, stretched value) pairs, so they follow whichever stretch
+    :func:`jwstnb.imaging.normalise` applied, without a second copy of its formulas.
+    """
+    import numpy as np
+
+    data = np.asarray(values, dtype=np.float64).ravel()
+    scaled = np.asarray(normalised, dtype=np.float64).ravel()
+    finite = np.isfinite(data)
+    data, scaled = data[finite], scaled[finite]
+    if data.size == 0:
+        return []
+    if data.size > _TICK_SAMPLE:
+        pick = np.linspace(0, data.size - 1, _TICK_SAMPLE).astype(np.int64)
+        data, scaled = data[pick], scaled[pick]
+    order = np.argsort(data, kind="stable")
+    data, scaled = data[order], np.maximum.accumulate(scaled[order])
+    lowest, highest = data[0], data[-1]
+    low = data[max(0, int(np.searchsorted(scaled, 0.0, side="right")) - 1)]
+    high = data[min(data.size - 1, int(np.searchsorted(scaled, 1.0, side="left")))]
+    ticks: list[tuple[float, str]] = []
+    for i, target in enumerate(np.linspace(0.0, 1.0, count)):
+        if i == 0:
+            value = _nice(float(low), 1 if low > lowest else 0)
+        elif i == count - 1:
+            value = _nice(float(high), -1 if high < highest else 0)
+        else:
+            raw = data[min(data.size - 1, int(np.searchsorted(scaled, target)))]
+            value = _nice(float(raw), 0)
+        position = float(np.interp(value, data, scaled))
+        label = format_value(value)
+        if ticks and (position - ticks[-1][0] < min_gap or label == ticks[-1][1]):
+            if i == count - 1 and position - ticks[-1][0] >= min_gap / 2 and len(ticks) > 1:
+                ticks[-1] = (position, label)  # keep the top of the bar labelled
+            continue
+        ticks.append((position, label))
+    return ticks
+
+
+def _sexagesimal(ra: float, dec: float) -> str:
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    ra_text = Angle(ra % 360.0, u.deg).to_string(unit=u.hour, sep=":", precision=2, pad=True)
+    dec_text = Angle(dec, u.deg).to_string(
+        unit=u.deg, sep=":", precision=1, pad=True, alwayssign=True
     )
-
-    choices = {
-        "zscale": (ZScaleInterval(), LinearStretch()),
-        "asinh": (PercentileInterval(99.5), AsinhStretch(0.1)),
-        "linear": (MinMaxInterval(), LinearStretch()),
-        "log": (PercentileInterval(99.5), LogStretch(1000)),
-    }
-    if stretch not in choices:
-        raise ValueError(f"unknown stretch {stretch!r}; choose one of {', '.join(STRETCHES)}")
-    interval, stretcher = choices[stretch]
-    finite = np.asarray(data)[np.isfinite(data)]
-    if finite.size == 0:
-        raise ValueError("the image has no finite pixels to show")
-    vmin, vmax = interval.get_limits(finite)
-    if not vmax > vmin:
-        vmin, vmax = float(finite.min()), float(finite.max())
-        if not vmax > vmin:
-            vmax = vmin + 1.0
-    return ImageNormalize(vmin=vmin, vmax=vmax, stretch=stretcher, clip=True)
+    return f"RA {ra_text} Dec {dec_text} ({ra % 360.0:.5f}°, {dec:+.5f}°)"
 
 
-def _celestial_wcs(header: Any) -> Any:
-    from astropy.wcs import WCS, FITSFixedWarning
+class PreviewView(anywidget.AnyWidget):
+    """The browser view: the image (zoom with the wheel or the buttons, pan by dragging), the
+    colour bar, and the readout of the pixel under the pointer.
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(header)
-    except Exception:
-        return None
-    if not wcs.has_celestial:
-        return None
-    celestial = wcs.celestial
-    return celestial if celestial.naxis == 2 else None
+    ``kind`` is ``image`` (pixels: readout and colour bar), ``plot`` (a rendered spectrum)
+    or ``none`` (``message`` is shown instead). The view sets ``pointer`` to ``[x, y]``
+    (0-based pixel of the full-resolution HDU) and ``zoom``; the Python side sets the rest.
+    """
 
-
-def first_plane(data: Any) -> Any:
-    """The first 2-D plane of an image array (cubes and stacks show their first plane)."""
-    import numpy as np
-
-    array = np.asarray(data)
-    while array.ndim > 2:
-        array = array[0]
-    if array.ndim != 2:
-        raise ValueError(f"not an image: {array.ndim} axis(es)")
-    return array
-
-
-def render_png(
-    data: Any,
-    *,
-    wcs: Any = None,
-    stretch: str = "zscale",
-    cmap: str = "gray",
-    title: str = "",
-    unit: str = "",
-    max_size: int = 1024,
-    figsize: float = 6.0,
-) -> tuple[bytes, int]:
-    """Render a 2-D array to PNG bytes; returns ``(png, step)`` where ``step`` is the stride
-    used to bring the image under ``max_size`` pixels a side. With a celestial ``wcs`` the
-    axes are RA/Dec (WCSAxes), else pixel numbers."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    array = first_plane(data).astype("float32", copy=False)
-    step = max(1, math.ceil(max(array.shape) / max_size))
-    if step > 1:
-        array = array[::step, ::step]
-        if wcs is not None:
-            wcs = wcs.slice((slice(None, None, step), slice(None, None, step)))
-    norm = make_norm(array, stretch)
-    height, width = array.shape
-    aspect = min(max(height / max(width, 1), 0.3), 3.0)
-    fig = Figure(figsize=(figsize + 1.2, figsize * aspect), dpi=100)
-    FigureCanvasAgg(fig)
-    if wcs is not None:
-        ax = fig.add_subplot(projection=wcs)
-        ax.coords[0].set_axislabel("Right ascension")
-        ax.coords[1].set_axislabel("Declination")
-        ax.coords.grid(color="white", alpha=0.25, linestyle="dotted")
-    else:
-        ax = fig.add_subplot()
-        ax.set_xlabel("x [pixel]" + (f" / {step}" if step > 1 else ""))
-        ax.set_ylabel("y [pixel]" + (f" / {step}" if step > 1 else ""))
-    shown = np.where(np.isfinite(array), array, np.nan)
-    image = ax.imshow(shown, origin="lower", cmap=cmap, norm=norm, interpolation="nearest")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=unit or None)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    return buffer.getvalue(), step
+    _esm = _STATIC / "preview.js"
+    _css = _STATIC / "preview.css"
+    png = traitlets.Bytes(b"", help="the picture (PNG), one pixel per shown data pixel").tag(
+        sync=True
+    )
+    kind = traitlets.Unicode("none").tag(sync=True)
+    shape = traitlets.List(traitlets.Int(), [0, 0], help="shown [height, width]").tag(sync=True)
+    step = traitlets.Int(1, help="one shown pixel per step data pixels").tag(sync=True)
+    bar_png = traitlets.Bytes(b"", help="the colour map as a 256x1 PNG").tag(sync=True)
+    ticks = traitlets.List(help="[[position 0..1, label], ...]").tag(sync=True)
+    unit = traitlets.Unicode("").tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    pointer = traitlets.List(traitlets.Int(), help="[x, y] under the pointer").tag(sync=True)
+    readout = traitlets.Unicode("").tag(sync=True)
+    zoom = traitlets.Float(1.0, help="magnification relative to fitting the view").tag(
+        sync=True
+    )
 
 
 class FitsPreview(widgets.VBox):
-    """A file from storage as an image, with HDU, stretch and colour-map controls and its header.
+    """A file from storage as an image or a spectrum, with its controls and its header.
 
     ``FitsPreview(storage, key, *, ext=None, stretch="zscale", cmap="gray", max_size=1024)``;
-    ``ext`` is an HDU index or name (default: the first SCI image, else the first image).
-    Headers come from ``Storage.read_headers`` (no data read); the plane shown from
-    ``Storage.image_data(key, ext, step=...)``, which reads only every ``step``-th row of a
-    big image, so previews of remote files stay cheap.
+    ``ext`` is an HDU index or name (default: the first SCI image, else the first spectrum,
+    else the first image). Images larger than ``max_size`` a side are read every n-th row and
+    column only. Cubes (s3d) get a plane slider and read one plane at a time; spectra (x1d,
+    c1d, x1dints) are drawn as flux against wavelength with their error band, with a selector
+    for the integration (or slit) shown, reading only that spectrum's rows and columns.
     """
 
     key = traitlets.Unicode(help="storage key of the file shown")
     ext = traitlets.Int(-1, help="index of the HDU shown (-1: none)")
     stretch = traitlets.Unicode("zscale")
     cmap = traitlets.Unicode("gray")
+    plane = traitlets.Int(0, help="plane of a cube shown (0-based)")
+    spectrum = traitlets.Int(0, help="index into ``spectra`` of the spectrum shown")
     status_text = traitlets.Unicode("")
-    state = traitlets.Unicode("idle", help="idle | loading | ready | error")
-    png = traitlets.Bytes(b"", help="the rendered image (PNG)")
+    state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
+    png = traitlets.Bytes(b"", help="the picture shown (PNG); empty when nothing is shown")
 
     def __init__(
         self,
@@ -202,16 +261,19 @@ class FitsPreview(widgets.VBox):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        import matplotlib
-
         self.storage = storage
         self.max_size = max_size
         self.headers: list[Any] = []
-        self._planes: dict[int, tuple[Any, int]] = {}  # HDU index -> (strided plane, step)
+        self.spectra: list[SpectrumSource] = []
+        self.normalised: NDArray[np.float64] | None = None  # the stretched plane shown
+        self._planes: dict[tuple[int, int], tuple[Any, int]] = {}  # (HDU, plane) -> data, step
+        self._spectrum_cache: dict[int, Spectrum] = {}
+        self._shown: tuple[Any, int, Any] | None = None  # plane, step, wcs (for the readout)
+        self._unit = ""
         self.add_class("jwstnb-preview")
         self.title = widgets.HTML()
         self.hdu_dropdown = widgets.Dropdown(
-            description="HDU", layout=widgets.Layout(width="300px")
+            description="HDU", layout=widgets.Layout(width="320px")
         )
         self.hdu_dropdown.add_class("jwstnb-hdu")
         self.stretch_buttons = widgets.ToggleButtons(
@@ -219,28 +281,39 @@ class FitsPreview(widgets.VBox):
             style={"button_width": "64px"},
         )
         self.stretch_buttons.add_class("jwstnb-stretch")
-        cmaps = [*CMAPS, *sorted(c for c in matplotlib.colormaps if c not in CMAPS)]
         self.cmap_dropdown = widgets.Dropdown(
-            options=cmaps, value=cmap, description="Colours", layout=widgets.Layout(width="240px")
+            options=[(n.replace("_r", " (reversed)"), n) for n in CMAPS], value=cmap,
+            description="Colours", layout=widgets.Layout(width="240px"),
         )
         self.cmap_dropdown.add_class("jwstnb-cmap")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
-        self.image.add_class("jwstnb-preview-image")
+        self.plane_slider = widgets.IntSlider(
+            description="Plane", min=0, max=0, continuous_update=False,
+            layout=widgets.Layout(width="320px", display="none"),
+        )
+        self.plane_slider.add_class("jwstnb-plane")
+        self.spectrum_dropdown = widgets.Dropdown(
+            description="Spectrum", layout=widgets.Layout(width="360px", display="none")
+        )
+        self.spectrum_dropdown.add_class("jwstnb-spectrum")
+        self.view = PreviewView()
+        self.view.add_class("jwstnb-preview-view")
+        self.image = self.view
         self.status = widgets.HTML()
         self.status.add_class("jwstnb-preview-status")
         self.header_view = widgets.HTML(
             layout=widgets.Layout(max_height="520px", overflow="auto", flex="1 1 360px")
         )
         self.header_view.add_class("jwstnb-preview-header")
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
         self.children = [
             self.title,
-            widgets.HBox(
-                [self.hdu_dropdown, self.cmap_dropdown], layout=widgets.Layout(flex_flow="row wrap")
-            ),
+            widgets.HBox([self.hdu_dropdown, self.cmap_dropdown], layout=row),
+            widgets.HBox([self.plane_slider, self.spectrum_dropdown], layout=row),
             self.stretch_buttons,
             self.status,
             widgets.HBox(
-                [self.image, self.header_view], layout=widgets.Layout(flex_flow="row wrap")
+                [self.view, self.header_view],
+                layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
             ),
         ]
         self.stretch = stretch
@@ -248,9 +321,14 @@ class FitsPreview(widgets.VBox):
         self.hdu_dropdown.observe(self._on_hdu, "value")
         self.stretch_buttons.observe(lambda c: setattr(self, "stretch", c["new"]), "value")
         self.cmap_dropdown.observe(lambda c: setattr(self, "cmap", c["new"]), "value")
+        self.plane_slider.observe(lambda c: setattr(self, "plane", int(c["new"])), "value")
+        self.spectrum_dropdown.observe(self._on_spectrum_choice, "value")
         self.observe(self._on_look, ["stretch", "cmap"])
         self.observe(self._on_ext, "ext")
+        self.observe(self._on_plane, "plane")
+        self.observe(self._on_spectrum, "spectrum")
         self.observe(self._on_status, ["status_text", "state"])
+        self.view.observe(self._on_pointer, "pointer")
         self._open(key, ext)
 
     # --- loading -----------------------------------------------------------------------
@@ -270,7 +348,7 @@ class FitsPreview(widgets.VBox):
         self.status_text = "Opening..."
         try:
             if not is_fits_key(key):
-                self._open_plain_image(key)
+                self._open_plain_image()
                 return
             self.headers = list(self.storage.read_headers(key))
         except Exception as exc:
@@ -278,16 +356,25 @@ class FitsPreview(widgets.VBox):
             return
         names = self.names
         choices = hdu_choices(list(zip(names, self.headers, strict=True)))
+        self.spectra = spectrum_sources(self.headers, per_integration="ints" in key.lower())
+        self.spectrum_dropdown.options = [(s.label, i) for i, s in enumerate(self.spectra)]
+        self.spectrum_dropdown.layout.display = "" if len(self.spectra) > 1 else "none"
         self.hdu_dropdown.options = [(label, index) for label, index, _ in choices]
         if isinstance(ext, str):
             matches = [i for i, name in enumerate(names) if name.upper() == ext.upper()]
             index = matches[0] if matches else None
+        elif ext is not None:
+            index = ext if 0 <= ext < len(self.headers) else None
         else:
-            index = ext if ext is not None else default_hdu(choices, names)
-        if index is None or not 0 <= index < len(self.headers):
+            index = default_hdu(choices, names)
+            if index is None or (self.spectra and names[index].upper() != "SCI"):
+                index = self.spectra[0].hdu if self.spectra else index
+        if index is None:
             self._show_header(0)
-            self._fail(f"No image HDU {ext!r} to show" if ext is not None else
-                       "This file has no image HDU to show; its header is shown instead.")
+            self._fail(
+                f"No HDU {ext!r} in this file; it has {', '.join(names)}" if ext is not None
+                else "This file has no image or spectrum to show; its header is shown instead."
+            )
             return
         self.hdu_dropdown.value = index
         if self.ext == index:  # the observer does not fire for an unchanged value
@@ -295,11 +382,13 @@ class FitsPreview(widgets.VBox):
         else:
             self.ext = index
 
-    def _open_plain_image(self, key: str) -> None:
+    def _open_plain_image(self) -> None:
         self.hdu_dropdown.options = [("0: image", 0)]
         self.hdu_dropdown.disabled = True
         self.header_view.value = '<div class="jwstnb-note">Not a FITS file: no header.</div>'
         self.ext = 0
+
+    # --- controls ----------------------------------------------------------------------
 
     def _on_hdu(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
@@ -308,6 +397,30 @@ class FitsPreview(widgets.VBox):
     def _on_ext(self, change: dict[str, Any]) -> None:
         if self.hdu_dropdown.value != change["new"]:
             self.hdu_dropdown.value = change["new"]
+        here = [i for i, s in enumerate(self.spectra) if s.hdu == change["new"]]
+        if here and self.spectra[self.spectrum].hdu != change["new"]:
+            self.spectrum = here[0]  # renders
+            return
+        self._render()
+
+    def _on_spectrum_choice(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.spectrum = int(change["new"])
+
+    def _on_spectrum(self, change: dict[str, Any]) -> None:
+        if not 0 <= change["new"] < len(self.spectra):
+            return
+        if self.spectrum_dropdown.value != change["new"]:
+            self.spectrum_dropdown.value = change["new"]
+        source = self.spectra[change["new"]]
+        if self.ext != source.hdu:
+            self.ext = source.hdu  # renders
+        else:
+            self._render()
+
+    def _on_plane(self, change: dict[str, Any]) -> None:
+        if self.plane_slider.value != change["new"]:
+            self.plane_slider.value = change["new"]
         self._render()
 
     def _on_look(self, change: dict[str, Any]) -> None:
@@ -315,7 +428,8 @@ class FitsPreview(widgets.VBox):
             self.stretch_buttons.value = self.stretch
         if self.cmap_dropdown.value != self.cmap:
             self.cmap_dropdown.value = self.cmap
-        self._render()
+        if self.view.kind == "image":
+            self._render()
 
     def _show_header(self, index: int) -> None:
         if not self.headers:
@@ -324,22 +438,35 @@ class FitsPreview(widgets.VBox):
         text = html.escape(text, quote=False)
         self.header_view.value = f'<pre style="font-size:11px;margin:0">{text}</pre>'
 
-    def _plane(self, index: int) -> tuple[Any, int]:
-        """The HDU's first plane, strided to at most ``max_size`` a side (read once)."""
-        if index not in self._planes:
+    # --- reading -----------------------------------------------------------------------
+
+    def _planes_in(self, index: int) -> int:
+        """How many planes the HDU's slider offers (the axis before the last two)."""
+        if not self.headers:
+            return 1
+        naxis = _header_int(self.headers[index], "NAXIS")
+        return max(1, _header_int(self.headers[index], "NAXIS3")) if naxis >= 3 else 1
+
+    def _plane(self, index: int, plane: int) -> tuple[Any, int]:
+        """Plane ``plane`` of the HDU, strided to at most ``max_size`` a side (read once)."""
+        if (index, plane) not in self._planes:
             if not self.headers:  # a JPG/PNG/TIFF
-                plane = self.storage.image_data(self.key)
-                step = max(1, math.ceil(max(plane.shape) / self.max_size))
-                self._planes[index] = (plane[::step, ::step], step)
+                data = self.storage.image_data(self.key)
+                step = stride_for(data.shape, self.max_size)
+                self._planes[index, plane] = (data[::step, ::step], step)
             else:
                 header = self.headers[index]
-                if _header_int(header, "NAXIS") < 2:
-                    raise ValueError(f"HDU {index} ({self.names[index]}) has no image data")
                 ny, nx = _header_int(header, "NAXIS2"), _header_int(header, "NAXIS1")
-                step = max(1, math.ceil(max(nx, ny) / self.max_size))
-                plane = self.storage.image_data(self.key, ext=index, step=step)
-                self._planes[index] = (plane, step)
-        return self._planes[index]
+                step = stride_for((ny, nx), self.max_size)
+                if plane == 0:  # strided reads of the first plane
+                    data = self.storage.image_data(self.key, ext=index, step=step)
+                else:
+                    cut = self.storage.cutout(self.key, index, plane=plane)
+                    data = cut.data[::step, ::step].astype("float32")
+                self._planes[index, plane] = (data, step)
+        return self._planes[index, plane]
+
+    # --- rendering ---------------------------------------------------------------------
 
     def _render(self) -> None:
         index = self.ext
@@ -347,33 +474,145 @@ class FitsPreview(widgets.VBox):
             return
         self.state = "loading"
         self.status_text = "Rendering..."
+        self._show_header(index)
         try:
-            wcs, unit = None, ""
-            if self.headers:
-                self._show_header(index)
-                header = self.headers[index]
-                wcs = _celestial_wcs(header)
-                unit = str(header.get("BUNIT", "") or "")
-            plane, step = self._plane(index)
-            if wcs is not None and step > 1:
-                wcs = wcs.slice((slice(None, None, step), slice(None, None, step)))
-            png, _ = render_png(
-                plane, wcs=wcs, stretch=self.stretch, cmap=self.cmap, unit=unit,
-                max_size=max(plane.shape),
-            )
+            if self.headers and spectrum_columns(self.headers[index]) is not None:
+                self._render_spectrum()
+            elif self.headers and not hdu_choices(
+                [(self.names[index], self.headers[index])]
+            )[0][2]:
+                self._render_nothing(index)
+            else:
+                self._render_image(index)
         except Exception as exc:
+            self._clear()
             self._fail(f"Cannot show HDU {index}: {error_text(exc)}")
-            return
+
+    def _clear(self) -> None:
+        self.png = b""
+        self.normalised = None
+        self._shown = None
+        self.view.png = b""
+        self.view.readout = ""
+
+    def _render_nothing(self, index: int) -> None:
+        names = self.names
+        choices = hdu_choices(list(zip(names, self.headers, strict=True)))
+        spectra = sorted({s.hdu for s in self.spectra})
+        message = no_image_message(index, choices, names, spectra)
+        self._clear()
+        self._show_controls(planes=1, spectra=False)
+        self.view.kind = "none"
+        self.view.message = message
+        self.status_text = message
+        self.state = "empty"
+
+    def _show_controls(self, *, planes: int, spectra: bool) -> None:
+        self.plane_slider.layout.display = "" if planes > 1 else "none"
+        self.plane_slider.max = max(0, planes - 1)
+        self.spectrum_dropdown.layout.display = "" if spectra and len(self.spectra) > 1 else (
+            "none"
+        )
+        self.stretch_buttons.disabled = self.cmap_dropdown.disabled = spectra
+
+    def _render_image(self, index: int) -> None:
+        planes = self._planes_in(index)
+        plane_no = min(self.plane, planes - 1)
+        data, step = self._plane(index, plane_no)
+        wcs, unit = None, ""
+        if self.headers:
+            header = self.headers[index]
+            wcs = celestial_wcs(header)
+            unit = str(header.get("BUNIT", "") or "").strip()
+        normalised = normalise(data, self.stretch)
+        grey = self.cmap == "gray"  # 8-bit grey, byte for byte what a thumbnail shows
+        png = to_png(normalised, cmap=None if grey else self.cmap)
+        bar = to_png([[v / 255.0 for v in range(256)]], cmap=None if grey else self.cmap)
+        self._show_controls(planes=planes, spectra=False)
+        self.normalised = normalised
+        self._shown = (data, step, wcs)
+        self._unit = unit
+        view = self.view
+        with view.hold_sync():
+            view.kind = "image"
+            view.message = ""
+            view.shape = [int(data.shape[0]), int(data.shape[1])]
+            view.step = step
+            view.unit = unit
+            view.ticks = [[p, label] for p, label in colorbar_ticks(data, normalised)]
+            view.bar_png = bar
+            view.png = png
+            view.readout = ""
         self.png = png
-        self.image.value = png
-        height, width = plane.shape
+        height, width = data.shape[0] * step, data.shape[1] * step
         if self.headers:
             width = _header_int(self.headers[index], "NAXIS1")
             height = _header_int(self.headers[index], "NAXIS2")
-        shown = f", 1 pixel in {step} shown" if step > 1 else ""
-        axes = "RA/Dec axes from the WCS" if wcs is not None else "pixel axes (no celestial WCS)"
-        self.status_text = f"{width}x{height} pixels{shown} · {self.stretch} · {axes}"
+        parts = [f"{width}x{height} pixels"]
+        if step > 1:
+            parts[0] += f", 1 pixel in {step} shown"
+        if planes > 1:
+            parts.append(f"plane {plane_no + 1} of {planes}")
+        parts.append(self.stretch)
+        parts.append("RA/Dec readout from the WCS" if wcs is not None else "no celestial WCS")
+        self.status_text = " · ".join(parts)
         self.state = "ready"
+
+    def _render_spectrum(self) -> None:
+        number = self.spectrum
+        source = self.spectra[number]
+        if number not in self._spectrum_cache:
+            with self.storage.open_fits(self.key, check=False) as hdul:
+                self._spectrum_cache[number] = read_spectrum(hdul[source.hdu], source)
+        spectrum = self._spectrum_cache[number]
+        png = spectrum_png(spectrum, f"{self.key.rsplit('/', 1)[-1]}: {spectrum.label}")
+        self._show_controls(planes=1, spectra=True)
+        self.normalised = None
+        self._shown = None
+        with self.view.hold_sync():
+            self.view.kind = "plot"
+            self.view.message = ""
+            self.view.ticks = []
+            self.view.png = png
+            self.view.readout = ""
+        self.png = png
+        which = f" · {len(self.spectra)} spectra" if len(self.spectra) > 1 else ""
+        units = f"{spectrum.wavelength_unit or 'no unit'}, {spectrum.flux_unit or 'no unit'}"
+        self.status_text = (
+            f"Spectrum {spectrum.label}: {spectrum.wavelength.size} wavelengths ({units})"
+            f"{', with errors' if spectrum.error is not None else ', no error column'}{which}"
+        )
+        self.state = "ready"
+
+    # --- readout -----------------------------------------------------------------------
+
+    def readout_at(self, x: int, y: int) -> str:
+        """The value (with BUNIT) and RA/Dec of pixel ``(x, y)`` (0-based, full-resolution
+        HDU pixels) of the image shown; for a strided image, the shown pixel covering it.
+        Empty when no image is shown or the pixel is outside it."""
+        if self._shown is None:
+            return ""
+        data, step, wcs = self._shown
+        row, column = int(y) // step, int(x) // step
+        if not (0 <= row < data.shape[0] and 0 <= column < data.shape[1]):
+            return ""
+        value = float(data[row, column])
+        text = f"x {x}, y {y}: {format_value(value) if math.isfinite(value) else 'NaN'}"
+        text += f" {self._unit}" if self._unit else ""
+        if wcs is not None:
+            ra, dec = wcs.pixel_to_world_values(float(x), float(y))
+            text += " · " + _sexagesimal(float(ra), float(dec))
+        return text
+
+    def _on_pointer(self, change: dict[str, Any]) -> None:
+        point = change["new"]
+        self.view.readout = self.readout_at(point[0], point[1]) if len(point) == 2 else ""
+
+    def grey_pixels(self) -> NDArray[np.uint8] | None:
+        """The shown image as 8-bit grey levels, north up (as in the PNG), before colours."""
+        return None if self.normalised is None else to_uint8(self.normalised)[::-1]
+
+    # --- status ------------------------------------------------------------------------
 
     def _fail(self, message: str) -> None:
         self.status_text = message
