@@ -124,8 +124,9 @@ def _storage_line(exc: BaseException) -> str:
     return f"storage failed: {name}: {text}; check the storage URL and its credentials"
 
 
-def error_line(exc: BaseException, command: str = "", secrets: Sequence[str | None] = ()) -> str:
-    """The one line the CLI prints for ``exc``: what failed and what to do, secrets removed.
+def error_line(exc: BaseException, command: str = "", sources: Sequence[str | None] = ()) -> str:
+    """The one line the CLI prints for ``exc``: what failed and what to do, secrets removed
+    (URIs redacted, and the passwords written in the URLs ``sources`` the user gave).
 
     The one place where exceptions become messages: library errors carry their own
     (``jwstnb.errors``); pydantic's are ``field: problem``; back-end and OS errors get a hint.
@@ -163,10 +164,7 @@ def error_line(exc: BaseException, command: str = "", secrets: Sequence[str | No
             f"unexpected {type(exc).__name__}: {exc} (run again with {DEBUG_ENV}=1 to see "
             "where, and report it)"
         )
-    found = [s for s in secrets if s]
-    for source in list(found):
-        _user, password = credentials(source)
-        found.append(password)
+    found = [credentials(source)[1] for source in sources if source]
     for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         found.append(os.environ.get(name))
     prefix = f"jwstnb {command}: " if command else "jwstnb: "
@@ -592,7 +590,7 @@ def _database_check(uri: str, database: str | None) -> Check:
     try:
         return Check("database", True, f"{shown} answers ({_count(uri, database)})")
     except Exception as exc:
-        reason = error_line(exc, secrets=[uri]).split(": ", 1)[-1]
+        reason = error_line(exc, sources=[uri]).split(": ", 1)[-1]
         return Check(
             "database",
             False,
@@ -659,7 +657,7 @@ def _storage_check(url: str | None) -> Check:
         fs.ls(root)
         return Check("storage", True, f"{shown} is readable")
     except Exception as exc:
-        reason = error_line(exc, secrets=[url]).split(": ", 1)[-1]
+        reason = error_line(exc, sources=[url]).split(": ", 1)[-1]
         return Check(
             "storage",
             False,
@@ -763,7 +761,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[URI_ENV] = args.uri
     if args.storage:
         os.environ[STORAGE_ENV] = args.storage
-    secrets = [args.uri, args.storage, getattr(args, "url", None)]
+    sources = [args.uri, args.storage, getattr(args, "url", None)]
     try:
         with collected_warnings() as found:
             code = int(args.func(args) or 0)
@@ -774,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get(DEBUG_ENV):
             raise
-        print(error_line(exc, args.command, secrets), file=sys.stderr, flush=True)
+        print(error_line(exc, args.command, sources), file=sys.stderr, flush=True)
         return 1
 
 

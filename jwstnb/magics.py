@@ -1,14 +1,14 @@
 """IPython magics: ``%load_ext jwstnb``, then ``%jwst search TEXT`` or ``%jwst lineage ID``.
 
-The magics open one session (``jwstnb.connect()``: ``JWSTNB_MONGO_URI`` or the embedded local
-database) the first time they are used and reuse it; ``JWSTNB_STORAGE_URL``, when set, gives
-the search panel its storage so previews open. Each command returns the widget, so it shows
-as the cell's output.
+The magics open one session (``jwstnb.connect()``: ``JWSTNB_MONGO_URI``, the config file, or
+the embedded local database) and one ``jwstnb.Storage()`` (``JWSTNB_STORAGE_URL``, the config
+file's mounts, or the folder beside the embedded database) the first time they are used, and
+reuse them; settings and redaction come from :mod:`jwstnb.config`. Each command returns the
+widget, so it shows as the cell's output.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -73,10 +73,15 @@ class JwstMagics(Magics):
 
     @property
     def storage(self) -> Any:
-        if self._storage is None and os.environ.get("JWSTNB_STORAGE_URL"):
+        """The configured storage, or ``None`` when none can be opened (no previews then)."""
+        if self._storage is None:
+            from jwstnb.errors import StorageNotConfigured
             from jwstnb.storage import Storage
 
-            self._storage = Storage()
+            try:
+                self._storage = Storage()
+            except StorageNotConfigured as exc:
+                print(f"%jwst: no storage, so no previews: {exc}")
         return self._storage
 
     @line_magic
@@ -91,20 +96,21 @@ class JwstMagics(Magics):
             print(USAGE)
             return None
         if cmd.action == "status":
-            from jwstnb.cli import redact
-
             s = self.session
+            storage = self.storage
             print(f"database {s.database_name}.{s.collection_name} as {s.role}")
-            print(f"storage {redact(os.environ.get('JWSTNB_STORAGE_URL')) or '(not set)'}")
+            print(f"storage {storage.url if storage is not None else '(none)'}")
             return None
         from jwstnb import widgets
 
         if cmd.action == "search":
             panel = widgets.SearchPanel(self.session, storage=self.storage)
             if cmd.argument:
-                _prefill_search(panel, cmd.argument)
+                panel.set_text(cmd.argument)
             return panel
-        return widgets.LineageViewer(self.session, self._observation_of(cmd.argument))
+        return widgets.LineageViewer(
+            self.session, self._observation_of(cmd.argument), storage=self.storage
+        )
 
     def _observation_of(self, ident: str) -> str:
         """An observation base id as given, or the observation of a record given by its id."""
@@ -118,23 +124,6 @@ class JwstMagics(Magics):
             if record.observation_base_id:
                 return str(record.observation_base_id)
         return ident
-
-
-def _prefill_search(panel: Any, text: str) -> None:
-    """Put ``text`` into the panel's search box and run the search."""
-    for name in ("set_text", "search_text"):
-        fn = getattr(panel, name, None)
-        if callable(fn):
-            fn(text)
-            return
-    box = getattr(panel, "text", None)
-    if box is not None and hasattr(box, "value"):
-        box.value = text
-        refresh = getattr(panel, "refresh", None) or getattr(panel, "search", None)
-        if callable(refresh):
-            refresh()
-        return
-    raise TypeError("SearchPanel has no text box to pre-fill")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -11,7 +11,7 @@ kernels to the same daemon. The URI carries the generated password, so it is nev
 returned; the status endpoint shows it redacted.
 
 ``GET /jwstnb/api/status`` (authenticated) answers JSON: whether the database is reachable,
-record counts, and the storage URL with secrets redacted.
+record counts (``Session.statistics()``), and the storage URL with secrets redacted.
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from jwstnb.config import STORAGE_ENV, URI_ENV, configured_uri, redact, storage_url
+from jwstnb.config import (
+    STORAGE_ENV,
+    URI_ENV,
+    configured_uri,
+    credentials,
+    redact,
+    redact_text,
+    storage_url,
+)
 from jwstnb.localdb import HOME_ENV, data_home
 
 #: how long a kernel launch waits for the embedded database before starting anyway
@@ -148,23 +156,23 @@ class DatabaseState:
             return doc
         try:
             session = self._get_session()
-            page = session.search(page=1, page_size=1)
+            stats = session.statistics()
             doc["database"].update(
                 reachable=True,
-                name=getattr(session, "database_name", None),
-                collection=getattr(session, "collection_name", None),
-                role=getattr(session, "role", None),
+                name=session.database_name,
+                collection=session.collection_name,
+                role=session.role,
             )
-            facets = dict(getattr(page, "facets", {}) or {})
             doc["records"] = {
-                "total": int(page.total),
-                "by_processing_level": facets.get("processing_level", {}),
-                "by_data_type": facets.get("data_type", {}),
-                "by_status": facets.get("status", {}),
-                "by_instrument": facets.get("instrument", {}),
+                "total": stats["total"],
+                "observations": stats["observations"],
+                "by_processing_level": stats["processing_level"],
+                "by_data_type": stats["data_type"],
+                "by_status": stats["status"],
+                "by_instrument": stats["instrument"],
             }
         except Exception as exc:
-            doc["database"]["error"] = redact(_one_line(exc))
+            doc["database"]["error"] = _one_line(exc, uri, storage_url)
             self._drop_session()
         return doc
 
@@ -179,9 +187,12 @@ class DatabaseState:
         self._drop_session()
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, *sources: str | None) -> str:
+    """The first line of an error, with URIs redacted and the passwords of ``sources`` removed."""
     text = str(exc).strip().splitlines()
-    return redact(text[0] if text else type(exc).__name__) or type(exc).__name__
+    secrets = [credentials(source)[1] for source in sources if source]
+    line = text[0] if text else type(exc).__name__
+    return redact_text(line, *secrets) or type(exc).__name__
 
 
 class StatusHandler(APIHandler):

@@ -28,7 +28,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env["JWSTNB_HOME"] = str(tmp_path / "home")
     env["JWSTNB_CONFIG"] = str(tmp_path / "no-config.toml")
-    (tmp_path / "no-config.toml").write_text("")
+    if not (tmp_path / "no-config.toml").exists():
+        (tmp_path / "no-config.toml").write_text("")  # mounts that `scan --mount` adds go here
     env.update(extra)
     return env
 
@@ -91,22 +92,30 @@ def test_scan_imports_every_file_then_skips_them(
 
     storage_url = (tmp_path / "scanme").as_uri()
     sample = samples.write_sample(Storage(storage_url))
-    out = jwstnb_cmd("scan", storage_url, "--quiet").stdout
+    out = jwstnb_cmd("scan", storage_url, "--mount", "scanme", "--quiet").stdout
     assert f"{len(sample.keys)} imported" in out, out
     assert "0 failed" in out
     with _admin(mongo_uri, db_name) as s:
         assert s.count() == len(sample.keys)
         paths = {r.file_path for r in s.search(page_size=500).items}
-    assert paths == set(sample.keys)
-    again = jwstnb_cmd("scan", storage_url, "--quiet").stdout
+    # every record opens again through the default Storage (the mount is in the config file)
+    env = _env(tmp_path)
+    opened = subprocess.run(
+        [sys.executable, "-c", "import sys, jwstnb; st = jwstnb.Storage(); "
+         "print(sum(st.exists(k) for k in sys.argv[1:]))", *sorted(paths)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert opened.stdout.strip() == str(len(paths)), opened.stderr
+    again = jwstnb_cmd("scan", storage_url, "--quiet").stdout  # a mount now: no name needed
     assert "0 imported" in again, again
 
 
-def test_scan_of_a_missing_folder_fails_with_one_line(jwstnb_cmd, tmp_path: Path) -> None:
-    proc = jwstnb_cmd("scan", "nosuchproto://x/y", check=False)
+def test_scan_of_an_unknown_protocol_fails_with_one_line(jwstnb_cmd, tmp_path: Path) -> None:
+    proc = jwstnb_cmd("scan", "nosuchproto://x/y", "--mount", "x", check=False)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip()
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "nosuchproto" in proc.stderr
 
 
 def test_import_mast_from_saved_rows(
@@ -151,7 +160,7 @@ def test_export_then_restore_round_trips(
     with _admin(mongo_uri, db_name) as s:
         before = sorted(r.file_path for r in s.search(page_size=500).items)
     backup = (tmp_path / "backup" / "jwst.jsonl").as_uri()
-    out = jwstnb_cmd("export", backup).stdout
+    out = jwstnb_cmd("export", backup, "--parents").stdout
     assert "exported" in out
     with _admin(mongo_uri, db_name) as s:
         s.collection.delete_many({})
@@ -220,6 +229,7 @@ def test_doctor_with_a_reachable_uri_is_happy(tmp_path: Path, mongo_uri: str) ->
     )
     assert proc.returncode == 0, proc.stdout
     assert "ok   database" in proc.stdout
+    assert "jwst_data_analysis" in proc.stdout and "records" in proc.stdout  # it connected
 
 
 def test_doctor_with_an_unreachable_uri_hides_the_password(tmp_path: Path) -> None:

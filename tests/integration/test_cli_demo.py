@@ -2,11 +2,14 @@
 
 Runs the real command from the repository root with a fresh JWSTNB_HOME, then asks the
 running server, with its token, for the tutorials and for the status of the database the
-server extension found: the sample must be there.
+server extension found: the sample must be there. JupyterLab serves working copies of the
+tutorials (the tracked ones are never written), and when it exits the demo stops the
+embedded database it started.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -32,7 +35,12 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
 def test_demo_opens_jupyterlab_on_the_tutorials_with_data(tmp_path: Path) -> None:
+    tracked = _digests(REPO / "notebooks")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JWSTNB_", "JUPYTER"))}
     env.update(
@@ -69,7 +77,21 @@ def test_demo_opens_jupyterlab_on_the_tutorials_with_data(tmp_path: Path) -> Non
         assert status["records"]["total"] > 0, status
         listing = _get(f"{base}/api/contents/")
         names = {item["name"] for item in listing["content"]}
-        assert {"01_quickstart.ipynb", "06_mast_import.ipynb"} <= names
+        tutorials = {name for name in tracked if name.endswith(".ipynb")}
+        assert names == tutorials, names  # the tutorials and nothing else (no conftest.py)
+        copies = tmp_path / "home" / "tutorials"
+        assert {p.name for p in copies.glob("*.ipynb")} == tutorials
+        # JupyterLab saves what it serves: the working copies, never the tracked notebooks
+        saved = json.loads((copies / "01_quickstart.ipynb").read_text())
+        saved["metadata"]["jwstnb_test"] = "saved by JupyterLab"
+        request = urllib.request.Request(
+            f"{base}/api/contents/01_quickstart.ipynb",
+            data=json.dumps({"type": "notebook", "content": saved}).encode(),
+            method="PUT",
+            headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        assert "jwstnb_test" in (copies / "01_quickstart.ipynb").read_text()
         output = (tmp_path / "demo.log").read_text()
         assert "sample data ready" in output
         from jwstnb import localdb
@@ -80,11 +102,15 @@ def test_demo_opens_jupyterlab_on_the_tutorials_with_data(tmp_path: Path) -> Non
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
         from jwstnb import localdb
 
+        running_after = localdb.status(tmp_path / "home")["running"]
         localdb.stop(tmp_path / "home")
+    assert not running_after, "the demo left the embedded database it started running"
+    assert "embedded database stopped" in (tmp_path / "demo.log").read_text()
+    assert _digests(REPO / "notebooks") == tracked, "the tracked tutorials were changed"
