@@ -1,4 +1,4 @@
-"""Lineage rules: group keys, parent/derived-from edges, the tree of one observation.
+"""Lineage rules: group keys, parent/derived-from edges, the tree of one group.
 
 Pure functions, no I/O. :func:`plan_lineage` takes a set of files (ids and names, plus what
 ingest knows from MAST, the storage folder or an association file) and returns each file's
@@ -8,15 +8,21 @@ the same answer, so ingest can recompute it idempotently after every import.
 
 Finer points decided here (see the docstrings below for the details):
 
-- Groups: a file's own key comes from its stage-3 name, else (asn) the product inside the
-  file, else ``known_group`` (MAST obs id / ``mast/{obs_id}/`` folder), else the provisional
-  key of its exposure name. A provisional key ``jw{P}-{acid}_{instrument}`` is upgraded when
-  exactly one full key ``jw{P}-{acid}_t{T}_{instrument}`` of that slot is known in the set;
+- Groups: a file's own key comes from its stage-3 name or from an exposure name made for an
+  association (``_o001_crf``; ``_c1027_crfints`` joins the candidate's group), else (asn)
+  the product inside the file, else ``known_group`` (MAST obs id / ``mast/{obs_id}/``
+  folder), else the provisional key of its exposure name. A provisional key
+  ``jw{P}-{acid}_{instrument}`` is upgraded when exactly one full key
+  ``jw{P}-{acid}_t{T}_{instrument}`` of that slot is known in the set;
   with two or more (ambiguous) it stays provisional. An association without a product or
   known group joins the single group of its program and association id, if there is one.
 - Edges: ``derived_from`` lists every parent (sorted ids); ``parent_id`` is set only when
   there is exactly one. Chain parents come from the nearest lower suffix present; if that
-  suffix is present more than once (duplicate names), all copies are parents.
+  suffix is present more than once (duplicate names), all copies are parents, except that
+  copies in the child's own group win over copies elsewhere. A file made for an association
+  never takes a parent made for another association. Edges may cross groups (a candidate's
+  crf derives from the cal in its observation's group). A preview or thumbnail picture
+  derives from the product it shows.
 - A stage-3 product whose association is known but none of whose members are in the set
   falls back to the L2b rule. The L2b rule takes cal, calints, crf and crfints files of the
   same group whose optics match (see :func:`optics_match`; exposure names carry no optics,
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEVEL_ORDER",
+    "Contributors",
     "Lineage",
     "LineageInput",
     "LineageLinks",
@@ -364,12 +371,16 @@ def plan_lineage(files: Iterable[LineageInput]) -> dict[str, LineageLinks]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The tree of one observation, from stored records.
+# The tree of one group, from stored records.
 
 
 @dataclass(frozen=True, slots=True)
 class LineageNode:
-    """One file in a :class:`Lineage`: what the viewer shows, plus the full record if loaded."""
+    """One file in a :class:`Lineage`: what the viewer shows, plus the full record if loaded.
+
+    ``external`` marks a file of another group (``observation_base_id``) that is a direct
+    parent or child of the lineage's own files, e.g. the member exposures of a mosaic.
+    """
 
     id: str
     file_name: str
@@ -380,6 +391,8 @@ class LineageNode:
     parent_id: str | None
     derived_from: tuple[str, ...]
     file_path: str | None
+    observation_base_id: str | None = None
+    external: bool = False
     record: JwstDataModel | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -391,8 +404,9 @@ class LineageNode:
         return tuple(sorted(ids))
 
     @classmethod
-    def from_record(cls, record: JwstDataModel) -> LineageNode:
-        """A node for a stored record (which must have an id)."""
+    def from_record(cls, record: JwstDataModel, group: str | None = None) -> LineageNode:
+        """A node for a stored record (which must have an id); external when ``group`` is
+        given and the record belongs to another group."""
         if record.id is None:
             raise ValueError(f"record {record.file_name!r} has no id; store it first")
         return cls(
@@ -405,17 +419,27 @@ class LineageNode:
             parent_id=record.parent_id,
             derived_from=tuple(record.derived_from),
             file_path=record.file_path,
+            observation_base_id=record.observation_base_id,
+            external=group is not None and record.observation_base_id != group,
             record=record,
         )
 
 
-class Lineage:
-    """The files of one observation group by level, and the edges between them.
+@dataclass(frozen=True, slots=True)
+class Contributors:
+    """What a product combines: observation group keys and exposure ids, sorted."""
 
-    Nodes are ordered by level (L1, L2a, L2b, L3, unknown), then file name, then id.
-    ``edges`` holds (parent id, child id) pairs whose both ends are in the lineage;
-    ``external_edges`` those whose parent lies outside it (e.g. a candidate product's
-    members in their own observation groups).
+    observations: tuple[str, ...]
+    exposures: tuple[str, ...]
+
+
+class Lineage:
+    """The files of one group by level, and the edges between them.
+
+    Nodes are ordered by level (L1, L2a, L2b, L3, unknown), then file name, then id. Nodes
+    may include files of other groups marked ``external`` (direct parents and children).
+    ``edges`` holds (parent id, child id) pairs whose both ends are in the lineage, external
+    nodes included; ``external_edges`` those whose parent is not in it.
     """
 
     def __init__(self, observation_base_id: str | None, nodes: Iterable[LineageNode]) -> None:
@@ -447,6 +471,11 @@ class Lineage:
         return out
 
     @property
+    def external_nodes(self) -> list[LineageNode]:
+        """The nodes of other groups, in node order."""
+        return [n for n in self.nodes if n.external]
+
+    @property
     def files(self) -> list[str]:
         """File names, in node order (level, then name)."""
         return [n.file_name for n in self.nodes]
@@ -471,6 +500,38 @@ class Lineage:
         return sorted((self._by_id[p] for p in wanted if p in self._by_id),
                       key=lambda n: self._position[n.id])
 
+    def ancestors(self, id: str) -> list[LineageNode]:
+        """Every node ``id`` derives from, directly or not, within this lineage (node order)."""
+        seen: set[str] = set()
+        stack = list(self.node(id).parent_ids)
+        while stack:
+            pid = stack.pop()
+            if pid in seen or pid not in self._by_id or pid == id:
+                continue
+            seen.add(pid)
+            stack.extend(self._by_id[pid].parent_ids)
+        return sorted((self._by_id[p] for p in seen), key=lambda n: self._position[n.id])
+
+    def contributors(self, id: str) -> Contributors:
+        """The observations and exposures product ``id`` combines (a stage-3 mosaic's
+        answer to "which data went into this").
+
+        Walks every ancestor in this lineage (external nodes included) and the node itself;
+        each L1/L2 file gives its exposure id and its observation's group key, the full key
+        where a file of that observation has one. Parents outside the lineage are not walked.
+        """
+        exposures: set[str] = set()
+        keys: set[str] = set()
+        for node in [self.node(id), *self.ancestors(id)]:
+            if node.processing_level not in _EXPOSURE_LEVELS:
+                continue
+            ident = classify(node.file_name)
+            if exposure := node.exposure_id or ident.exposure_id:
+                exposures.add(exposure)
+            if key := _observation_key(node, ident):
+                keys.add(key)
+        return Contributors(observations=_prefer_full(keys), exposures=tuple(sorted(exposures)))
+
     def __len__(self) -> int:
         return len(self.nodes)
 
@@ -485,9 +546,42 @@ class Lineage:
         return f"Lineage({self.observation_base_id!r}: {len(self)} files; {counts})"
 
 
+_EXPOSURE_LEVELS = frozenset({ProcessingLevel.L1, ProcessingLevel.L2A, ProcessingLevel.L2B})
+
+
+def _observation_key(node: LineageNode, ident: FileIdentity) -> str | None:
+    """The observation group of an exposure file: its own group when that is an observation
+    (``o###``), else the provisional key its name gives (a file made for a candidate)."""
+    parsed = parse_group_key(node.observation_base_id)
+    if parsed is not None and parsed.acid.startswith("o"):
+        return parsed.key()
+    if ident.program and ident.observation and ident.instrument:
+        return f"jw{ident.program}-o{ident.observation}_{ident.instrument}"
+    return node.observation_base_id
+
+
+def _prefer_full(keys: set[str]) -> tuple[str, ...]:
+    """Sorted keys, a provisional key dropped where exactly one full key of its slot is there."""
+    full: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for key in keys:
+        if (parsed := parse_group_key(key)) and parsed.target:
+            full[parsed.slot].add(key)
+    out = {
+        key for key in keys
+        if not ((parsed := parse_group_key(key)) and not parsed.target
+                and len(full.get(parsed.slot, ())) == 1)
+    }
+    return tuple(sorted(out))
+
+
 def build_lineage(observation_base_id: str, records: Sequence[JwstDataModel]) -> Lineage:
     """The :class:`Lineage` of stored records (the caller has already selected them).
 
     Edges come from each record's ``parent_id`` and ``derived_from``; nothing is recomputed.
+    Records whose ``observationBaseId`` is not ``observation_base_id`` (the direct parents
+    and children the caller added from other groups) become external nodes.
     """
-    return Lineage(observation_base_id, [LineageNode.from_record(r) for r in records])
+    return Lineage(
+        observation_base_id,
+        [LineageNode.from_record(r, observation_base_id) for r in records],
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 from bson import ObjectId
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from jwstnb.errors import NotFound
 from jwstnb.lineage import (
+    Contributors,
     Lineage,
     LineageInput,
     LineageLinks,
@@ -196,6 +199,147 @@ def test_candidate_products_use_members_across_observation_groups() -> None:
     assert result["c-i2d"].derived_from == ("o1", "o2")
     assert result["asn"].observation_base_id == "jw02727-c1001_t062_nircam"
     assert result["o1"].observation_base_id == "jw02727-o001_nircam"  # not a c1001 file
+
+
+C_EXP1 = "jw02727001001_02101_00001_nrca1"
+C_EXP2 = "jw02727002001_02101_00001_nrca1"
+C_FULL = "jw02727-c1027_t062_nircam"
+C_PROV = "jw02727-c1027_nircam"
+
+
+def test_candidate_made_exposure_products_join_the_candidate_group() -> None:
+    files = [
+        LineageInput("cal1", f"{C_EXP1}_cal.fits"),
+        LineageInput("crf1", f"{C_EXP1}_c1027_crf.fits"),
+        LineageInput("crfints1", f"{C_EXP1}_c1027_crfints.fits"),
+        LineageInput("ocrf1", f"{C_EXP1}_o001_crf.fits"),
+        LineageInput("cal2", f"{C_EXP2}_cal.fits"),
+        LineageInput("crf2", f"{C_EXP2}_c1027_crf.fits"),
+    ]
+    result = plan_lineage(files)
+    groups = {k: v.observation_base_id for k, v in result.items()}
+    assert groups == {"cal1": "jw02727-o001_nircam", "crf1": C_PROV, "crfints1": C_PROV,
+                      "ocrf1": "jw02727-o001_nircam", "cal2": "jw02727-o002_nircam",
+                      "crf2": C_PROV}
+    # cross-group chain edges; an o001 product is never the parent of a c1027 product
+    assert result["crf1"].parent_id == "cal1" and result["ocrf1"].parent_id == "cal1"
+    assert result["crf2"].parent_id == "cal2"
+    assert result["crfints1"].derived_from == ()  # the ints branch never takes a cal
+    # the candidate's full key, from its stage-3 name, upgrades the provisional key
+    i2d = LineageInput("i2d", "jw02727-c1027_t062_nircam_f090w_i2d.fits")
+    result = plan_lineage([*files, i2d])
+    assert {result[k].observation_base_id for k in ("crf1", "crfints1", "crf2", "i2d")} == {
+        C_FULL}
+    assert result["cal1"].observation_base_id == "jw02727-o001_nircam"
+    # a candidate i2d without its asn derives from the candidate group's crf files,
+    # which derive from the cal files of two other groups
+    assert result["i2d"].derived_from == ("crf1", "crf2", "crfints1")
+
+
+def test_candidate_exposure_keeps_its_group_under_another_mast_observation() -> None:
+    crf = LineageInput("crf", f"{C_EXP1}_c1027_crf.fits",
+                       known_group="jw02727-o001_t001_nircam_f090w")
+    assert plan_lineage([crf])["crf"].observation_base_id == C_PROV
+    crf = LineageInput("crf", f"{C_EXP1}_c1027_crf.fits",
+                       known_group="jw02727-c1027_t062_nircam_f090w")
+    assert plan_lineage([crf])["crf"].observation_base_id == C_FULL
+    ocrf = LineageInput("ocrf", f"{C_EXP1}_o001_crf.fits", known_group=C_FULL)
+    assert plan_lineage([ocrf])["ocrf"].observation_base_id == "jw02727-o001_nircam"
+
+
+def test_a_file_listed_under_two_observations_takes_the_parent_in_its_own_group() -> None:
+    # MAST lists member exposures under the candidate too: two records of one cal file
+    cal_obs = LineageInput("cal-o", f"{C_EXP1}_cal.fits", known_group="jw02727-o001_t001_nircam")
+    cal_c = LineageInput("cal-c", f"{C_EXP1}_cal.fits", known_group=C_FULL)
+    crf_c = LineageInput("crf-c", f"{C_EXP1}_c1027_crf.fits")
+    crf_o = LineageInput("crf-o", f"{C_EXP1}_o001_crf.fits")
+    result = plan_lineage([cal_obs, cal_c, crf_c, crf_o])
+    assert result["cal-c"].observation_base_id == result["crf-c"].observation_base_id == C_FULL
+    assert result["crf-c"].parent_id == "cal-c"
+    assert result["crf-o"].parent_id == "cal-o"
+    # with no copy in its own group, every copy is a parent
+    assert plan_lineage([cal_obs, cal_c, LineageInput("x", f"{C_EXP1}_a3001_crf.fits")])[
+        "x"].derived_from == ("cal-c", "cal-o")
+
+
+def test_coronagraphy_exposure_products_chain_within_their_association() -> None:
+    base = "jw01386001001_03106_00001_nrcalong"
+    files = [LineageInput(s, f"{base}_{s}.fits") for s in ("calints", "rateints")] + [
+        LineageInput(f"{acid}-{s}", f"{base}_{acid}_{s}.fits")
+        for acid in ("a3001", "a3002") for s in ("crfints", "psfalign", "psfsub")
+    ]
+    result = plan_lineage(files)
+    assert result["calints"].parent_id == "rateints"
+    assert result["a3001-crfints"].parent_id == "calints"
+    assert result["a3001-psfalign"].parent_id == "a3001-crfints"
+    assert result["a3002-psfsub"].parent_id == "a3002-crfints"
+    assert result["a3001-psfsub"].observation_base_id == "jw01386-a3001_nircam"
+    psfstack = LineageInput("stack", "jw01386-a3001_t001_nircam_f444w-maskrnd_psfstack.fits")
+    result = plan_lineage([*files, psfstack])
+    assert result["a3001-psfsub"].observation_base_id == "jw01386-a3001_t001_nircam"
+    assert result["a3002-psfsub"].observation_base_id == "jw01386-a3002_nircam"
+    assert result["calints"].observation_base_id == "jw01386-o001_nircam"
+    assert result["stack"].derived_from == ("a3001-crfints",)
+
+
+def test_previews_join_and_derive_from_their_product() -> None:
+    files = [
+        LineageInput("cal", f"{EXP}_nrca1_cal.fits"),
+        LineageInput("cal-jpg", f"{EXP}_nrca1_cal.jpg"),
+        LineageInput("cal-thumb", f"{EXP}_nrca1_cal_thumb.jpg"),
+        LineageInput("i2d", I2D),
+        LineageInput("i2d-png", PRODUCT + "_i2d.png"),
+        LineageInput("i2d-thumb", PRODUCT + "_i2d_thumb.png"),
+        LineageInput("lone-thumb", "jw02733-o001_t001_nircam_clear-f200w_i2d_thumb.jpg"),
+    ]
+    result = plan_lineage(files)
+    assert result["cal-jpg"].parent_id == result["cal-thumb"].parent_id == "cal"
+    assert result["i2d-png"].parent_id == result["i2d-thumb"].parent_id == "i2d"
+    assert result["lone-thumb"].derived_from == ()
+    # pictures are never inputs of a mosaic nor chain members
+    assert result["i2d"].derived_from == ("cal",)
+    assert {v.observation_base_id for v in result.values()} == {FULL}
+
+
+def test_wavefront_products_with_activity_ids() -> None:
+    wfs = "jw01163-o001_t001_nircam_f212n-wlp8-nrca3"
+    files = [LineageInput("cal", "jw01163001001_02101_00001_nrca3_cal.fits"),
+             LineageInput("cmb", f"{wfs}_wfscmb-04.fits"),
+             LineageInput("cmb-jpg", f"{wfs}_wfscmb-04_thumb.jpg"),
+             LineageInput("cmb5", f"{wfs}_wfscmb-05.fits")]
+    result = plan_lineage(files)
+    assert {v.observation_base_id for v in result.values()} == {"jw01163-o001_t001_nircam"}
+    assert result["cmb"].parent_id == "cal"
+    assert result["cmb-jpg"].parent_id == "cmb"
+
+
+def test_msa_metafile_joins_its_observation() -> None:
+    files = [LineageInput("msa", "jw01345066001_01_msa.fits"),
+             LineageInput("cal", "jw01345066001_03101_00001_nrs1_cal.fits")]
+    result = plan_lineage(files)
+    assert result["msa"] == LineageLinks("jw01345-o066_nirspec", None, ())
+    s2d = LineageInput("s2d", "jw01345-o066_t001_nirspec_f170lp-g235m_s2d.fits")
+    result = plan_lineage([*files, s2d])
+    assert result["msa"].observation_base_id == "jw01345-o066_t001_nirspec"
+    assert result["s2d"].derived_from == ("cal",)
+
+
+def test_mos_source_products_with_b_v_and_t_s_ids_join_the_observation() -> None:
+    names = ["jw01345-o066_b000000031_nirspec_f170lp-g235m_s2d.fits",
+             "jw01345-o066_v000000002_nirspec_f170lp-g235m_x1d.fits",
+             "jw01345-o066_t001-s000000680_nirspec_f170lp-g235m_s2d.fits"]
+    result = plan(*names, "jw01345066001_03101_00001_nrs1_cal.fits")
+    assert {v.observation_base_id for v in result.values()} == {"jw01345-o066_nirspec"}
+    result = plan(*names, "jw01345-o066_t001_nirspec_f170lp-g235m_s3d.fits")
+    assert {v.observation_base_id for v in result.values()} == {"jw01345-o066_t001_nirspec"}
+
+
+def test_crds_references_and_pools_have_no_group() -> None:
+    result = plan("jwst_nircam_flat_0001.fits", "jwst_1075.pmap",
+                  "jw02733_20220707t165838_pool.csv", I2D)
+    assert result["jwst_nircam_flat_0001.fits"] == LineageLinks(None, None, ())
+    assert result["jwst_1075.pmap"] == LineageLinks(None, None, ())
+    assert result["jw02733_20220707t165838_pool.csv"] == LineageLinks(None, None, ())
 
 
 def test_cat_and_segm_derive_from_their_i2d() -> None:
@@ -391,7 +535,14 @@ def observations(draw: st.DrawFn) -> tuple[list[LineageInput], dict[str, str]]:
 def test_any_arrival_order_gives_the_same_groups_and_edges(
     data: st.DataObject, case: tuple[list[LineageInput], dict[str, str]]
 ) -> None:
-    files, expected = case
+    _check_arrival_order(data, *case)
+
+
+def _check_arrival_order(
+    data: st.DataObject, files: list[LineageInput], expected: Mapping[str, str | None]
+) -> dict[str, LineageLinks]:
+    """Groups as expected, the same result in any order, one group per prefix of the ids at
+    every moment of a one-by-one arrival, and well-formed edges."""
     reference = plan_lineage(files)
     assert {k: v.observation_base_id for k, v in reference.items()} == expected
 
@@ -415,6 +566,124 @@ def test_any_arrival_order_gives_the_same_groups_and_edges(
         assert links.derived_from == tuple(sorted(links.derived_from))
         assert links.parent_id == (links.derived_from[0] if len(links.derived_from) == 1
                                    else None)
+    return reference
+
+
+@st.composite
+def candidates(
+    draw: st.DrawFn,
+) -> tuple[list[LineageInput], dict[str, str | None], dict[str, str]]:
+    """Two observations' exposures and a candidate association spanning both.
+
+    Returns the files, each file's expected group, and for each candidate-made crf the id of
+    the cal it must derive from. Ids start ``o1-``, ``o2-`` (observation files) or ``c-``.
+    """
+    program = draw(st.sampled_from(PROGRAMS))
+    optics = draw(st.sampled_from(("f090w", "clear-f200w")))
+    acid = draw(st.sampled_from(("c1027", "c1001", "a3001")))
+    c_product = f"jw{program}-{acid}_t062_nircam_{optics}"
+    files: list[LineageInput] = []
+    expected: dict[str, str | None] = {}
+    crf_parent: dict[str, str] = {}
+    cals: list[str] = []
+    c_files: list[LineageInput] = []
+    for k in (1, 2):
+        obs_files: list[LineageInput] = []
+        for e in range(1, draw(st.integers(1, 2)) + 1):
+            for det in draw(st.lists(st.sampled_from(("nrca1", "nrcb2")), min_size=1,
+                                     unique=True)):
+                stem = f"jw{program}{k:03d}001_02101_{e:05d}_{det}"
+                cal = LineageInput(f"o{k}-{e}{det}-cal", f"{stem}_cal.fits")
+                obs_files.append(cal)
+                cals.append(cal.file_name)
+                for suffix in draw(st.sets(st.sampled_from(("uncal", "rate", "o_crf")))):
+                    name = f"{stem}_o{k:03d}_crf.fits" if suffix == "o_crf" else (
+                        f"{stem}_{suffix}.fits")
+                    obs_files.append(LineageInput(f"o{k}-{e}{det}-{suffix}", name))
+                if draw(st.booleans()):
+                    crf = LineageInput(f"c-{k}{e}{det}-crf", f"{stem}_{acid}_crf.fits")
+                    c_files.append(crf)
+                    crf_parent[crf.id] = cal.id
+        obs_full = draw(st.booleans())
+        if obs_full:
+            obs_files.append(LineageInput(
+                f"o{k}-i2d", f"jw{program}-o{k:03d}_t001_nircam_{optics}_i2d.fits"))
+        key = f"jw{program}-o{k:03d}_t001_nircam" if obs_full else f"jw{program}-o{k:03d}_nircam"
+        expected.update(dict.fromkeys((f.id for f in obs_files), key))
+        files += obs_files
+    for suffix in draw(st.sets(st.sampled_from(("i2d", "cat", "segm")))):
+        ext = "ecsv" if suffix == "cat" else "fits"
+        c_files.append(LineageInput(f"c-{suffix}", f"{c_product}_{suffix}.{ext}"))
+    asn = draw(st.sampled_from(("none", "product", "bare")))
+    if asn != "none":
+        c_files.append(LineageInput(
+            "c-asn", f"jw{program}-{acid}_20230101t000000_image3_00001_asn.json",
+            asn_members=tuple(cals) if asn == "product" else (),
+            asn_product=c_product if asn == "product" else None,
+        ))
+    if c_files and (known := draw(st.none() | st.integers(0, len(c_files) - 1))) is not None:
+        c_files[known] = LineageInput(c_files[known].id, c_files[known].file_name,
+                                      asn_members=c_files[known].asn_members,
+                                      asn_product=c_files[known].asn_product,
+                                      known_group=c_product)
+        full = True
+    else:
+        full = asn == "product" or any(f.id in ("c-i2d", "c-cat", "c-segm") for f in c_files)
+    c_key: str | None = (
+        f"jw{program}-{acid}_t062_nircam" if full else f"jw{program}-{acid}_nircam"
+    )
+    if [f.id for f in c_files] == ["c-asn"] and not (full or c_files[0].known_group):
+        c_key = None  # an association alone, naming no product: no group yet
+    expected.update(dict.fromkeys((f.id for f in c_files), c_key))
+    return files + c_files, expected, crf_parent
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), case=candidates())
+def test_candidates_in_any_arrival_order_keep_their_group_and_cross_group_edges(
+    data: st.DataObject,
+    case: tuple[list[LineageInput], dict[str, str | None], dict[str, str]],
+) -> None:
+    files, expected, crf_parent = case
+    reference = _check_arrival_order(data, files, expected)
+    # each candidate-made crf derives from its exposure's cal, in its observation's group
+    for crf, cal in crf_parent.items():
+        assert reference[crf].derived_from == (cal,)
+        assert reference[cal].observation_base_id != reference[crf].observation_base_id
+    if "c-i2d" not in reference:
+        return
+    c_group = reference["c-i2d"].observation_base_id
+    asn = next((f for f in files if f.id == "c-asn"), None)
+    cals = sorted(f.id for f in files if f.id.endswith("-cal"))
+    if asn is not None and asn.asn_product:  # the members: every cal of both observations
+        assert list(reference["c-i2d"].derived_from) == cals
+    else:  # the candidate group's own crf files
+        assert list(reference["c-i2d"].derived_from) == sorted(crf_parent)
+        cals = sorted(set(crf_parent.values()))
+    # the candidate's lineage, as the session builds it: its files plus their direct parents
+    # and children elsewhere, reaches every contributing exposure and observation
+    names = {f.id: f.file_name for f in files}
+    own = {fid for fid, links in reference.items() if links.observation_base_id == c_group}
+    near = {p for fid in own for p in reference[fid].derived_from}
+    near |= {fid for fid, links in reference.items() if own & set(links.derived_from)}
+    lineage = Lineage(c_group, [_node(fid, names[fid], reference[fid], c_group)
+                                for fid in sorted(own | near)])
+    got = lineage.contributors("c-i2d")
+    assert got.exposures == tuple(sorted({names[c][:25] for c in cals}))
+    assert got.observations == tuple(sorted({expected[c] for c in cals}))
+    assert {n.id for n in lineage.external_nodes} == near - own
+
+
+def _node(fid: str, name: str, links: LineageLinks, group: str | None) -> LineageNode:
+    ident = classify(name)
+    return LineageNode(
+        id=fid, file_name=name, processing_level=ident.processing_level,
+        data_type=ident.data_type, is_viewable=ident.is_viewable,
+        exposure_id=ident.exposure_id, parent_id=links.parent_id,
+        derived_from=links.derived_from, file_path=None,
+        observation_base_id=links.observation_base_id,
+        external=links.observation_base_id != group,
+    )
 
 
 # --- Lineage / build_lineage ---
@@ -497,3 +766,92 @@ def test_build_lineage_needs_stored_records() -> None:
     with pytest.raises(ValueError, match="no id"):
         build_lineage(FULL, [record])
     assert len(build_lineage(FULL, [])) == 0
+
+
+def _stored(name: str, group: str | None, *parents: ObjectId) -> JwstDataModel:
+    ident = classify(name)
+    return JwstDataModel(
+        id=ObjectId(), file_name=name, file_path=f"data/{name}", data_type=ident.data_type,
+        processing_level=ident.processing_level, is_viewable=ident.is_viewable,
+        exposure_id=ident.exposure_id, observation_base_id=group,
+        parent_id=str(parents[0]) if len(parents) == 1 else None,
+        derived_from=[str(p) for p in parents],
+    )
+
+
+def _candidate_lineage() -> tuple[Lineage, dict[str, str]]:
+    """A candidate mosaic from two observations, as the session hands it over: the
+    candidate's files plus their direct parents in the observation groups."""
+    o1, o2 = "jw02727-o001_t001_nircam", "jw02727-o002_nircam"
+    rate1 = ObjectId()  # in o001's group, not handed over (a parent of a parent)
+    cal1 = _stored(f"{C_EXP1}_cal.fits", o1, rate1)
+    cal2 = _stored(f"{C_EXP2}_cal.fits", o2)
+    cal3 = _stored("jw02727002001_02101_00002_nrcb1_cal.fits", o2)
+    crf1 = _stored(f"{C_EXP1}_c1027_crf.fits", C_FULL, cal1.id)  # type: ignore[arg-type]
+    crf2 = _stored(f"{C_EXP2}_c1027_crf.fits", C_FULL, cal2.id)  # type: ignore[arg-type]
+    crf3 = _stored("jw02727002001_02101_00002_nrcb1_c1027_crf.fits", C_FULL,
+                   cal3.id)  # type: ignore[arg-type]
+    i2d = _stored("jw02727-c1027_t062_nircam_f090w_i2d.fits", C_FULL,
+                  crf1.id, crf2.id, crf3.id)  # type: ignore[arg-type]
+    cat = _stored("jw02727-c1027_t062_nircam_f090w_cat.ecsv", C_FULL, i2d.id)  # type: ignore[arg-type]
+    records = [cat, i2d, crf1, crf2, crf3, cal1, cal2, cal3]
+    ids = {r.file_name: str(r.id) for r in records} | {"rate1": str(rate1)}
+    return build_lineage(C_FULL, records), ids
+
+
+def test_build_lineage_marks_files_of_other_groups_external() -> None:
+    lineage, ids = _candidate_lineage()
+    assert len(lineage) == 8
+    cal1 = lineage.node(ids[f"{C_EXP1}_cal.fits"])
+    assert cal1.external and cal1.observation_base_id == "jw02727-o001_t001_nircam"
+    assert [n.file_name for n in lineage.external_nodes] == [
+        f"{C_EXP1}_cal.fits", f"{C_EXP2}_cal.fits", "jw02727002001_02101_00002_nrcb1_cal.fits"]
+    crf1 = lineage.node(ids[f"{C_EXP1}_c1027_crf.fits"])
+    assert not crf1.external and crf1.observation_base_id == C_FULL
+    # edges include external ends; an edge to a file not handed over stays apart
+    assert (str(cal1.id), str(crf1.id)) in lineage.edges and len(lineage.edges) == 7
+    assert lineage.external_edges == [(ids["rate1"], str(cal1.id))]
+    assert lineage.parents(crf1.id) == [cal1]
+    assert lineage.children(cal1.id) == [crf1]
+    # a node made without a group is never external
+    assert not LineageNode.from_record(_stored(I2D, FULL)).external
+
+
+def test_contributors_of_a_candidate_mosaic() -> None:
+    lineage, ids = _candidate_lineage()
+    i2d = ids["jw02727-c1027_t062_nircam_f090w_i2d.fits"]
+    got = lineage.contributors(i2d)
+    assert got == Contributors(
+        observations=("jw02727-o001_t001_nircam", "jw02727-o002_nircam"),
+        exposures=("jw02727001001_02101_00001", "jw02727002001_02101_00001",
+                   "jw02727002001_02101_00002"),
+    )
+    # the catalog combines what its mosaic combines
+    assert lineage.contributors(ids["jw02727-c1027_t062_nircam_f090w_cat.ecsv"]) == got
+    assert [n.file_name for n in lineage.ancestors(i2d)] == sorted(
+        n.file_name for n in lineage if n.processing_level == ProcessingLevel.L2B)
+    # an exposure file contributes itself; the observation key comes from its name when its
+    # group is the candidate's
+    crf1 = ids[f"{C_EXP1}_c1027_crf.fits"]
+    assert lineage.contributors(crf1) == Contributors(("jw02727-o001_t001_nircam",),
+                                                      ("jw02727001001_02101_00001",))
+    with pytest.raises(NotFound, match="nope"):
+        lineage.contributors("nope")
+
+
+def test_contributors_without_the_parents_in_other_groups() -> None:
+    lineage, ids = _candidate_lineage()
+    own = [n for n in lineage if not n.external]
+    alone = Lineage(C_FULL, own)
+    got = alone.contributors(ids["jw02727-c1027_t062_nircam_f090w_i2d.fits"])
+    # the crf files alone give provisional observation keys
+    assert got.observations == ("jw02727-o001_nircam", "jw02727-o002_nircam")
+    assert len(got.exposures) == 3
+    assert len(alone.external_edges) == 3
+    # an observation's own mosaic; non-JWST names and L3 files contribute nothing else
+    records, _ = _stored_observation()
+    lineage = build_lineage(FULL, records)
+    i2d = next(n.id for n in lineage if n.file_name == I2D)
+    assert lineage.contributors(i2d) == Contributors(
+        (FULL,), ("jw02733001001_02101_00001", "jw02733001001_02101_00002"))
+    assert lineage.external_nodes == []
