@@ -22,6 +22,7 @@ from jwstnb.schema import ImageMetadata, JwstDataModel
 from jwstnb.session import Session
 from jwstnb.storage import Storage
 from jwstnb.widgets import FitsPreview, SearchPanel
+from jwstnb.widgets.preview import CMAPS
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return Image.open(io.BytesIO(png)).size
 
 
-def test_preview_defaults_to_sci_with_wcs_axes(storage: Storage) -> None:
+def test_preview_defaults_to_sci_with_a_readout_from_the_wcs(storage: Storage) -> None:
     preview = FitsPreview(storage, I2D)
     assert preview.state == "ready", preview.status_text
     assert preview.ext == 1 and preview.hdu_dropdown.value == 1
@@ -81,12 +82,20 @@ def test_preview_defaults_to_sci_with_wcs_axes(storage: Storage) -> None:
         "0: PRIMARY no data", "1: SCI 300x200", "2: ERR 300x200",
         "3: ASDF table, 2 rows x 1 column",
     ]
-    assert preview.png.startswith(b"\x89PNG") and bytes(preview.image.value) == preview.png
-    width, height = _png_size(preview.png)
-    assert width > 400 and height > 250
-    assert preview.status_text == "300x200 pixels · zscale · RA/Dec axes from the WCS"
+    assert preview.png.startswith(b"\x89PNG") and bytes(preview.view.png) == preview.png
+    assert _png_size(preview.png) == (300, 200)  # one PNG pixel per data pixel
+    assert preview.view.shape == [200, 300] and preview.view.step == 1
+    assert preview.status_text == "300x200 pixels · zscale · RA/Dec readout from the WCS"
     assert "RA---TAN" in preview.header_view.value and "MJy/sr" in preview.header_view.value
     assert "_i2d.fits" in preview.title.value
+    assert preview.view.unit == "MJy/sr" and len(preview.view.ticks) >= 2
+    preview.view.pointer = [149, 99]  # inside the bright square, at the reference pixel
+    readout = preview.view.readout
+    assert readout.startswith("x 149, y 99: ") and "MJy/sr" in readout
+    value = float(readout.split(": ")[1].split(" ")[0])
+    with fits.open(io.BytesIO(_i2d_bytes())) as hdul:
+        assert value == pytest.approx(float(hdul["SCI"].data[99, 149]), rel=1e-2)
+    assert "RA 10:07:01.68 Dec -40:26:13.2" in readout  # CRVAL at CRPIX (150, 100), 1-based
 
 
 def test_stretch_and_colour_map_re_render(storage: Storage) -> None:
@@ -101,34 +110,37 @@ def test_stretch_and_colour_map_re_render(storage: Storage) -> None:
     assert len(images) == 5
     preview.stretch = "zscale"  # from Python, and the buttons follow
     assert preview.stretch_buttons.value == "zscale"
-    assert "magma" in preview.cmap_dropdown.options and "gray" in preview.cmap_dropdown.options
+    assert [value for _, value in preview.cmap_dropdown.options] == list(CMAPS)
 
 
-def test_switching_hdus(storage: Storage) -> None:
+def test_switching_to_an_hdu_without_image_clears_the_picture(storage: Storage) -> None:
     preview = FitsPreview(storage, I2D)
     preview.hdu_dropdown.value = 2
     assert preview.state == "ready"
-    assert "pixel axes (no celestial WCS)" in preview.status_text
+    assert "no celestial WCS" in preview.status_text
     assert "EXTNAME = 'ERR" in preview.header_view.value
-    preview.hdu_dropdown.value = 3  # a table: readable error, header still shown
-    assert preview.state == "error"
-    assert "Cannot show HDU 3" in preview.status_text
+    preview.hdu_dropdown.value = 3  # a table: the old picture goes, the message says why
+    assert preview.state == "empty" and preview.png == b"" and preview.view.png == b""
+    assert preview.status_text == (
+        "HDU 3 (ASDF) holds no image (table, 2 rows x 1 column). Images: HDU 1 (SCI), 2 (ERR)."
+    )
+    assert preview.view.message == preview.status_text
     assert "EXTNAME = 'ASDF" in preview.header_view.value
-    assert "Cannot show HDU 3" in preview.status.value
     preview.hdu_dropdown.value = 1
-    assert preview.state == "ready"
+    assert preview.state == "ready" and preview.view.kind == "image"
 
 
 def test_hdu_by_name_and_big_images_are_strided(storage: Storage) -> None:
     preview = FitsPreview(storage, I2D, ext="ERR", max_size=100)
     assert preview.ext == 2
     assert preview.status_text.startswith("300x200 pixels, 1 pixel in 3 shown")
+    assert _png_size(preview.png) == (100, 67)
 
 
 def test_cube_shows_its_first_plane(storage: Storage) -> None:
     preview = FitsPreview(storage, CUBE)
     assert preview.state == "ready" and preview.ext == 0
-    assert preview.status_text.startswith("50x40 pixels")
+    assert preview.status_text.startswith("50x40 pixels · plane 1 of 3")
 
 
 def test_plain_pictures_open_too(storage: Storage) -> None:
@@ -147,6 +159,139 @@ def test_unreadable_files_are_readable_errors(storage: Storage, key: str, reason
     assert preview.state == "error"
     assert reason in preview.status_text
     assert preview.png == b""
+
+
+# --- spectra and cubes, on local disk and on S3 (moto), with the bytes they cost -----------
+
+X1D = "mast/jw01366-o004_t001_nirspec/jw01366004001_04101_00001_nrs1_x1d.fits"
+X1DINTS = "mast/jw01366-o004_t001_nirspec/jw01366004001_04101_00001_nrs1_x1dints.fits"
+S2D = "mast/jw01366-o004_t001_nirspec/jw01366004001_04101_00001_nrs1_s2d.fits"
+S3D = "mast/jw01523-o003_t002_nirspec/jw01523-o003_t002_nirspec_g395h-f290lp_s3d.fits"
+NINTS, NWAVE = 40, 2000
+CUBE_SHAPE = (3, 300, 300)
+
+
+def _x1d(extra_columns: int = 12) -> bytes:
+    wave = np.linspace(2.87, 5.27, NWAVE)
+    columns = [
+        fits.Column("WAVELENGTH", "D", unit="um", array=wave),
+        fits.Column("FLUX", "D", unit="Jy", array=1e-3 * (1 + 0.1 * np.sin(wave * 8))),
+        fits.Column("FLUX_ERROR", "D", unit="Jy", array=np.full(NWAVE, 5e-5)),
+    ] + [fits.Column(f"EXTRA{i}", "D", array=np.full(NWAVE, float(i)))
+         for i in range(extra_columns)]
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(columns, name="EXTRACT1D")]
+                 ).writeto(out)
+    return out.getvalue()
+
+
+def _x1dints() -> bytes:
+    """One row per integration; each cell an array of NWAVE values (jwst >= 1.16 layout)."""
+    wave = np.tile(np.linspace(2.87, 5.27, NWAVE), (NINTS, 1))
+    flux = (1.0 + np.arange(NINTS)[:, None] * 0.01) * np.ones((NINTS, NWAVE))
+    table = fits.BinTableHDU.from_columns([
+        fits.Column("WAVELENGTH", f"{NWAVE}D", unit="um", array=wave),
+        fits.Column("FLUX", f"{NWAVE}D", unit="Jy", array=flux),
+        fits.Column("FLUX_ERROR", f"{NWAVE}D", unit="Jy", array=flux * 0.001),
+    ], name="EXTRACT1D")
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(out)
+    return out.getvalue()
+
+
+def _s2d() -> bytes:
+    sci = np.zeros((27, 256), "float32")
+    sci[12:15] = 1.0
+    out = io.BytesIO()
+    fits.HDUList([
+        fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"),
+        fits.ImageHDU(np.full_like(sci, 0.02), name="ERR"),
+        fits.ImageHDU(np.tile(np.linspace(2.87, 5.27, 256, dtype="f4"), (27, 1)),
+                      name="WAVELENGTH"),
+    ]).writeto(out)
+    return out.getvalue()
+
+
+def _s3d() -> bytes:
+    planes, ny, nx = CUBE_SHAPE
+    cube = np.stack([np.full((ny, nx), 10.0 * (p + 1), "float32") for p in range(planes)])
+    cube[:, 150, 150] = [100.0, 200.0, 300.0]
+    header = _wcs_header()
+    header["CTYPE3"], header["CUNIT3"], header["CRVAL3"], header["CDELT3"] = (
+        "WAVE", "um", 2.87, 0.001)
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cube, header=header, name="SCI")]
+                 ).writeto(out)
+    return out.getvalue()
+
+
+@pytest.fixture(params=["local", "s3"])
+def products(request: pytest.FixtureRequest) -> Storage:
+    """x1d, x1dints, s2d and s3d files on local disk and on the moto S3 server."""
+    store: Storage = request.getfixturevalue(f"{request.param}_storage")
+    for key, data in ((X1D, _x1d()), (X1DINTS, _x1dints()), (S2D, _s2d()), (S3D, _s3d())):
+        store.write_bytes(key, data)
+    return store
+
+
+def test_x1d_is_drawn_as_flux_against_wavelength(products: Storage) -> None:
+    preview = FitsPreview(products, X1D)
+    assert preview.state == "ready", preview.status_text
+    assert preview.ext == 1 and preview.view.kind == "plot"
+    assert preview.status_text == (
+        f"Spectrum EXTRACT1D: {NWAVE} wavelengths (um, Jy), with errors"
+    )
+    width, height = _png_size(preview.png)
+    assert width > 500 and height > 250
+    (spectrum,) = preview._spectrum_cache.values()
+    assert spectrum.flux.max() == pytest.approx(1.1e-3, rel=1e-3)
+    assert preview.stretch_buttons.disabled  # stretches are for images
+
+
+def test_x1dints_reads_only_the_integration_shown(products: Storage) -> None:
+    size = products.size(X1DINTS)
+    products.reset_counters()
+    preview = FitsPreview(products, X1DINTS)
+    assert preview.state == "ready" and preview.spectrum_dropdown.layout.display == ""
+    assert len(preview.spectrum_dropdown.options) == NINTS
+    products.reset_counters()
+    preview.spectrum_dropdown.value = 25
+    assert preview.status_text.startswith("Spectrum integration 26 (EXTRACT1D row 25)")
+    assert preview._spectrum_cache[25].flux[0] == pytest.approx(1.25)
+    row = 3 * NWAVE * 8
+    print(f"x1dints: {products.bytes_read} of {size} bytes for one integration")
+    if not products.is_local:  # S3: the bytes fetched are counted
+        assert products.bytes_read < row + 3 * products.block_size, (products.bytes_read, size)
+        assert products.bytes_read < size / 8
+
+
+def test_s2d_is_shown_as_an_image(products: Storage) -> None:
+    preview = FitsPreview(products, S2D)
+    assert preview.state == "ready" and preview.ext == 1 and preview.view.kind == "image"
+    assert preview.status_text == "256x27 pixels · zscale · no celestial WCS"
+    assert _png_size(preview.png) == (256, 27)
+
+
+def test_s3d_plane_slider_reads_one_plane(products: Storage) -> None:
+    preview = FitsPreview(products, S3D, stretch="linear")
+    assert preview.state == "ready" and preview.plane_slider.max == 2
+    assert preview.status_text.startswith("300x300 pixels · plane 1 of 3 · linear")
+    preview.view.pointer = [150, 150]
+    assert preview.view.readout.startswith("x 150, y 150: 100 ")
+    products.reset_counters()
+    preview.plane_slider.value = 2
+    assert "plane 3 of 3" in preview.status_text
+    preview.view.pointer = [150, 151]
+    preview.view.pointer = [150, 150]
+    assert preview.view.readout.startswith("x 150, y 150: 300 ")
+    assert "RA " in preview.view.readout  # the cube's celestial axes
+    plane = 300 * 300 * 4
+    print(f"s3d: {products.bytes_read} bytes for plane 3 of {products.size(S3D)}")
+    if not products.is_local:
+        assert plane <= products.bytes_read < plane + 3 * products.block_size
+    products.reset_counters()
+    preview.plane_slider.value = 0  # read once, then kept
+    assert products.bytes_read == 0 and "plane 1 of 3" in preview.status_text
 
 
 # --- the search panel with storage: header, thumbnail, open, preview ---------------------
