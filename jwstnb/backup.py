@@ -4,24 +4,28 @@ One document per line in MongoDB's canonical extended JSON (``bson.json_util``),
 ObjectIds, UTC dates, 32/64-bit integers, doubles and binary fields (thumbnails) come back
 exactly. ``.gz``/``.bz2``/... URLs are compressed by their suffix. ``export`` writes what the
 session may read (an admin: everything); ``restore`` is admin work (it writes records as
-they were, owners included) and replaces records with the same ``_id``.
+they were, owners included). A restore checks the whole file first and then writes all of
+it or nothing; the fields jwstnb derives (who may read, keywords, sky) are recomputed from
+each record's own fields, never taken from the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from jwstnb.config import redact
-from jwstnb.errors import AccessDenied
+from jwstnb.errors import StorageNotConfigured, invalid
 
 if TYPE_CHECKING:
     from jwstnb.session import Session
 
-__all__ = ["export", "restore"]
+__all__ = ["MAX_PROBLEMS", "export", "read_backup", "restore"]
 
-_BATCH = 500
+#: A restore that finds problems reports at most this many lines (then "and N more").
+MAX_PROBLEMS = 20
 
 
 def _json_options() -> Any:
@@ -30,36 +34,91 @@ def _json_options() -> Any:
     return CANONICAL_JSON_OPTIONS.with_options(tz_aware=True, tzinfo=UTC)
 
 
+def _local_parent_exists(url: str) -> None:
+    """Refuse to create folders for a local export: the parent folder must exist."""
+    path = url.removeprefix("file://") if url.startswith("file://") else url
+    if "://" in path:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise StorageNotConfigured(
+            f"cannot write {redact(url)}: the folder {parent} does not exist (create it first)"
+        )
+
+
 def export(session: Session, url: str, **storage_options: Any) -> int:
     """Write every record ``session`` may read to ``url`` (JSON lines); returns the count.
 
-    Records are written in ``_id`` order with their derived fields, so a restore needs no
-    recomputation.
+    Records are written in ``_id`` order as stored. A local file is written next to its
+    final name and moved into place when complete, so a failed export leaves no half file.
     """
     import fsspec
     from bson.json_util import dumps
 
+    _local_parent_exists(url)
     options = _json_options()
-    scope = session.scope.read_filter()
-    coll = session.client[session.database_name][session.collection_name]
     count = 0
-    with fsspec.open(url, "wt", encoding="utf-8", compression="infer", **storage_options) as fh:
-        for doc in coll.find(scope).sort("_id", 1):
+    with fsspec.open(
+        url, "wt", encoding="utf-8", compression="infer", auto_mkdir=False, **storage_options
+    ) as fh:
+        for doc in session.export_cursor():
             fh.write(dumps(doc, json_options=options))
             fh.write("\n")
             count += 1
     return count
 
 
-def _documents(
-    url: str, storage_options: Mapping[str, Any]
-) -> Iterator[tuple[int, dict[str, Any]]]:
+def _problem(number: int, doc: Any) -> str | None:
+    """Why line ``number`` is not a record jwstnb can restore, or None."""
+    from pydantic import ValidationError
+
+    from jwstnb.schema import JwstDataModel
+
+    if not isinstance(doc, dict) or "_id" not in doc:
+        return f"line {number}: not a record with an _id"
+    bad = _operator_key(doc)
+    if bad is not None:
+        return f"line {number}: {bad}: field names may not start with '$' or contain '.'"
+    try:
+        JwstDataModel.from_document(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+        return f"line {number}: {where}: {first.get('msg')}"
+    return None
+
+
+def _operator_key(value: Any, path: str = "") -> str | None:
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str) or key.startswith("$") or "." in key:
+                return name
+            found = _operator_key(inner, name)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found = _operator_key(inner, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def read_backup(url: str, **storage_options: Any) -> list[tuple[int, dict[str, Any]]]:
+    """Read and check a whole backup file: (line number, document) pairs.
+
+    Derived fields stay in place (the restore recomputes them). Every problem (bad JSON, not
+    a record, an invalid field, a ``$`` field name, an ``_id`` given twice) is reported as
+    ``line N: field: problem`` in one ValidationError.
+    """
     import fsspec
     from bson.json_util import loads
 
-    from jwstnb.query import invalid
-
     options = _json_options()
+    problems: list[str] = []
+    documents: list[tuple[int, dict[str, Any]]] = []
+    first_line: dict[Any, int] = {}
     with fsspec.open(url, "rt", encoding="utf-8", compression="infer", **storage_options) as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
@@ -67,52 +126,31 @@ def _documents(
             try:
                 doc = loads(line, json_options=options)
             except ValueError as exc:
-                raise invalid("line", f"{redact(url)} line {number}: {exc}") from None
-            if not isinstance(doc, dict) or "_id" not in doc:
-                raise invalid("line", f"{redact(url)} line {number}: not a record with an _id")
-            yield number, doc
+                problems.append(f"line {number}: not extended JSON ({str(exc)[:120]})")
+                continue
+            problem = _problem(number, doc)
+            if problem is None and doc["_id"] in first_line:
+                problem = f"line {number}: _id: {doc['_id']} is already on line " + str(
+                    first_line[doc["_id"]]
+                )
+            if problem is not None:
+                problems.append(problem)
+                continue
+            first_line[doc["_id"]] = number
+            documents.append((number, doc))
+    if problems:
+        more = len(problems) - MAX_PROBLEMS
+        shown = "; ".join(problems[:MAX_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
+        raise invalid("line", f"{redact(url)}: nothing restored: {shown}")
+    return documents
 
 
 def restore(session: Session, url: str, **storage_options: Any) -> int:
-    """Load the records in ``url`` (written by :func:`export`); returns how many were written.
+    """Load the records in ``url`` (written by :func:`export`); returns how many it held.
 
-    A record whose ``_id`` exists is replaced; records written by an older jwstnb get their
-    derived fields (``keywords``, ``readers``) computed. The server's validator checks each.
+    The whole file is checked first; then it is written all or nothing
+    (:meth:`jwstnb.session.Session.restore_documents`). A record whose ``_id`` exists is
+    replaced; the server's validator checks each.
     """
-    from pymongo import ReplaceOne
-    from pymongo.errors import BulkWriteError
-
-    from jwstnb.query import derived_fields, invalid
-
-    if session.role != "admin":
-        raise AccessDenied("restore writes records as they were (owners included): admin only")
-    coll = session.collection
-    written = 0
-    batch: list[ReplaceOne[Any]] = []
-    lines: list[int] = []
-
-    def flush() -> None:
-        nonlocal written
-        if not batch:
-            return
-        try:
-            result = coll.bulk_write(batch, ordered=True)
-        except BulkWriteError as exc:
-            first = (exc.details.get("writeErrors") or [{}])[0]
-            line = lines[first.get("index", 0)] if lines else "?"
-            raise invalid(
-                "line", f"{redact(url)} line {line} was rejected: {first.get('errmsg', exc)}"
-            ) from None
-        written += result.upserted_count + result.matched_count
-        batch.clear()
-        lines.clear()
-
-    for number, doc in _documents(url, storage_options):
-        if "keywords" not in doc or "readers" not in doc:
-            doc = {**doc, **{k: v for k, v in derived_fields(doc).items() if k not in doc}}
-        batch.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
-        lines.append(number)
-        if len(batch) >= _BATCH:
-            flush()
-    flush()
-    return written
+    session.require_admin("restore (it writes records as they were, owners included)")
+    return session.restore_documents(read_backup(url, **storage_options))

@@ -27,6 +27,7 @@ __all__ = [
     "StorageFileNotFound",
     "StorageNotConfigured",
     "ValidationError",
+    "invalid",
 ]
 
 
@@ -84,6 +85,20 @@ class StorageError(JwstnbError, OSError):
 
 class NameNotResolved(JwstnbError, LookupError):
     """A target name that neither the database nor the name resolver knows."""
+
+
+def invalid(field_name: str, message: str, value: Any = None) -> Exception:
+    """A pydantic ``ValidationError`` for one bad input, naming the field (long input cut)."""
+    from pydantic import ValidationError
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    shown = value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "..."
+    detail = InitErrorDetails(
+        type=PydanticCustomError("jwstnb_invalid", message),  # type: ignore[arg-type]
+        loc=(field_name,),
+        input=shown,
+    )
+    return ValidationError.from_exception_data("jwstnb", [detail])
 
 
 def __getattr__(name: str) -> Any:

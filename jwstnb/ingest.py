@@ -16,18 +16,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.errors import ConnectionFailed, FitsError, JwstnbError
+from jwstnb.errors import ConnectionFailed, FitsError, JwstnbError, StorageFileNotFound
 from jwstnb.keys import join_key, validate_key
-from jwstnb.naming import classify, group_from_key
+from jwstnb.naming import SCAN_EXTENSIONS, file_type, group_from_key, program_of
+from jwstnb.query import DERIVED_FIELDS
 from jwstnb.records import (
     mast_pairs,
     mast_record,
+    record_from_asdf,
     record_from_asn,
     record_from_fits,
     record_from_picture,
@@ -54,17 +55,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The files a scan imports (lower case; ``.gz`` FITS too).
-SCAN_EXTENSIONS = (
-    ".fits", ".fits.gz", ".fit", ".fts", ".json", ".ecsv", ".csv", ".png", ".jpg", ".jpeg",
-    ".tif", ".tiff",
-)
 # Fields the scan does not compare or overwrite: lineage (relink owns it), what people
 # manage (the session keeps those on upsert), and the session's derived fields.
 _LINEAGE_FIELDS = ("observationBaseId", "parentId", "derivedFrom")
 _NOT_COMPARED = frozenset({
     "_id", "uploadDate", "processingStatus", "processingResults", "tags", "description",
-    "sharedWith", "isPublic", "archived", "keywords", "readers", *_LINEAGE_FIELDS,
+    "sharedWith", "isPublic", "archived", "_processed", *DERIVED_FIELDS, *_LINEAGE_FIELDS,
 })
 _MAX_JSON_BYTES = 16 * 2**20
 _TABLE_HEAD_BYTES = 64 * 1024
@@ -105,28 +101,50 @@ class ImportReport(ScanReport):
 # --- pure record building ---------------------------------------------------------------------
 
 
-def record_from_file(storage: Storage, key: str, size: int | None = None) -> JwstDataModel:
-    """Read what a record needs from one file (headers only for FITS) and build it.
+def _asdf_meta(storage: Storage, key: str) -> dict[str, Any]:
+    """The ``meta`` of an asdf file's tree, read with the ``asdf`` library; arrays stay on disk
+    (lazy blocks), so only the YAML header is read."""
+    import warnings
 
-    Raises FitsError (or ValueError) with the reason when the file cannot be read.
+    import asdf
+
+    with storage.open(key) as handle:
+        try:
+            with warnings.catch_warnings():
+                # JWST trees carry tags of packages jwstnb does not need (gwcs, stdatamodels)
+                warnings.simplefilter("ignore")
+                with asdf.open(handle, lazy_load=True, memmap=False) as af:
+                    meta = af.tree.get("meta")
+                    return dict(meta) if isinstance(meta, Mapping) else {}
+        except Exception as exc:  # asdf/yaml raise many types for a broken file
+            raise FitsError(f"{key!r} is not a readable asdf file: {exc}") from None
+
+
+def record_from_file(storage: Storage, key: str, size: int | None = None) -> JwstDataModel:
+    """Read what a record needs from one file (headers only for FITS and asdf) and build it.
+
+    How a file is read is decided by :func:`jwstnb.naming.file_type`. Raises FitsError with
+    the reason when the file cannot be read.
     """
     validate_key(key)
     if size is None:
         size = storage.size(key)
-    lower = key.lower()
-    if lower.endswith((".fits", ".fits.gz", ".fit", ".fts")):
+    kind = file_type(key)
+    if kind == "fits":
         return record_from_fits(key, size, storage.read_headers(key, size=size))
-    if lower.endswith(".json"):
+    if kind == "asdf":
+        return record_from_asdf(key, size, _asdf_meta(storage, key))
+    if kind == "json":
         if size > _MAX_JSON_BYTES:
-            raise ValueError(f"{key!r} is too large for a JSON file ({size} bytes)")
+            raise FitsError(f"{key!r} is too large for a JSON file ({size} bytes)")
         try:
             data = json.loads(storage.read_bytes(key).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{key!r} is not valid JSON: {exc}") from None
+            raise FitsError(f"{key!r} is not valid JSON: {exc}") from None
         if not isinstance(data, Mapping):
-            raise ValueError(f"{key!r} is JSON but not an object")
+            raise FitsError(f"{key!r} is JSON but not an object")
         return record_from_asn(key, size, data)
-    if lower.endswith((".ecsv", ".csv")):
+    if kind == "table":
         with storage.open(key) as f:
             head = f.read(_TABLE_HEAD_BYTES)
         try:
@@ -134,53 +152,72 @@ def record_from_file(storage: Storage, key: str, size: int | None = None) -> Jws
         except UnicodeDecodeError:
             text = head.decode("utf-8", "ignore")
             if not text.strip():
-                raise ValueError(f"{key!r} is not a text table") from None
+                raise FitsError(f"{key!r} is not a text table") from None
         return record_from_table_head(key, size, text)
-    if lower.endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff")):
+    if kind == "picture":
         from PIL import Image, UnidentifiedImageError
 
         try:
             with storage.open(key) as f, Image.open(f) as image:
                 width, height = image.size
                 mode = image.mode
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
             raise FitsError(f"{key!r} is not a readable image: {exc}") from None
         return record_from_picture(key, size, width, height, mode)
-    raise ValueError(f"{key!r}: files of this type are not imported")
+    raise FitsError(f"{key!r}: files of this type are not imported")
 
 
-# --- the database side ------------------------------------------------------------------------
-
-
-@contextmanager
-def _database(what: str) -> Iterator[None]:
-    """pymongo connection errors -> ConnectionFailed with what to do (no password)."""
-    from pymongo.errors import ConnectionFailure
-
-    try:
-        yield
-    except ConnectionFailure as exc:
-        reason = type(exc).__name__
-        raise ConnectionFailed(
-            f"lost the database while {what} ({reason}); the records written so far are "
-            "complete and an import is idempotent: run it again when the server is back"
-        ) from None
+# --- the database side (through the session's methods only) ---------------------------------
 
 
 def _comparable(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in _NOT_COMPARED}
 
 
-def _existing(session: Session, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Stored admin-import records (userId null) by filePath, in chunks."""
-    coll = session.collection
-    found: dict[str, dict[str, Any]] = {}
-    with _database("reading the records already imported"):
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            for doc in coll.find({"userId": None, "filePath": {"$in": chunk}}):
-                found[doc["filePath"]] = doc
-    return found
+def _refreshed(model: JwstDataModel, existing: Mapping[str, Any]) -> JwstDataModel:
+    """The new record for a file that already has one: what was read, merged with what stays.
+
+    Lineage is relink's business (the stored links stay); metadata from the other importer
+    (MAST's ``mast_*`` keys vs. a scan's header keys) stays, and MAST's image facts do not
+    blank out what a scan read from the headers. A record made by processing also keeps its
+    owner, level, data type and lineage (:data:`jwstnb.session.PROCESSING_KEEPS`): a scan
+    updates only what it read from the file.
+    """
+    from jwstnb.session import PROCESSING_KEEPS
+
+    stored = JwstDataModel.from_document(dict(existing))
+    from_mast = model.metadata.get("source") == "mast"
+    kept = {
+        k: v for k, v in stored.metadata.items()
+        if k != "source" and k.startswith("mast_") != from_mast
+    }
+    image_info = model.image_info
+    if stored.image_info is not None and image_info is not None:
+        if from_mast:
+            image_info = stored.image_info.model_copy(
+                update=image_info.model_dump(exclude_none=True)
+            )
+        else:
+            image_info = image_info.model_copy(update={
+                k: v for k, v in stored.image_info.model_dump().items()
+                if v is not None and getattr(image_info, k) is None
+            })
+    update: dict[str, Any] = {
+        "observation_base_id": existing.get("observationBaseId"),
+        "parent_id": existing.get("parentId"),
+        "derived_from": list(existing.get("derivedFrom") or []),
+        "metadata": {**kept, **model.metadata},
+        "image_info": image_info,
+        "sensor_info": model.sensor_info or stored.sensor_info,
+    }
+    if existing.get("_processed"):
+        by_alias = {
+            info.alias or name: name for name, info in JwstDataModel.model_fields.items()
+        }
+        update.update({by_alias[k]: getattr(stored, by_alias[k]) for k in PROCESSING_KEEPS})
+        update["metadata"] = {**stored.metadata, **model.metadata,
+                              "source": stored.metadata.get("source", "processing")}
+    return model.model_copy(update=update)
 
 
 def _store(
@@ -192,87 +229,57 @@ def _store(
     """Insert or refresh one record; unchanged records are skipped without a write."""
     key = str(model.file_path)
     if existing is not None:
-        # Lineage is relink's business: keep the stored links on a refresh. Metadata from
-        # the other importer (MAST's ``mast_*`` keys vs. a scan's header keys) is kept, and
-        # MAST's image facts do not blank out what a scan read from the headers.
-        stored = JwstDataModel.from_document(dict(existing))
-        from_mast = model.metadata.get("source") == "mast"
-        kept = {
-            k: v for k, v in stored.metadata.items()
-            if k != "source" and k.startswith("mast_") != from_mast
-        }
-        image_info = model.image_info
-        if from_mast and stored.image_info is not None and image_info is not None:
-            image_info = stored.image_info.model_copy(
-                update=image_info.model_dump(exclude_none=True)
-            )
-        model = model.model_copy(update={
-            "observation_base_id": existing.get("observationBaseId"),
-            "parent_id": existing.get("parentId"),
-            "derived_from": list(existing.get("derivedFrom") or []),
-            "metadata": {**kept, **model.metadata},
-            "image_info": image_info,
-            "sensor_info": model.sensor_info or stored.sensor_info,
-        })
+        model = _refreshed(model, existing)
         new = _comparable(model.to_document())
         old = _comparable(JwstDataModel.from_document(dict(existing)).to_document())
         if new == old:
             report.skipped.append(key)
             return
-    with _database(f"importing {key!r}"):
-        _rid, created = session.upsert(model)
+    _rid, created = session.upsert(model)
     (report.imported if created else report.updated).append(key)
 
 
-def _programs(names: Iterable[str]) -> set[str]:
-    return {p for p in (classify(n).program for n in names) if p}
+def _programs(texts: Iterable[str | None]) -> set[str]:
+    """Every JWST program named by these file names or MAST obs ids."""
+    return {p for p in (program_of(t) for t in texts if t) if p}
 
 
 def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int:
     """Recompute lineage for every import record (userId null) of ``programs``.
 
-    Runs :func:`jwstnb.lineage.plan_lineage` over ALL records of each program and writes only
-    the records whose ``observationBaseId`` / ``parentId`` / ``derivedFrom`` change, in one
-    bulk write, each update guarded by the values it read. It then reads again and repeats
-    until nothing changes, so two importers finishing at once still end consistent.
-    Returns the number of records changed.
+    Runs :func:`jwstnb.lineage.plan_lineage` over ALL import records of each program
+    (processing outputs keep their own lineage) and writes only the records whose
+    ``observationBaseId`` / ``parentId`` / ``derivedFrom`` change, each update guarded by
+    the values it read. It then reads again and repeats until nothing changes, so two
+    importers finishing at once still end consistent. Returns the number of records changed.
     """
-    from bson import ObjectId
-    from pymongo import UpdateOne
-
     from jwstnb.lineage import LineageInput, plan_lineage
-    from jwstnb.query import derived_fields, program_filter
+    from jwstnb.session import LineageChange
 
-    coll = session.collection
+    session.require_admin("recomputing lineage")
     changed = 0
     for program in sorted(set(programs)):
         if not re.fullmatch(r"\d{5}", program):
             continue
-        # One index range on keywords (file-name and group words); imports only (userId null)
-        # are kept client-side so the server needs no multi-field plan.
-        query = program_filter(program)
         for _round in range(rounds):
-            with _database(f"reading program {program} for lineage"):
-                docs = {
-                    str(d["_id"]): d for d in coll.find(query) if d.get("userId") is None
-                }
+            docs = {str(d["_id"]): d for d in session.program_records(program)}
             inputs = []
             for rid, doc in docs.items():
                 meta = doc.get("metadata") or {}
                 known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
                 members = meta.get("asn_members") or ()
+                product = meta.get("asn_product")
+                optics = meta.get("optics")
                 inputs.append(LineageInput(
                     id=rid,
                     file_name=doc["fileName"],
                     known_group=known if isinstance(known, str) else None,
                     asn_members=tuple(str(m) for m in members if isinstance(m, str)),
-                    asn_product=meta.get("asn_product") if isinstance(
-                        meta.get("asn_product"), str) else None,
-                    optics=meta.get("optics") if isinstance(meta.get("optics"), str) else None,
+                    asn_product=product if isinstance(product, str) else None,
+                    optics=optics if isinstance(optics, str) else None,
                 ))
-            plan = plan_lineage(inputs)
-            updates = []
-            for rid, links in plan.items():
+            changes = []
+            for rid, links in plan_lineage(inputs).items():
                 doc = docs[rid]
                 want = {
                     "observationBaseId": links.observation_base_id,
@@ -281,19 +288,11 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
                 }
                 have = {k: doc.get(k) for k in _LINEAGE_FIELDS}
                 have["derivedFrom"] = list(have["derivedFrom"] or [])
-                if want == have:
-                    continue
-                changes = dict(want)
-                for name, value in derived_fields({**doc, **want}).items():
-                    if doc.get(name) != value:
-                        changes[name] = value
-                guard = {k: doc.get(k) for k in _LINEAGE_FIELDS}
-                updates.append(UpdateOne({"_id": ObjectId(rid), **guard}, {"$set": changes}))
-            if not updates:
+                if want != have:
+                    changes.append(LineageChange(before=doc, after=want))
+            if not changes:
                 break
-            with _database(f"writing lineage of program {program}"):
-                result = coll.bulk_write(updates, ordered=False)
-            changed += result.modified_count
+            changed += session.apply_lineage(changes)
         else:
             log.warning("lineage of program %s kept changing; run relink again", program)
     return changed
@@ -352,11 +351,17 @@ def scan(
     """
     from tqdm.auto import tqdm
 
-    session.collection  # noqa: B018 - admin only: AccessDenied before any work
+    session.require_admin("a scan")
     report = ScanReport()
     sizes = storage.sizes(prefix)
     keys = [k for k in sizes if _wanted(k)]
-    existing = _existing(session, keys)
+    if not keys:
+        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
+        raise StorageFileNotFound(
+            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
+            "there (check the URL or prefix)"
+        )
+    existing = session.records_at(keys)
     touched: set[str] = set()
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
     pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="jwstnb-scan")
@@ -384,7 +389,7 @@ def scan(
                     log.info("scan: %s failed: %s", key, exc)
                 else:
                     _store(session, model, existing.get(key), report)
-                    touched.add(model.file_name)
+                    touched.update((model.file_name, key))
                 bar.update(1)
                 submit()
     finally:
@@ -410,7 +415,7 @@ def import_mast(
     files found in ``storage`` contribute their members to lineage. Re-importing updates the
     same records in place. The obs_id names the lineage group.
     """
-    session.collection  # noqa: B018 - admin only: AccessDenied before any work
+    session.require_admin("a MAST import")
     obs = row_items(observation_row)
     products = [row_items(p) for p in product_rows]
     report = ImportReport()
@@ -432,10 +437,12 @@ def import_mast(
             continue
         models.append(model)
     keys = [str(m.file_path) for m in models]
-    existing = _existing(session, keys)
+    existing = session.records_at(keys)
     for model in models:
         _store(session, model, existing.get(str(model.file_path)), report)
-    report.relinked = relink(session, _programs(m.file_name for m in models))
+    texts = [m.file_name for m in models] + [str(obs.get("obs_id") or "")]
+    texts += [str(p.get("obs_id") or "") for p in products]
+    report.relinked = relink(session, _programs(texts))
     return report
 
 

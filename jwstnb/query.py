@@ -2,23 +2,23 @@
 
 Pure: no I/O. :mod:`jwstnb.session` sends what this module builds.
 
-Access is a derived, indexed field ``readers`` kept on every record by the
-session: ``"public"`` when ``isPublic``, ``"user:<id>"`` for the owner and every user in
-``sharedWith``. A session's read scope is ``{"readers": {"$in": [...]}}`` (admin: none), so
-the scope is one indexable predicate inside every filter, before skip/limit.
+:class:`Criteria` is the one list of search criteria: ``Session.search``, ``items``,
+``counts``, ``table`` and ``explain`` all take its fields, and the widgets read its facets
+and sort fields from here. Access comes from :mod:`jwstnb.access` (the ``readers`` field).
 
 Text search uses the derived, indexed ``keywords`` array (lowercase tokens). User text is
 data: it is tokenised into word characters only, each term matched as an anchored,
 regex-escaped prefix; dicts, lists or operators where a string is expected are a
 :class:`ValidationError`, and lengths and term counts are capped.
 
-Every search shape is a pipeline that starts with ONE single-field ``$match`` on an indexed
-field (the most selective predicate: a text term's prefix range, else a typed filter, else
-the scope) followed by a ``$match`` with the rest of the filter. SecantusDB plans a
+Every read is a pipeline that starts with ONE single-field ``$match`` on an indexed field
+(the most selective predicate: a sky cone, a text term's prefix range, else a typed filter,
+else the scope) followed by a ``$match`` with the rest of the filter. SecantusDB plans a
 single-field equality / range / ``$in`` as an IXSCAN (and plans any multi-field or ``$and``
-filter as a COLLSCAN), real MongoDB coalesces the two stages and can always use the
-leading predicate's index. :class:`SearchPlan.hint` names that index (or the upload-date
-index when no predicate is indexable) for servers where a hint is cheap.
+filter as a COLLSCAN); real MongoDB coalesces the two stages and can always use the
+leading predicate's index. The page of items never sits inside ``$facet`` (MongoDB cannot
+use an index there): :func:`page_pipeline` sorts with an index, :func:`counts_pipeline`
+counts total and facets separately.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from jwstnb.errors import AccessDenied
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
+
+from jwstnb.access import PUBLIC, USER_PREFIX, Role, Scope, readers_for, validate_user
+from jwstnb.errors import invalid
 from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus, collection_validator
 
 __all__ = [
@@ -38,22 +42,25 @@ __all__ = [
     "INDEXES",
     "MAX_TERMS",
     "MAX_TEXT_LENGTH",
+    "PUBLIC",
     "SORT_FIELDS",
     "TRANSITIONS",
+    "USER_PREFIX",
     "Criteria",
     "IndexSpec",
     "Role",
     "Scope",
     "SearchPlan",
     "count_pipeline",
+    "counts_pipeline",
     "derived_fields",
     "invalid",
     "keywords_for",
     "lineage_pipeline",
     "match_plan",
     "observations_pipeline",
+    "page_pipeline",
     "readers_for",
-    "search_pipeline",
     "session_validator",
     "statistics_pipeline",
     "status_transition",
@@ -61,8 +68,6 @@ __all__ = [
     "validate_criteria",
     "validate_user",
 ]
-
-Role = Literal["anonymous", "user", "admin"]
 
 MAX_TEXT_LENGTH = 512  # characters of search text
 MAX_TERMS = 8  # distinct words of search text
@@ -72,99 +77,6 @@ MAX_VALUES = 50  # values of one list filter (tags, data types, ...)
 MAX_VALUE_LENGTH = 256  # characters of one filter value
 MAX_PAGE_SIZE = 500
 MAX_PAGE = 100_000
-MAX_USER_LENGTH = 200
-
-PUBLIC = "public"
-USER_PREFIX = "user:"
-
-
-# --- errors -------------------------------------------------------------------------------------
-
-
-def invalid(field_name: str, message: str, value: Any = None) -> Exception:
-    """A pydantic ``ValidationError`` for one bad input (``jwstnb.errors.ValidationError``)."""
-    from pydantic import ValidationError
-    from pydantic_core import InitErrorDetails, PydanticCustomError
-
-    shown = value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "..."
-    detail = InitErrorDetails(
-        type=PydanticCustomError("jwstnb_invalid", message),  # type: ignore[arg-type]
-        loc=(field_name,),
-        input=shown,
-    )
-    return ValidationError.from_exception_data("jwstnb", [detail])
-
-
-# --- access scope ----------------------------------------------------------------------------
-
-
-def validate_user(user: Any) -> str:
-    """A user id: a non-empty string without control characters, at most 200 characters."""
-    if not isinstance(user, str) or not user.strip():
-        raise invalid("user", "a user id must be a non-empty string", user)
-    if len(user) > MAX_USER_LENGTH or any(unicodedata.category(c)[0] == "C" for c in user):
-        raise invalid("user", "a user id has at most 200 printable characters", user)
-    return user
-
-
-def readers_for(user_id: str | None, is_public: bool, shared_with: Iterable[str]) -> list[str]:
-    """The ``readers`` entries of a record: who may read it, as one indexable array."""
-    readers = [PUBLIC] if is_public else []
-    if user_id:
-        readers.append(USER_PREFIX + user_id)
-    readers.extend(USER_PREFIX + u for u in shared_with if u)
-    return list(dict.fromkeys(readers))
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Who is asking: ``anonymous``, ``user`` (with ``user``) or ``admin`` (the access model)."""
-
-    role: Role
-    user: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.role not in ("anonymous", "user", "admin"):
-            raise invalid("role", "role must be 'anonymous', 'user' or 'admin'", self.role)
-        if self.role == "user":
-            validate_user(self.user)
-        elif self.user is not None:
-            raise invalid("user", f"a {self.role} scope has no user", self.user)
-
-    @property
-    def readers(self) -> list[str] | None:
-        """The ``readers`` values this scope may read; ``None`` means everything (admin)."""
-        if self.role == "admin":
-            return None
-        if self.role == "user":
-            return [PUBLIC, USER_PREFIX + str(self.user)]
-        return [PUBLIC]
-
-    def read_filter(self) -> dict[str, Any]:
-        """The filter clause every read carries (``{}`` for admin)."""
-        readers = self.readers
-        return {} if readers is None else {"readers": {"$in": readers}}
-
-    def write_filter(self) -> dict[str, Any]:
-        """The filter clause every write carries; anonymous sessions may not write."""
-        if self.role == "admin":
-            return {}
-        if self.role == "user":
-            return {"userId": self.user}
-        raise AccessDenied(
-            "an anonymous session is read-only; connect with user=... (or use .as_user(name))"
-        )
-
-    def can_read(self, doc: Mapping[str, Any]) -> bool:
-        """Whether this scope may read the stored document (mirrors :meth:`read_filter`)."""
-        readers = self.readers
-        return readers is None or bool(set(readers) & set(doc.get("readers") or ()))
-
-    def can_write(self, doc: Mapping[str, Any]) -> bool:
-        """Whether this scope may change the stored document (mirrors :meth:`write_filter`)."""
-        if self.role == "admin":
-            return True
-        return self.role == "user" and doc.get("userId") == self.user
 
 
 # --- keywords ----------------------------------------------------------------------------------
@@ -239,14 +151,61 @@ def keywords_for(doc: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_KEYWORDS]
 
 
+def program_of_record(doc: Mapping[str, Any]) -> str | None:
+    """The five-digit JWST program of a stored document: its file name, group, or proposal id."""
+    from jwstnb.naming import classify, parse_group_key
+
+    name = doc.get("fileName")
+    if isinstance(name, str) and (program := classify(name).program):
+        return program
+    group = parse_group_key(doc.get("observationBaseId"))
+    if group is not None:
+        return group.program
+    proposal = _get(doc, ("imageInfo", "proposalId"))
+    if isinstance(proposal, str | int) and str(proposal).strip().isdigit():
+        number = int(str(proposal).strip())
+        return f"{number:05d}" if 0 < number < 100_000 else None
+    return None
+
+
+def sky_region(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The GeoJSON the ``skyRegion`` 2dsphere index holds: the footprint, else the centre.
+
+    A footprint that cannot be stored as GeoJSON (malformed, bigger than a hemisphere)
+    falls back to the centre point, so the record is still found by position.
+    """
+    footprint = _get(doc, ("imageInfo", "footprint"))
+    ra, dec = _get(doc, ("imageInfo", "ra")), _get(doc, ("imageInfo", "dec"))
+    has_centre = isinstance(ra, int | float) and isinstance(dec, int | float)
+    if not (isinstance(footprint, str) and footprint.strip()) and not has_centre:
+        return None
+    from jwstnb import sky
+
+    if isinstance(footprint, str) and footprint.strip():
+        try:
+            return sky.stored_geojson(sky.parse_stcs(footprint))
+        except (ValueError, TypeError, ArithmeticError):
+            pass
+    return sky.point_geojson(float(ra), float(dec)) if has_centre else None
+
+
 def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """``keywords`` and ``readers`` for a stored (camelCase) document."""
+    """The fields the session derives for a stored (camelCase) document, never taken as given.
+
+    ``keywords`` (text search), ``readers`` (access), ``program`` (five digits) and
+    ``skyRegion`` (GeoJSON for position search). Restore and every write recompute them.
+    """
     return {
         "keywords": keywords_for(doc),
         "readers": readers_for(
             doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
         ),
+        "program": program_of_record(doc),
+        "skyRegion": sky_region(doc),
     }
+
+
+DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion")
 
 
 def session_validator() -> dict[str, Any]:
@@ -260,6 +219,8 @@ def session_validator() -> dict[str, Any]:
         "items": {"bsonType": "string", "minLength": 1, "maxLength": MAX_TERM_LENGTH},
     }
     schema["properties"]["readers"] = {"bsonType": "array", "items": {"bsonType": "string"}}
+    schema["properties"]["program"] = {"bsonType": ["string", "null"], "pattern": r"^\d{5}$"}
+    schema["properties"]["skyRegion"] = {"bsonType": ["object", "null"]}
     schema["required"] = list(dict.fromkeys([*schema.get("required", []), "keywords", "readers"]))
     return validator
 
@@ -271,7 +232,7 @@ def session_validator() -> dict[str, Any]:
 class IndexSpec:
     """One index the toolkit relies on, and the query shape that needs it."""
 
-    keys: tuple[tuple[str, int], ...]
+    keys: tuple[tuple[str, int | str], ...]
     purpose: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -281,38 +242,13 @@ class IndexSpec:
         return "_".join(f"{k}_{d}" for k, d in self.keys)
 
     @property
-    def key_pattern(self) -> dict[str, int]:
+    def key_pattern(self) -> dict[str, int | str]:
         return dict(self.keys)
 
 
-def _ix(field_name: str, purpose: str, direction: int = 1) -> IndexSpec:
+def _ix(field_name: str, purpose: str, direction: int | str = 1) -> IndexSpec:
     return IndexSpec(((field_name, direction),), purpose)
 
-
-INDEXES: tuple[IndexSpec, ...] = (
-    _ix("keywords", "text search: anchored prefix of each word (multikey)"),
-    _ix("readers", "access scope of every read: readers $in [public, user:<id>] (multikey)"),
-    _ix("uploadDate", "date range filter; walk for searches with no other indexed predicate", -1),
-    _ix("observationBaseId", "lineage(observation) and the observation_base_id filter"),
-    _ix("dataType", "data_type filter"),
-    _ix("processingLevel", "processing_level filter"),
-    _ix("processingStatus", "status filter (work queues)"),
-    _ix("imageInfo.instrument", "instrument filter"),
-    _ix("imageInfo.filter", "filter (optical element) filter"),
-    _ix("imageInfo.targetName", "target_name filter"),
-    _ix("tags", "tags filter (multikey)"),
-    _ix("isPublic", "is_public filter"),
-    IndexSpec(
-        (("userId", 1), ("filePath", 1)),
-        "one record per owner and storage key (idempotent ingest upserts)",
-        {"unique": True, "partialFilterExpression": {"filePath": {"$type": "string"}}},
-    ),
-)
-_INDEX_BY_FIELD = {spec.keys[0][0]: spec for spec in INDEXES if len(spec.keys) == 1}
-FALLBACK_INDEX = _INDEX_BY_FIELD["uploadDate"]
-
-
-# --- criteria ----------------------------------------------------------------------------------
 
 SORT_FIELDS: dict[str, str] = {
     "uploadDate": "uploadDate",
@@ -333,6 +269,8 @@ SORT_FIELDS: dict[str, str] = {
     "targetName": "imageInfo.targetName",
     "target_name": "imageInfo.targetName",
     "instrument": "imageInfo.instrument",
+    "ra": "imageInfo.ra",
+    "dec": "imageInfo.dec",
 }
 # Page.facets keys -> document paths.
 FACETS: dict[str, str] = {
@@ -342,175 +280,276 @@ FACETS: dict[str, str] = {
     "filter": "imageInfo.filter",
     "target_name": "imageInfo.targetName",
     "status": "processingStatus",
+    "program": "program",
 }
+_SORT_PATHS = tuple(dict.fromkeys(SORT_FIELDS.values()))
 
 
-@dataclass(frozen=True)
-class Criteria:
-    """Validated search criteria (see :func:`validate_criteria`)."""
+def _sort_indexes() -> tuple[IndexSpec, ...]:
+    """For each sort key: scope + key + _id (user/anonymous pages) and key + _id (admin).
 
-    terms: tuple[str, ...] = ()
-    data_type: tuple[str, ...] = ()
-    processing_level: tuple[str, ...] = ()
-    instrument: tuple[str, ...] = ()
-    filter: tuple[str, ...] = ()
-    target_name: tuple[str, ...] = ()
-    status: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    is_public: bool | None = None
-    include_archived: bool = False
-    observation_base_id: str | None = None
-    page: int = 1
-    page_size: int = 20
-    sort: str = "uploadDate"
-    descending: bool = True
+    A page then walks an index in sort order and stops at its limit on a real MongoDB:
+    no blocking in-memory sort over the matches at any collection size.
+    """
+    out = []
+    for path in _SORT_PATHS:
+        direction = -1 if path == "uploadDate" else 1
+        out.append(IndexSpec((("readers", 1), (path, direction), ("_id", direction)),
+                             f"page of a user/anonymous scope sorted by {path}"))
+        out.append(IndexSpec(((path, direction), ("_id", direction)),
+                             f"page of the admin scope sorted by {path}"))
+    return tuple(out)
 
 
-def _text(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, str):
-        raise invalid("text", "search text must be a string", value)
-    if len(value) > MAX_TEXT_LENGTH:
-        raise invalid("text", f"search text is limited to {MAX_TEXT_LENGTH} characters", value)
-    terms = tokenize(value)
-    if len(terms) > MAX_TERMS:
-        raise invalid("text", f"search text is limited to {MAX_TERMS} words", value)
-    return tuple(terms)
+INDEXES: tuple[IndexSpec, ...] = (
+    _ix("keywords", "text search: anchored prefix of each word (multikey)"),
+    _ix("readers", "access scope of every read: readers $in [public, user:<id>] (multikey)"),
+    _ix("uploadDate", "date range filter; the window of recent records of unfiltered pages", -1),
+    _ix("observationBaseId", "lineage(observation), observation list, the group filter"),
+    _ix("dataType", "data_type filter"),
+    _ix("processingLevel", "processing_level filter"),
+    _ix("processingStatus", "status filter (work queues)"),
+    _ix("imageInfo.instrument", "instrument filter"),
+    _ix("imageInfo.filter", "filter (optical element) filter"),
+    _ix("imageInfo.targetName", "target_name filter; offline target positions"),
+    _ix("imageInfo.proposalPi", "proposal_pi filter"),
+    _ix("imageInfo.observationDate", "observed_from / observed_to range"),
+    _ix("program", "program filter and facet"),
+    _ix("tags", "tags filter (multikey)"),
+    _ix("isPublic", "is_public filter"),
+    _ix("parentId", "lineage: children of a group's files in other groups"),
+    _ix("derivedFrom", "lineage: products of a group's files in other groups (multikey)"),
+    _ix("skyRegion", "position search: footprint or centre overlaps a cone", "2dsphere"),
+    IndexSpec(
+        (("userId", 1), ("filePath", 1)),
+        "one record per owner and storage key (idempotent ingest upserts)",
+        {"unique": True, "partialFilterExpression": {"filePath": {"$type": "string"}}},
+    ),
+    IndexSpec((("filePath", 1),), "a storage key's records whatever their owner (scans)"),
+    *_sort_indexes(),
+)
+_INDEX_BY_FIELD = {spec.keys[0][0]: spec for spec in INDEXES if len(spec.keys) == 1}
+FALLBACK_INDEX = _INDEX_BY_FIELD["uploadDate"]
 
 
-def _encodable(name: str, value: str) -> str:
+def sort_index(path: str, scoped: bool) -> IndexSpec:
+    """The index that gives pages sorted by ``path`` (with the scope first when ``scoped``)."""
+    lead = ("readers", 1) if scoped else None
+    for spec in INDEXES:
+        keys = spec.keys[1:] if scoped else spec.keys
+        if (spec.keys[0] == lead or not scoped) and len(keys) == 2 and keys[0][0] == path and (
+            keys[1][0] == "_id"
+        ):
+            return spec
+    raise KeyError(path)
+
+
+# --- criteria ----------------------------------------------------------------------------------
+
+
+def _fail(info: ValidationInfo, message: str) -> PydanticCustomError:
+    return PydanticCustomError("jwstnb_invalid", f"{info.field_name} {message}")
+
+
+def _encodable(value: str, info: ValidationInfo) -> str:
     """BSON strings are UTF-8: a lone surrogate (possible in a Python str) is refused here."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise invalid(
-            name, f"{name} contains characters that are not valid unicode", value
-        ) from None
+        raise _fail(info, "contains characters that are not valid unicode") from None
     return value
 
 
-def _string(name: str, value: Any) -> str:
+def _one_string(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str) or not value:
-        raise invalid(name, f"{name} must be a non-empty string", value)
+        raise _fail(info, "must be a non-empty string")
     if len(value) > MAX_VALUE_LENGTH:
-        raise invalid(name, f"{name} is limited to {MAX_VALUE_LENGTH} characters", value)
-    return _encodable(name, value)
+        raise _fail(info, f"is limited to {MAX_VALUE_LENGTH} characters")
+    return _encodable(value, info)
 
 
-def _strings(name: str, value: Any) -> tuple[str, ...]:
+def _strings(value: Any, info: ValidationInfo) -> tuple[str, ...]:
     """A string or a list of strings (e.g. several facet values): never a dict or operator."""
     if value is None:
         return ()
     if isinstance(value, str):
-        return (_string(name, value),)
+        return (_one_string(value, info),)
     if isinstance(value, list | tuple | set | frozenset):
         if len(value) > MAX_VALUES:
-            raise invalid(name, f"{name} takes at most {MAX_VALUES} values", list(value)[:5])
+            raise _fail(info, f"takes at most {MAX_VALUES} values")
         items = sorted(value) if isinstance(value, set | frozenset) else list(value)
-        return tuple(dict.fromkeys(_string(name, v) for v in items))
-    raise invalid(name, f"{name} must be a string or a list of strings", value)
+        return tuple(dict.fromkeys(_one_string(v, info) for v in items))
+    raise _fail(info, "must be a string or a list of strings")
 
 
-def _choices(name: str, value: Any, enum: type[Any]) -> tuple[str, ...]:
-    values = _strings(name, value)
+def _choices(enum: type[Any]) -> Any:
     allowed = {m.value for m in enum}
     lowered = {m.value.lower(): m.value for m in enum}
-    out = []
-    for v in values:
-        if v in allowed:
-            out.append(v)
-        elif v.lower() in lowered:
+
+    def check(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        out = []
+        for v in _strings(value, info):
+            if v.lower() not in lowered:
+                raise _fail(info, f"must be one of {', '.join(sorted(allowed))}")
             out.append(lowered[v.lower()])
-        else:
-            raise invalid(name, f"{name} must be one of {', '.join(sorted(allowed))}", v)
-    return tuple(dict.fromkeys(out))
+        return tuple(dict.fromkeys(out))
+
+    return BeforeValidator(check)
 
 
-def _date(name: str, value: Any) -> datetime | None:
+def _text(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        value = " ".join(value)  # already tokenised terms (Criteria copied)
+    if not isinstance(value, str):
+        raise _fail(info, "must be a string")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise _fail(info, f"is limited to {MAX_TEXT_LENGTH} characters")
+    terms = tokenize(_encodable(value, info))
+    if len(terms) > MAX_TERMS:
+        raise _fail(info, f"is limited to {MAX_TERMS} words")
+    return tuple(terms)
+
+
+def _date(value: Any, info: ValidationInfo) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise invalid(
-                name, f"{name} must be a date, datetime or ISO 8601 string", value
-            ) from None
+            raise _fail(info, "must be a date, datetime or ISO 8601 string") from None
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, datetime):
-        raise invalid(name, f"{name} must be a date, datetime or ISO 8601 string", value)
+        raise _fail(info, "must be a date, datetime or ISO 8601 string")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _int(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(name, f"{name} must be a whole number from {low} to {high}", value)
-    return value
+def _int_in(low: int, high: int) -> Any:
+    def check(value: Any, info: ValidationInfo) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _fail(info, f"must be a whole number from {low} to {high}")
+        return value
+
+    return BeforeValidator(check)
 
 
-def _bool(name: str, value: Any, optional: bool = False) -> Any:
-    if value is None and optional:
+def _flag(value: Any, info: ValidationInfo) -> bool | None:
+    if value is None and info.field_name == "is_public":
         return None
     if not isinstance(value, bool):
-        raise invalid(name, f"{name} must be True or False", value)
+        raise _fail(info, "must be True or False")
     return value
 
 
-def validate_criteria(
-    text: Any = None,
-    data_type: Any = None,
-    processing_level: Any = None,
-    instrument: Any = None,
-    filter: Any = None,
-    target_name: Any = None,
-    status: Any = None,
-    tags: Any = None,
-    date_from: Any = None,
-    date_to: Any = None,
-    is_public: Any = None,
-    include_archived: Any = False,
-    observation_base_id: Any = None,
-    page: Any = 1,
-    page_size: Any = 20,
-    sort: Any = "uploadDate",
-    descending: Any = True,
-) -> Criteria:
-    """Check every search argument (types, enums, lengths) and return :class:`Criteria`.
+def _optional_string(value: Any, info: ValidationInfo) -> str | None:
+    return None if value is None else _one_string(value, info)
 
-    Raises ``ValidationError`` naming the argument; nothing the user passes becomes a query
-    operator.
+
+def _sort(value: Any, info: ValidationInfo) -> str:
+    if not isinstance(value, str) or value not in SORT_FIELDS:
+        raise _fail(info, f"must be one of {', '.join(sorted(SORT_FIELDS))}")
+    return value
+
+
+def _programs(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    def text(v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    value = [text(v) for v in value] if isinstance(value, list | tuple) else text(value)
+    out = []
+    for v in _strings(value, info):
+        digits = v.strip().lower().removeprefix("jw")
+        if not digits.isdigit() or not 0 < int(digits) < 100_000:
+            raise _fail(info, "must be a JWST program number, e.g. '02733' or 2733")
+        out.append(f"{int(digits):05d}")
+    return tuple(dict.fromkeys(out))
+
+
+def _position(value: Any, info: ValidationInfo) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    from jwstnb import sky
+
+    try:
+        return sky.parse_position(value)
+    except (ValueError, TypeError) as exc:
+        raise _fail(info, f"is not a sky position astropy understands ({exc})") from None
+
+
+def _radius(value: Any, info: ValidationInfo) -> float:
+    from jwstnb import sky
+
+    try:
+        return sky.parse_radius(0 if value is None else value)
+    except (ValueError, TypeError) as exc:
+        raise _fail(info, f"must be degrees or an astropy angle from 0 to 180 ({exc})") from None
+
+
+Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
+When = Annotated[datetime | None, BeforeValidator(_date)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+class Criteria(BaseModel):
+    """Validated search criteria: THE list of what a search can ask (one owner, DESIGN §1).
+
+    Values are normalised (text -> lowercase words, enums -> their values, dates -> UTC,
+    programs -> five digits, position -> ICRS degrees); anything else, or an unknown name,
+    is a ``ValidationError`` naming the argument. Nothing here becomes a query operator.
     """
-    if not isinstance(sort, str) or sort not in SORT_FIELDS:
-        raise invalid("sort", f"sort must be one of {', '.join(sorted(SORT_FIELDS))}", sort)
-    obs = (
-        None if observation_base_id is None else _string("observation_base_id", observation_base_id)
-    )
-    criteria = Criteria(
-        terms=_text(text),
-        data_type=_choices("data_type", data_type, DataType),
-        processing_level=_choices("processing_level", processing_level, ProcessingLevel),
-        instrument=_strings("instrument", instrument),
-        filter=_strings("filter", filter),
-        target_name=_strings("target_name", target_name),
-        status=_choices("status", status, ProcessingStatus),
-        tags=_strings("tags", tags),
-        date_from=_date("date_from", date_from),
-        date_to=_date("date_to", date_to),
-        is_public=_bool("is_public", is_public, optional=True),
-        include_archived=_bool("include_archived", include_archived),
-        observation_base_id=obs,
-        page=_int("page", page, 1, MAX_PAGE),
-        page_size=_int("page_size", page_size, 1, MAX_PAGE_SIZE),
-        sort=sort,
-        descending=_bool("descending", descending),
-    )
-    if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
-        raise invalid("date_to", "date_to is before date_from", date_to)
-    return criteria
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: Annotated[tuple[str, ...], BeforeValidator(_text)] = ()
+    data_type: Annotated[tuple[str, ...], _choices(DataType)] = ()
+    processing_level: Annotated[tuple[str, ...], _choices(ProcessingLevel)] = ()
+    instrument: Strings = ()
+    filter: Strings = ()
+    target_name: Strings = ()
+    status: Annotated[tuple[str, ...], _choices(ProcessingStatus)] = ()
+    tags: Strings = ()
+    date_from: When = None
+    date_to: When = None
+    observed_from: When = None
+    observed_to: When = None
+    program: Annotated[tuple[str, ...], BeforeValidator(_programs)] = ()
+    proposal_pi: Strings = ()
+    position: Annotated[tuple[float, float] | None, BeforeValidator(_position)] = None
+    radius: Annotated[float, BeforeValidator(_radius)] = 0.0
+    is_public: Annotated[bool | None, BeforeValidator(_flag)] = None
+    include_archived: Flag = False
+    observation_base_id: Annotated[str | None, BeforeValidator(_optional_string)] = None
+    page: Annotated[int, _int_in(1, MAX_PAGE)] = 1
+    page_size: Annotated[int, _int_in(1, MAX_PAGE_SIZE)] = 20
+    sort: Annotated[str, BeforeValidator(_sort)] = "uploadDate"
+    descending: Flag = True
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Criteria:
+        for low, high in (("date_from", "date_to"), ("observed_from", "observed_to")):
+            start, end = getattr(self, low), getattr(self, high)
+            if start and end and start > end:
+                raise PydanticCustomError("jwstnb_invalid", f"{high} is before {low}")
+        if self.radius and self.position is None:
+            raise PydanticCustomError("jwstnb_invalid", "radius needs a position")
+        return self
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The words of ``text`` (lowercase, NFKC, distinct)."""
+        return self.text
+
+    def with_page(self, **changes: Any) -> Criteria:
+        """A copy with other paging/sort values (validated like the rest)."""
+        return Criteria.model_validate({**self.model_dump(), **changes})
+
+
+def validate_criteria(**criteria: Any) -> Criteria:
+    """:class:`Criteria` from keyword arguments (``ValidationError`` names a bad one)."""
+    return Criteria.model_validate(criteria)
 
 
 # --- plans -------------------------------------------------------------------------------------
@@ -540,13 +579,10 @@ def prefix_range(term: str) -> dict[str, str]:
 
 
 def program_filter(program: str) -> dict[str, Any]:
-    """Records that belong to JWST program ``program`` ("02733"), by their file name or group.
-
-    Both give a ``jw02733...`` keyword, so one range on the ``keywords`` index finds them.
-    """
+    """Records of JWST program ``program`` ("02733"): one equality on the derived field."""
     if not re.fullmatch(r"\d{5}", program):
         raise invalid("program", "must be five digits, e.g. '02733'", program)
-    return {"keywords": prefix_range(f"jw{program}")}
+    return {"program": program}
 
 
 def _one_or_in(values: Sequence[Any]) -> Any:
@@ -567,16 +603,19 @@ class SearchPlan:
 
     ``stages[0]`` is a single-field ``$match`` on the ``index``'s field (absent when no
     predicate is indexable; then ``hint_required`` is True and ``index`` is the upload-date
-    index, walked). ``hint`` is the index's key pattern, for :meth:`aggregate options
-    <pymongo.collection.Collection.aggregate>`.
+    index, walked). ``hint`` is the index's key pattern, for pymongo's ``aggregate(hint=...)``.
+    ``broad`` marks a lead that may yield a
+    large part of the collection (the scope, a data type...): pages then read the most
+    recent records first (see :func:`page_pipeline`).
     """
 
     stages: tuple[dict[str, Any], ...]
     index: IndexSpec
     hint_required: bool
+    broad: bool = False
 
     @property
-    def hint(self) -> dict[str, int]:
+    def hint(self) -> dict[str, int | str]:
         return self.index.key_pattern
 
     @property
@@ -590,11 +629,15 @@ class SearchPlan:
 
 # Rank of each indexed field as the leading predicate: lower is (usually) more selective.
 _RANK = (
+    "skyRegion",
     "observationBaseId",
     "keywords",
     "imageInfo.targetName",
     "tags",
+    "program",
+    "imageInfo.proposalPi",
     "imageInfo.filter",
+    "imageInfo.observationDate",
     "uploadDate",
     "imageInfo.instrument",
     "processingStatus",
@@ -603,18 +646,46 @@ _RANK = (
     "readers",
     "isPublic",
 )
+# Leads that may hold a large share of the collection.
+_BROAD = frozenset(
+    {"uploadDate", "imageInfo.instrument", "processingStatus", "processingLevel", "dataType",
+     "readers", "isPublic"}
+)
 
 
-def match_plan(criteria: Criteria, scope: Scope) -> SearchPlan:
-    """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets)."""
-    # Each entry: (field, leading predicate, residual clause or None if the leading one is exact)
-    candidates: list[tuple[str, Any, dict[str, Any] | None]] = []
+def _range(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
+    bounds: dict[str, datetime] = {}
+    if start:
+        bounds["$gte"] = start
+    if end:
+        bounds["$lte"] = end
+    return bounds
+
+
+def match_plan(
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
+) -> SearchPlan:
+    """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets).
+
+    ``sky_exclude``: ids the session found inside the cone's bounding polygon but outside
+    the cone itself (exact great-circle test), so totals and facets stay exact.
+    """
+    # Each entry: (field, leading predicate); residual holds every clause, lead included.
+    candidates: list[tuple[str, Any]] = []
     residual: list[dict[str, Any]] = []
 
     def exact(field_name: str, condition: Any) -> None:
-        candidates.append((field_name, condition, None))
+        candidates.append((field_name, condition))
         residual.append({field_name: condition})
 
+    if criteria.position is not None:
+        from jwstnb import sky
+
+        ra, dec = criteria.position
+        exact("skyRegion", {"$geoIntersects": {"$geometry": sky.cone_geojson(
+            ra, dec, criteria.radius)}})
+        if sky_exclude:
+            residual.append({"_id": {"$nin": list(sky_exclude)}})
     if criteria.observation_base_id is not None:
         exact("observationBaseId", criteria.observation_base_id)
     # Longest word first: its prefix range is the narrowest.
@@ -622,24 +693,25 @@ def match_plan(criteria: Criteria, scope: Scope) -> SearchPlan:
         prefix = {"$regex": "^" + re.escape(term)}
         # The range serves the index; the anchored regex is exact on an array (a bare range
         # on a multikey field may be met by two different elements).
-        candidates.append(("keywords", prefix_range(term), {"keywords": prefix}))
+        candidates.append(("keywords", prefix_range(term)))
         residual.append({"keywords": prefix})
     if criteria.target_name:
         exact("imageInfo.targetName", _one_or_in(criteria.target_name))
     if criteria.tags:
-        candidates.append(("tags", criteria.tags[0], None))
+        candidates.append(("tags", criteria.tags[0]))
         residual.append(
             {"tags": criteria.tags[0] if len(criteria.tags) == 1 else {"$all": list(criteria.tags)}}
         )
+    if criteria.program:
+        exact("program", _one_or_in(criteria.program))
+    if criteria.proposal_pi:
+        exact("imageInfo.proposalPi", _one_or_in(criteria.proposal_pi))
     if criteria.filter:
         exact("imageInfo.filter", _one_or_in(_case_variants(criteria.filter)))
+    if criteria.observed_from or criteria.observed_to:
+        exact("imageInfo.observationDate", _range(criteria.observed_from, criteria.observed_to))
     if criteria.date_from or criteria.date_to:
-        bounds: dict[str, datetime] = {}
-        if criteria.date_from:
-            bounds["$gte"] = criteria.date_from
-        if criteria.date_to:
-            bounds["$lte"] = criteria.date_to
-        exact("uploadDate", bounds)
+        exact("uploadDate", _range(criteria.date_from, criteria.date_to))
     if criteria.instrument:
         exact("imageInfo.instrument", _one_or_in(_case_variants(criteria.instrument)))
     if criteria.status:
@@ -658,13 +730,16 @@ def match_plan(criteria: Criteria, scope: Scope) -> SearchPlan:
 
     if not candidates:
         stages = ({"$match": _merge(residual)},) if residual else ()
-        return SearchPlan(stages, FALLBACK_INDEX, hint_required=True)
-    lead_field, lead, _ = min(candidates, key=lambda c: _RANK.index(c[0]))
+        return SearchPlan(stages, FALLBACK_INDEX, hint_required=True, broad=True)
+    lead_field, lead = min(candidates, key=lambda c: _RANK.index(c[0]))
     rest = [c for c in residual if c != {lead_field: lead}]
     stages = [{"$match": {lead_field: lead}}]
     if rest:
         stages.append({"$match": _merge(rest)})
-    return SearchPlan(tuple(stages), _INDEX_BY_FIELD[lead_field], hint_required=False)
+    return SearchPlan(
+        tuple(stages), _INDEX_BY_FIELD[lead_field], hint_required=False,
+        broad=lead_field in _BROAD,
+    )
 
 
 def _merge(clauses: list[dict[str, Any]]) -> dict[str, Any]:
@@ -688,19 +763,67 @@ def _sort_spec(criteria: Criteria) -> dict[str, int]:
     return {path: direction, "_id": direction}
 
 
-def search_pipeline(criteria: Criteria, scope: Scope) -> tuple[list[dict[str, Any]], SearchPlan]:
-    """ONE aggregate for a page: items, total and every facet (``$facet``), scope inside."""
-    plan = match_plan(criteria, scope)
+_HIDE = {"$project": {name: 0 for name in DERIVED_FIELDS}}
+
+
+def windowed(criteria: Criteria, plan: SearchPlan) -> bool:
+    """Whether a page may read only a window of the most recent uploads (see page_pipeline)."""
+    return plan.broad and criteria.sort in ("uploadDate", "upload_date") and criteria.descending
+
+
+def page_pipeline(
+    criteria: Criteria,
+    scope: Scope,
+    *,
+    since: datetime | None = None,
+    sky_exclude: Sequence[Any] = (),
+) -> tuple[list[dict[str, Any]], SearchPlan]:
+    """The page of items: the filter, a sort an index can provide, skip and limit.
+
+    ``since`` (only for a :func:`windowed` plan) leads with ``uploadDate >= since`` and keeps
+    every other clause: if that window holds a full page, it is exactly the page the
+    unbounded query gives, read from a bounded index range. The session widens the window
+    until the page is full (SecantusDB answers in time proportional to the range it reads).
+    """
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude)
+    stages = list(plan.stages)
+    if since is not None:
+        if not windowed(criteria, plan):
+            raise ValueError("a window applies to broad searches sorted by upload date only")
+        lower = max(since, criteria.date_from) if criteria.date_from else since
+        window = {"uploadDate": _range(lower, criteria.date_to)}
+        rest = [s["$match"] for s in plan.stages]
+        stages = [{"$match": window}, *({"$match": r} for r in rest)]
+        plan = SearchPlan(tuple(stages), FALLBACK_INDEX, hint_required=False, broad=False)
     skip = (criteria.page - 1) * criteria.page_size
-    facet: dict[str, list[dict[str, Any]]] = {
-        "items": [
-            {"$sort": _sort_spec(criteria)},
-            {"$skip": skip},
-            {"$limit": criteria.page_size},
-            {"$project": {"keywords": 0, "readers": 0}},
-        ],
-        "total": [{"$count": "n"}],
-    }
+    pipeline = [
+        *stages,
+        {"$sort": _sort_spec(criteria)},
+        {"$skip": skip},
+        {"$limit": criteria.page_size},
+        _HIDE,
+    ]
+    return pipeline, plan
+
+
+def page_hint(criteria: Criteria, scope: Scope, plan: SearchPlan) -> dict[str, int | str]:
+    """The index a real MongoDB should use for a page: sort order for broad leads.
+
+    A broad lead (the scope, a data type) walks the scope + sort-key index and stops at
+    the limit; a selective lead (text, a cone, an observation) uses its own index and sorts
+    its few matches.
+    """
+    if plan.broad or plan.hint_required:
+        return sort_index(SORT_FIELDS[criteria.sort], scope.readers is not None).key_pattern
+    return plan.hint
+
+
+def counts_pipeline(
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
+) -> tuple[list[dict[str, Any]], SearchPlan]:
+    """Total and every facet of what :func:`page_pipeline` finds (no items inside)."""
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude)
+    facet: dict[str, list[dict[str, Any]]] = {"total": [{"$count": "n"}]}
     for name, path in FACETS.items():
         facet[name] = [{"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
     return [*plan.stages, {"$facet": facet}], plan
@@ -712,29 +835,67 @@ def facet_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(sorted(pairs, key=lambda p: (-p[1], p[0])))
 
 
-def count_pipeline(criteria: Criteria, scope: Scope) -> tuple[list[dict[str, Any]], SearchPlan]:
-    """The count of what :func:`search_pipeline` would find (same filter and scope)."""
-    plan = match_plan(criteria, scope)
+def count_pipeline(
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
+) -> tuple[list[dict[str, Any]], SearchPlan]:
+    """The count of what :func:`page_pipeline` would find (same filter and scope)."""
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude)
     return [*plan.stages, {"$count": "n"}], plan
+
+
+def sky_candidates_pipeline(
+    criteria: Criteria, scope: Scope
+) -> tuple[list[dict[str, Any]], SearchPlan]:
+    """Ids, centres and footprints of the records in a cone's bounding polygon (and scope).
+
+    The session tests each exactly and excludes the ones outside the true cone.
+    """
+    if criteria.position is None:
+        raise ValueError("no position to search around")
+    bare = Criteria(position=criteria.position, radius=criteria.radius, include_archived=True)
+    plan = match_plan(bare, scope)
+    project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
+    return [*plan.stages, {"$project": project}], plan
 
 
 def lineage_pipeline(
     observation_base_id: str, scope: Scope
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Every readable record of one observation (archived ones too: the tree needs them)."""
-    criteria = Criteria(
-        observation_base_id=_string("observation_base_id", observation_base_id),
-        include_archived=True,
-    )
+    criteria = Criteria(observation_base_id=observation_base_id, include_archived=True)
     plan = match_plan(criteria, scope)
-    return [*plan.stages, {"$project": {"keywords": 0, "readers": 0}}], plan
+    return [*plan.stages, _HIDE], plan
+
+
+def neighbours_pipelines(
+    ids: Sequence[str], parents: Sequence[str], scope: Scope
+) -> list[tuple[list[dict[str, Any]], SearchPlan]]:
+    """Records in other groups directly linked to a group: its files' children and parents.
+
+    Two index-led reads: records whose ``derivedFrom`` names one of the group's ``ids``
+    (children; ``parentId`` is always among ``derivedFrom``), and the ``parents`` by id.
+    """
+    from bson import ObjectId
+
+    readers = scope.readers
+    scoped = [{"$match": {"readers": {"$in": readers}}}] if readers is not None else []
+    out = []
+    leads = [("derivedFrom", {"$in": list(ids)})]
+    oids = [ObjectId(p) for p in parents if ObjectId.is_valid(p)]
+    if oids:
+        leads.append(("_id", {"$in": oids}))
+    for name, condition in leads:
+        stages = ({"$match": {name: condition}}, *scoped)
+        index = _INDEX_BY_FIELD.get(name, IndexSpec((("_id", 1),), "record ids"))
+        out.append(([*stages, _HIDE], SearchPlan(stages, index, hint_required=False)))
+    return out
 
 
 def observations_pipeline(scope: Scope) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Distinct readable observation base ids, sorted (``$gt: ""`` keeps it on the index)."""
     plan = match_plan(Criteria(include_archived=True), scope)
     lead: list[dict[str, Any]] = [{"$match": {"observationBaseId": {"$gt": ""}}}]
-    stages = lead + [s for s in plan.stages]
+    stages = lead + list(plan.stages)
     index = _INDEX_BY_FIELD["observationBaseId"]
     pipeline = [*stages, {"$group": {"_id": "$observationBaseId"}}, {"$sort": {"_id": 1}}]
     return pipeline, SearchPlan(tuple(stages), index, hint_required=False)
@@ -789,7 +950,11 @@ def status_transition(new_status: Any) -> tuple[str, list[str]]:
 
     The session's compare-and-set filters on ``processingStatus $in sources``.
     """
-    if not isinstance(new_status, str):
-        raise invalid("new_status", "new_status must be a status name", new_status)
-    (target,) = _choices("new_status", new_status, ProcessingStatus)
+    allowed = {m.value.lower(): m.value for m in ProcessingStatus}
+    if not isinstance(new_status, str) or new_status.lower() not in allowed:
+        raise invalid(
+            "new_status", f"new_status must be one of {', '.join(sorted(allowed.values()))}",
+            new_status,
+        )
+    target = allowed[new_status.lower()]
     return target, sorted(s for s, targets in TRANSITIONS.items() if target in targets)

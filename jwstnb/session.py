@@ -18,53 +18,63 @@ import contextlib
 import logging
 import math
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
 from jwstnb import config
+from jwstnb.access import Scope, validate_user
 from jwstnb.errors import (
     AccessDenied,
     ConnectionFailed,
     InvalidTransition,
     JwstnbError,
     NotFound,
+    QueryTimeout,
 )
 from jwstnb.query import (
+    DERIVED_FIELDS,
     DERIVED_INPUTS,
     FACETS,
     INDEXES,
-    Scope,
+    Criteria,
     SearchPlan,
     count_pipeline,
+    counts_pipeline,
     derived_fields,
     facet_counts,
     invalid,
     lineage_pipeline,
-    observations_pipeline,
-    search_pipeline,
+    neighbours_pipelines,
+    page_hint,
+    page_pipeline,
     session_validator,
+    sky_candidates_pipeline,
     statistics_pipeline,
     status_transition,
-    validate_criteria,
-    validate_user,
+    windowed,
 )
 from jwstnb.schema import COLLECTION, DATABASE, JwstDataModel, ProcessingResult
 
 if TYPE_CHECKING:
+    from astropy.table import Table
     from pymongo import MongoClient
     from pymongo.collection import Collection
 
     from jwstnb.lineage import Lineage
 
-__all__ = ["Page", "Session", "connect"]
+__all__ = ["Counts", "Page", "Session", "connect", "records_table"]
 
 log = logging.getLogger(__name__)
 
-_HIDDEN = {"keywords": 0, "readers": 0}
+_HIDDEN = dict.fromkeys(DERIVED_FIELDS, 0)
+# SecantusDB reads every entry of the index range a query yields: a page of a broad search
+# reads the most recent uploads first, in windows this many seconds wide (then unbounded).
+_WINDOWS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0, 262144.0, 2097152.0, 16777216.0)
 # Fields update() refuses: identity, and the fields with their own atomic methods.
 _NOT_UPDATABLE = {
     "id": "a record's id never changes",
@@ -95,11 +105,97 @@ class Page:
     pages: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    skipped: list[str] = field(default_factory=list)
+
     def __iter__(self) -> Iterator[JwstDataModel]:
         return iter(self.items)
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def to_table(self) -> Table:
+        """The items as an astropy Table: one column per field users read, ``coord`` a SkyCoord."""
+        return records_table(self.items)
+
+    def to_pandas(self) -> Any:
+        """The items as a pandas DataFrame (needs pandas: ``pip install 'jwstnb[pandas]'``)."""
+        return _to_pandas(self.to_table())
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The total and the facet counts of a search (what the widgets show after the page)."""
+
+    total: int
+    facets: dict[str, dict[str, int]]
+
+
+# Columns of Page.to_table(): (name, getter, unit).
+_TABLE_COLUMNS: tuple[tuple[str, Callable[[JwstDataModel], Any], str | None], ...] = (
+    ("id", lambda r: str(r.id) if r.id else "", None),
+    ("file_name", lambda r: r.file_name, None),
+    ("file_path", lambda r: r.file_path or "", None),
+    ("data_type", lambda r: str(r.data_type), None),
+    ("processing_level", lambda r: str(r.processing_level), None),
+    ("status", lambda r: str(r.processing_status), None),
+    ("observation_base_id", lambda r: r.observation_base_id or "", None),
+    ("target_name", lambda r: _info(r, "target_name") or "", None),
+    ("instrument", lambda r: _info(r, "instrument") or "", None),
+    ("filter", lambda r: _info(r, "filter") or "", None),
+    ("exposure_time", lambda r: _number(_info(r, "exposure_time")), "s"),
+    ("observation_date", lambda r: _iso(_info(r, "observation_date")), None),
+    ("ra", lambda r: _number(_info(r, "ra")), "deg"),
+    ("dec", lambda r: _number(_info(r, "dec")), "deg"),
+    ("file_size", lambda r: r.file_size, "byte"),
+    ("upload_date", lambda r: _iso(r.upload_date), None),
+    ("proposal_id", lambda r: _info(r, "proposal_id") or "", None),
+)
+
+
+def _info(record: JwstDataModel, name: str) -> Any:
+    return getattr(record.image_info, name, None) if record.image_info else None
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def records_table(records: Sequence[JwstDataModel]) -> Table:
+    """Records as an astropy Table (units on exposure time, size, RA/Dec; a SkyCoord column
+    ``coord`` where every record has a position, masked rows otherwise)."""
+    import numpy as np
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import MaskedColumn, Table
+
+    table = Table()
+    for name, get, unit in _TABLE_COLUMNS:
+        values = [get(r) for r in records]
+        if unit is None:
+            table[name] = np.array(values, dtype=str) if values else np.array([], dtype=str)
+        else:
+            data = np.array(values, dtype=float)
+            table[name] = MaskedColumn(data, mask=np.isnan(data), unit=u.Unit(unit))
+    if len(table) and not np.any(table["ra"].mask | table["dec"].mask):
+        table["coord"] = SkyCoord(table["ra"].filled(0), table["dec"].filled(0), frame="icrs")
+    return table
+
+
+def _to_pandas(table: Table) -> Any:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "Page.to_pandas needs pandas: pip install 'jwstnb[pandas]' (or use to_table())"
+        ) from None
+    plain = table.copy()
+    if "coord" in plain.colnames:
+        plain.remove_column("coord")
+    return plain.to_pandas()
 
 
 class _Connection:
@@ -253,12 +349,18 @@ class Session:
         from pymongo.errors import (
             ConnectionFailure,
             DuplicateKeyError,
+            ExecutionTimeout,
             OperationFailure,
             PyMongoError,
         )
 
         try:
             yield
+        except ExecutionTimeout:
+            raise QueryTimeout(
+                "the server stopped this read at its time limit (max_time_ms); search again "
+                "with a narrower filter or a longer limit"
+            ) from None
         except DuplicateKeyError:
             raise invalid(
                 "filePath", "a record with this owner and file path already exists"
@@ -327,12 +429,9 @@ class Session:
 
     def ensure_indexes(self) -> list[str]:
         """Build every index the toolkit's queries rely on (idempotent); return their names."""
-        from pymongo import IndexModel
         from pymongo.errors import OperationFailure
 
-        models = [
-            IndexModel(list(spec.keys), name=spec.name, **dict(spec.options)) for spec in INDEXES
-        ]
+        models = [_index_model(spec) for spec in INDEXES]
         with self._errors():
             try:
                 return list(self._coll.create_indexes(models))
@@ -359,12 +458,21 @@ class Session:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def _aggregate(self, pipeline: list[dict[str, Any]], plan: SearchPlan) -> list[dict[str, Any]]:
+    def _aggregate(
+        self,
+        pipeline: list[dict[str, Any]],
+        plan: SearchPlan,
+        *,
+        hint: Mapping[str, Any] | None = None,
+        max_time_ms: int | None = None,
+    ) -> list[dict[str, Any]]:
         from pymongo.errors import OperationFailure
 
         options: dict[str, Any] = {}
         if self._conn.hint_supported and (plan.hint_required or not self._conn.is_secantus):
-            options["hint"] = plan.hint
+            options["hint"] = dict(hint or plan.hint)
+        if max_time_ms is not None:
+            options["maxTimeMS"] = max(1, int(max_time_ms))
         with self._errors():
             try:
                 return list(self._coll.aggregate(pipeline, **options))
@@ -374,7 +482,32 @@ class Session:
                 # The index is missing (a read-only user could not build it): run unhinted.
                 log.warning("index %s is missing; run ensure_indexes() as admin", plan.index.name)
                 self._conn.hint_supported = False
-                return list(self._coll.aggregate(pipeline))
+                options.pop("hint")
+                return list(self._coll.aggregate(pipeline, **options))
+
+    def _models(self, docs: Iterable[Mapping[str, Any]], skipped: list[str]) -> list[JwstDataModel]:
+        """Stored documents as models; one that fails validation is skipped, never fatal.
+
+        A record written by hand or by an older version must not break a search for
+        everyone: it is left out with a warning naming its id (and listed in ``skipped``).
+        """
+        from pydantic import ValidationError
+
+        out = []
+        for doc in docs:
+            try:
+                out.append(_model(doc))
+            except ValidationError as exc:
+                rid = str(doc.get("_id"))
+                skipped.append(rid)
+                problem = exc.errors()[0]
+                where = ".".join(str(p) for p in problem.get("loc", ()))
+                warnings.warn(
+                    f"record {rid} fails validation ({where}: {problem.get('msg')}); left out "
+                    "of the results: fix it with update() or delete() as admin",
+                    stacklevel=3,
+                )
+        return out
 
     def get(self, record_id: str | ObjectId) -> JwstDataModel:
         """The record with this id; :class:`NotFound` if it does not exist or is not readable."""
@@ -397,6 +530,12 @@ class Session:
         tags: Any = None,
         date_from: Any = None,
         date_to: Any = None,
+        observed_from: Any = None,
+        observed_to: Any = None,
+        program: Any = None,
+        proposal_pi: Any = None,
+        position: Any = None,
+        radius: Any = 0.0,
         is_public: bool | None = None,
         include_archived: bool = False,
         observation_base_id: str | None = None,
@@ -405,91 +544,214 @@ class Session:
         sort: str = "uploadDate",
         descending: bool = True,
     ) -> Page:
-        """One page of readable records, the total and the facets, in ONE aggregate.
+        """One page of readable records, the total and the facets (:class:`Page`).
 
         ``text`` matches word prefixes (all words must match) in names, target, ids, tags and
         description; the other arguments take one value or a list (any of them); ``tags``
-        must all be present; ``date_from``/``date_to`` bound ``uploadDate``. Archived records
-        are left out unless ``include_archived``. Bad input is a ``ValidationError``.
+        must all be present; ``date_from``/``date_to`` bound ``uploadDate`` and
+        ``observed_from``/``observed_to`` the observation date. ``position`` (a SkyCoord,
+        an (ra, dec) pair in degrees or a string astropy parses) with ``radius`` (degrees or
+        an astropy angle; 0: files that cover the position) finds records whose footprint
+        overlaps the cone, or whose centre lies in it. Archived records are left out unless
+        ``include_archived``. Bad input is a ``ValidationError``. The page comes from an
+        index-sorted query; total and facets from a second one (see :meth:`items`,
+        :meth:`counts`).
         """
-        criteria = validate_criteria(
-            text=text,
-            data_type=data_type,
-            processing_level=processing_level,
-            instrument=instrument,
-            filter=filter,
-            target_name=target_name,
-            status=status,
-            tags=tags,
-            date_from=date_from,
-            date_to=date_to,
-            is_public=is_public,
-            include_archived=include_archived,
-            observation_base_id=observation_base_id,
-            page=page,
-            page_size=page_size,
-            sort=sort,
-            descending=descending,
-        )
-        pipeline, plan = search_pipeline(criteria, self._scope)
-        rows = self._aggregate(pipeline, plan)
-        result = rows[0] if rows else {}
-        total = int(result["total"][0]["n"]) if result.get("total") else 0
+        arguments = {k: v for k, v in locals().items() if k != "self"}
+        criteria = Criteria.model_validate(arguments)
+        exclude = self._sky_exclude(criteria)
+        skipped: list[str] = []
+        items = self._items(criteria, exclude, skipped)
+        counts = self._counts(criteria, exclude, None)
         return Page(
-            items=[_model(d) for d in result.get("items", [])],
-            total=total,
+            items=items,
+            total=counts.total,
             page=criteria.page,
             page_size=criteria.page_size,
-            pages=math.ceil(total / criteria.page_size),
-            facets={name: facet_counts(result.get(name, [])) for name in FACETS},
+            pages=math.ceil(counts.total / criteria.page_size),
+            facets=counts.facets,
+            skipped=skipped,
         )
+
+    def items(self, **criteria: Any) -> list[JwstDataModel]:
+        """Only the page of items of :meth:`search` (same arguments): fast, no counting."""
+        valid = Criteria.model_validate(criteria)
+        return self._items(valid, self._sky_exclude(valid), [])
+
+    def counts(self, *, max_time_ms: int | None = None, **criteria: Any) -> Counts:
+        """Total and facet counts of :meth:`search` (same arguments), without the items.
+
+        ``max_time_ms`` lets the server stop a count a newer search made stale
+        (:class:`jwstnb.errors.QueryTimeout`).
+        """
+        valid = Criteria.model_validate(criteria)
+        return self._counts(valid, self._sky_exclude(valid), max_time_ms)
 
     def count(self, **criteria: Any) -> int:
         """How many readable records match (same arguments and rules as :meth:`search`)."""
-        pipeline, plan = count_pipeline(validate_criteria(**criteria), self._scope)
+        valid = Criteria.model_validate(criteria)
+        pipeline, plan = count_pipeline(valid, self._scope, sky_exclude=self._sky_exclude(valid))
         rows = self._aggregate(pipeline, plan)
         return int(rows[0]["n"]) if rows else 0
+
+    def table(self, limit: int | None = None, batch: int = 500, **criteria: Any) -> Table:
+        """Every matching record (or the first ``limit``) as one astropy Table, read in pages."""
+        valid = Criteria.model_validate({**criteria, "page": 1, "page_size": batch})
+        records: list[JwstDataModel] = []
+        exclude = self._sky_exclude(valid)
+        page = 1
+        while limit is None or len(records) < limit:
+            chunk = self._items(valid.with_page(page=page), exclude, [])
+            records.extend(chunk)
+            if len(chunk) < batch:
+                break
+            page += 1
+        return records_table(records[:limit] if limit is not None else records)
+
+    def _items(
+        self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
+    ) -> list[JwstDataModel]:
+        pipeline, plan = page_pipeline(criteria, self._scope, sky_exclude=exclude)
+        wanted = criteria.page_size
+        if self._conn.is_secantus and windowed(criteria, plan):
+            # Read the most recent uploads first: a full page from a window is exact.
+            from jwstnb.schema import utc_now
+
+            now = utc_now()
+            for seconds in _WINDOWS:
+                since = now - timedelta(seconds=seconds)
+                windowed_pipeline, window_plan = page_pipeline(
+                    criteria, self._scope, since=since, sky_exclude=exclude
+                )
+                docs = self._aggregate(windowed_pipeline, window_plan)
+                if len(docs) >= wanted:
+                    return self._models(docs, skipped)
+        docs = self._aggregate(pipeline, plan, hint=page_hint(criteria, self._scope, plan))
+        return self._models(docs, skipped)
+
+    def _counts(
+        self, criteria: Criteria, exclude: Sequence[Any], max_time_ms: int | None
+    ) -> Counts:
+        pipeline, plan = counts_pipeline(criteria, self._scope, sky_exclude=exclude)
+        rows = self._aggregate(pipeline, plan, max_time_ms=max_time_ms)
+        result = rows[0] if rows else {}
+        total = int(result["total"][0]["n"]) if result.get("total") else 0
+        return Counts(total, {name: facet_counts(result.get(name, [])) for name in FACETS})
+
+    def _sky_exclude(self, criteria: Criteria) -> list[Any]:
+        """Ids inside a cone's bounding polygon but outside the cone (exact great circles)."""
+        if criteria.position is None:
+            return []
+        from jwstnb import sky
+
+        ra, dec = criteria.position
+        pipeline, plan = sky_candidates_pipeline(criteria, self._scope)
+        shapes: dict[str, Any] = {}
+        out = []
+        for doc in self._aggregate(pipeline, plan):
+            info = doc.get("imageInfo") or {}
+            text = info.get("footprint")
+            footprint = None
+            if isinstance(text, str) and text.strip():
+                if text not in shapes:
+                    try:
+                        shapes[text] = sky.parse_stcs(text)
+                    except (ValueError, TypeError, ArithmeticError):
+                        shapes[text] = None
+                footprint = shapes[text]
+            centre = None
+            if isinstance(info.get("ra"), int | float) and isinstance(info.get("dec"), int | float):
+                centre = (float(info["ra"]), float(info["dec"]))
+            if not sky.matches_cone(footprint, centre, ra, dec, criteria.radius):
+                out.append(doc["_id"])
+        return out
+
+    def target_position(self, name: str) -> tuple[float, float] | None:
+        """A readable record's (ra, dec) for target ``name`` (any case/spacing), else None.
+
+        What :func:`jwstnb.sky.resolve` asks first, so known targets resolve offline.
+        """
+        from jwstnb.query import tokenize
+
+        words = tokenize(name)
+        if not words or len(words) > 8:
+            return None
+        joined = "".join(words)
+        criteria = Criteria(text=joined if len(words) > 1 else words[0], include_archived=True,
+                            page_size=50)
+        for record in self._items(criteria, [], []):
+            info = record.image_info
+            target = (info.target_name if info else None) or ""
+            if info and info.ra is not None and info.dec is not None and (
+                "".join(tokenize(target)) == joined
+            ):
+                return float(info.ra), float(info.dec)
+        return None
 
     def explain(self, operation: str = "search", **arguments: Any) -> dict[str, Any]:
         """How the server plans one of the session's reads (for tests and tuning).
 
-        ``operation`` is ``"search"`` or ``"count"`` (with :meth:`search`'s arguments),
-        ``"lineage"`` (``observation_base_id=``), ``"observations"`` or ``"statistics"``.
-        Returns ``{"stages": [...], "indexes": [...], "expected_index": name,
-        "hinted": bool, "explain": raw}``; ``stages`` names the winning plan's stages
-        (``IXSCAN``, ``FETCH``, ``COLLSCAN``...).
+        ``operation`` is ``"search"`` (the page of items) or ``"count"``/``"counts"``
+        (with :meth:`search`'s arguments), ``"lineage"`` (``observation_base_id=``),
+        ``"observations"`` or ``"statistics"``. Returns ``{"stages": [...], "indexes":
+        [...], "expected_index": name, "hinted": bool, "explain": raw, "pipeline": [...]}``;
+        ``stages`` names the winning plan's stages (``IXSCAN``, ``FETCH``, ``COLLSCAN``...).
         """
-        if operation == "search":
-            pipeline, plan = search_pipeline(validate_criteria(**arguments), self._scope)
-        elif operation == "count":
-            pipeline, plan = count_pipeline(validate_criteria(**arguments), self._scope)
+        hint: Mapping[str, Any] | None = None
+        if operation in ("search", "count", "counts"):
+            criteria = Criteria.model_validate(arguments)
+            exclude = self._sky_exclude(criteria)
+            if operation == "search":
+                pipeline, plan = page_pipeline(criteria, self._scope, sky_exclude=exclude)
+                hint = page_hint(criteria, self._scope, plan)
+            elif operation == "count":
+                pipeline, plan = count_pipeline(criteria, self._scope, sky_exclude=exclude)
+            else:
+                pipeline, plan = counts_pipeline(criteria, self._scope, sky_exclude=exclude)
         elif operation == "lineage":
             pipeline, plan = lineage_pipeline(arguments["observation_base_id"], self._scope)
-        elif operation == "observations":
-            pipeline, plan = observations_pipeline(self._scope)
         elif operation == "statistics":
             pipeline, plan = statistics_pipeline(self._scope)
+        elif operation == "observations":
+            return self._explain_distinct()
         else:
             raise invalid(
                 "operation",
-                "operation is search, count, lineage, observations or statistics",
+                "operation is search, count, counts, lineage, observations or statistics",
                 operation,
             )
-        return self._explain(pipeline, plan)
+        return self._explain(pipeline, plan, hint)
 
     def explain_search(self, **criteria: Any) -> dict[str, Any]:
         """:meth:`explain` of :meth:`search` with these arguments."""
         return self.explain("search", **criteria)
 
-    def _explain(self, pipeline: list[dict[str, Any]], plan: SearchPlan) -> dict[str, Any]:
+    def _explain(
+        self,
+        pipeline: list[dict[str, Any]],
+        plan: SearchPlan,
+        hint: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         command: dict[str, Any] = {
             "aggregate": self.collection_name,
             "pipeline": pipeline,
             "cursor": {},
         }
         hinted = plan.hint_required or not self._conn.is_secantus
+        expected = plan.index.name
         if hinted:
-            command["hint"] = plan.hint
+            command["hint"] = dict(hint or plan.hint)
+            expected = "_".join(f"{k}_{v}" for k, v in command["hint"].items())
+        return self._explain_command(command, expected, hinted, pipeline)
+
+    def _explain_distinct(self) -> dict[str, Any]:
+        command = {"distinct": self.collection_name, "key": "observationBaseId",
+                   "query": {"observationBaseId": {"$gt": ""}}}
+        return self._explain_command(command, "observationBaseId_1", False, [])
+
+    def _explain_command(
+        self, command: dict[str, Any], expected: str, hinted: bool, pipeline: list[Any]
+    ) -> dict[str, Any]:
         with self._errors():
             raw = self._conn.client[self.database_name].command(
                 "explain", command, verbosity="queryPlanner"
@@ -500,28 +762,60 @@ class Session:
         return {
             "stages": list(dict.fromkeys(stages)),
             "indexes": list(dict.fromkeys(indexes)),
-            "expected_index": plan.index.name,
+            "expected_index": expected,
             "hinted": hinted,
             "explain": raw,
+            "pipeline": pipeline,
         }
 
     def lineage(self, observation_base_id: str) -> Lineage:
-        """The readable files of one observation as a :class:`~jwstnb.lineage.Lineage` tree."""
+        """The readable files of one observation as a :class:`~jwstnb.lineage.Lineage` tree.
+
+        Files of other groups directly linked to this one (the exposures a candidate mosaic
+        combines, the mosaics an observation's files feed) come too, marked external.
+        """
         from jwstnb.lineage import build_lineage
 
         pipeline, plan = lineage_pipeline(observation_base_id, self._scope)
-        records = [_model(d) for d in self._aggregate(pipeline, plan)]
-        if not records:
+        docs = self._aggregate(pipeline, plan)
+        if not docs:
             raise NotFound(
                 f"no readable records of observation {observation_base_id!r}; "
                 "see session.observations() for the ones there are"
             )
-        return build_lineage(observation_base_id, records)
+        ids = [str(d["_id"]) for d in docs]
+        parents = sorted({p for d in docs for p in (d.get("derivedFrom") or ())} - set(ids))
+        seen = set(ids)
+        for neighbour_pipeline, neighbour_plan in neighbours_pipelines(ids, parents, self._scope):
+            for doc in self._aggregate(neighbour_pipeline, neighbour_plan):
+                if str(doc["_id"]) not in seen:
+                    seen.add(str(doc["_id"]))
+                    docs.append(doc)
+        return build_lineage(observation_base_id, self._models(docs, []))
 
     def observations(self) -> list[str]:
-        """Every observation base id with at least one readable record, sorted."""
-        pipeline, plan = observations_pipeline(self._scope)
-        return [row["_id"] for row in self._aggregate(pipeline, plan)]
+        """Every observation base id with at least one readable record, sorted.
+
+        Read from the observationBaseId index (``distinct``); for a user or anonymous
+        session each group is then checked for one readable record (an index lookup each).
+        """
+        with self._errors():
+            groups = sorted(
+                g
+                for g in self._coll.distinct(
+                    "observationBaseId", {"observationBaseId": {"$gt": ""}}
+                )
+                if isinstance(g, str)
+            )
+        scope = self._scope.read_filter()
+        if not scope:
+            return groups
+        readable = []
+        with self._errors():
+            for group in groups:
+                if self._coll.find_one({"observationBaseId": group, **scope}, {"_id": 1}):
+                    readable.append(group)
+        return readable
 
     def statistics(self) -> dict[str, Any]:
         """Counts over everything this session may read (archived included), one aggregate.
@@ -547,6 +841,141 @@ class Session:
                 for name in ("data_type", "processing_level", "status", "instrument")
             },
         }
+
+    # --- ingest, lineage and backup: the bulk work of admin tools ---------------------------
+
+    def require_admin(self, what: str) -> None:
+        """:class:`AccessDenied` unless this is an admin session (``what`` names the work)."""
+        self._scope.require_admin(what)
+
+    def records_at(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The record each storage key already has, by key: an import's (userId null), else
+        the first user's. Each carries ``_processed`` (see :func:`made_by_processing`)."""
+        self.require_admin("reading records by storage key")
+        found: dict[str, dict[str, Any]] = {}
+        outputs: set[str] = set()
+        with self._errors():
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                outputs.update(self._outputs_among(chunk))
+                for doc in self._coll.find({"filePath": {"$in": chunk}}, _HIDDEN):
+                    have = found.get(doc["filePath"])
+                    imported = doc.get("userId") is None
+                    if have is None or (imported and have.get("userId") is not None):
+                        found[doc["filePath"]] = doc
+        for key, doc in found.items():
+            doc["_processed"] = made_by_processing(doc, key in outputs)
+        return found
+
+    def _outputs_among(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` a processing result names as its output file."""
+        rows = self._coll.find(
+            {"processingResults.outputFilePath": {"$in": list(keys)}},
+            {"processingResults.outputFilePath": 1},
+        )
+        named = {r.get("outputFilePath") for d in rows for r in d.get("processingResults") or ()}
+        return named & set(keys)
+
+    def program_records(self, program: str) -> list[dict[str, Any]]:
+        """Every import record (userId null) of a JWST program, except processing outputs:
+        the set lineage is recomputed over (one index lookup on the derived program)."""
+        self.require_admin("recomputing lineage")
+        from jwstnb.query import program_filter
+
+        with self._errors():
+            docs = [d for d in self._coll.find(program_filter(program)) if d.get("userId") is None]
+            outputs = self._outputs_among([d["filePath"] for d in docs if d.get("filePath")])
+        return [d for d in docs if not made_by_processing(d, d.get("filePath") in outputs)]
+
+    def apply_lineage(self, changes: Sequence[LineageChange]) -> int:
+        """Write new lineage fields (and the derived fields they feed) in one bulk write.
+
+        Each change is guarded by the lineage values it was computed from, so a concurrent
+        relink that got there first wins and the caller simply reads again. Returns how many
+        records changed.
+        """
+        self.require_admin("writing lineage")
+        from pymongo import UpdateOne
+
+        updates = []
+        for change in changes:
+            doc = change.before
+            sets = dict(change.after)
+            for name, value in derived_fields({**doc, **change.after}).items():
+                if doc.get(name) != value:
+                    sets[name] = value
+            guard = {k: doc.get(k) for k in change.after}
+            updates.append(UpdateOne({"_id": doc["_id"], **guard}, {"$set": sets}))
+        if not updates:
+            return 0
+        with self._errors():
+            return int(self._coll.bulk_write(updates, ordered=False).modified_count)
+
+    def export_cursor(self, batch_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Every record this session may read, in ``_id`` order, as stored (for backups)."""
+        with self._errors():
+            cursor = self._coll.find(self._scope.read_filter()).sort("_id", 1)
+            cursor.batch_size(batch_size)
+            yield from cursor
+
+    def restore_documents(self, documents: Sequence[tuple[int, dict[str, Any]]]) -> int:
+        """Write backup documents all or nothing; returns how many records the file held.
+
+        ``documents`` are (line number, document) pairs already checked by
+        :func:`jwstnb.backup.restore` (valid records, no duplicate ids). A record whose
+        ``_id`` exists is replaced; the rest of the collection stays. Derived fields
+        (``keywords``, ``readers``, ``program``, ``skyRegion``) are recomputed from each
+        record's own fields, never taken from the file. The new collection is built beside
+        the old one (same validator and indexes) and swapped in with one rename, so a
+        failure or a crash on the way leaves the collection exactly as it was.
+        """
+        self.require_admin("restore (it writes records as they were, owners included)")
+        import secrets as _secrets
+
+        from pymongo.errors import BulkWriteError
+
+        db = self._conn.client[self.database_name]
+        staging = f"{self.collection_name}_restore_{_secrets.token_hex(4)}"
+        replaced = {doc["_id"] for _line, doc in documents}
+        lines = [line for line, _doc in documents]
+        with self._errors():
+            db.create_collection(
+                staging, validator=session_validator(), validationLevel="strict",
+                validationAction="error",
+            )
+            target = db[staging]
+            try:
+                target.create_indexes([_index_model(spec) for spec in INDEXES])
+                batch: list[dict[str, Any]] = []
+                for doc in self._coll.find({}):
+                    if doc["_id"] not in replaced:
+                        batch.append(doc)
+                    if len(batch) >= 500:
+                        target.insert_many(batch, ordered=True)
+                        batch = []
+                if batch:
+                    target.insert_many(batch, ordered=True)
+                for start in range(0, len(documents), 500):
+                    part = documents[start : start + 500]
+                    chunk = [_with_derived(doc) for _line, doc in part]
+                    try:
+                        target.insert_many(chunk, ordered=True)
+                    except BulkWriteError as exc:
+                        first = (exc.details.get("writeErrors") or [{}])[0]
+                        line = lines[start + int(first.get("index", 0))]
+                        raise invalid(
+                            "line", f"line {line} was rejected by the server: "
+                            f"{str(first.get('errmsg', exc))[:300]}"
+                        ) from None
+                self._conn.client.admin.command(
+                    "renameCollection", f"{self.database_name}.{staging}",
+                    to=f"{self.database_name}.{self.collection_name}", dropTarget=True,
+                )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    target.drop()
+                raise
+        return len(documents)
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -758,10 +1187,8 @@ class Session:
 
         Records this session may not change (or cannot see) are left alone and not counted.
         """
-        from jwstnb.query import _strings
-
-        to_add = _strings("add", list(add))
-        to_remove = set(_strings("remove", list(remove)))
+        to_add = _tag_list("add", add)
+        to_remove = set(_tag_list("remove", remove))
         for tag in to_add:
             if len(tag) > 100:
                 raise invalid("add", "a tag has at most 100 characters", tag)
@@ -791,6 +1218,56 @@ class Session:
                     record = self._modify(doc["_id"], retag)
                     changed += int(record.tags != before)
         return changed
+
+
+@dataclass(frozen=True)
+class LineageChange:
+    """New lineage fields for one stored record (``before``: the document as read)."""
+
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+
+
+# What a record made by processing keeps through any scan or import: its level and lineage
+# were written by the run that made it; a scan only refreshes what it read from the file.
+PROCESSING_KEEPS = (
+    "processingLevel",
+    "dataType",
+    "observationBaseId",
+    "exposureId",
+    "parentId",
+    "derivedFrom",
+    "userId",
+)
+
+
+def made_by_processing(doc: Mapping[str, Any], named_as_output: bool) -> bool:
+    """A record made by processing: a user's record, or the output a processing result names."""
+    return doc.get("userId") is not None or named_as_output
+
+
+def _index_model(spec: Any) -> Any:
+    """pymongo's IndexModel for one :class:`jwstnb.query.IndexSpec`."""
+    from pymongo import IndexModel
+
+    return IndexModel(list(spec.keys), name=spec.name, **dict(spec.options))
+
+
+def _with_derived(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with its derived fields recomputed in place (order kept, so a backup of
+    an unchanged record restores byte for byte)."""
+    derived = derived_fields(doc)
+    return {**{k: derived.get(k, v) for k, v in doc.items()}, **derived}
+
+
+def _tag_list(name: str, values: Sequence[str]) -> tuple[str, ...]:
+    """Tags as search criteria accept them (strings, no operators), errors naming ``name``."""
+    from pydantic import ValidationError
+
+    try:
+        return Criteria(tags=list(values)).tags
+    except ValidationError as exc:
+        raise invalid(name, str(exc.errors()[0]["msg"]), list(values)[:5]) from None
 
 
 def _validated(model: JwstDataModel | Mapping[str, Any]) -> JwstDataModel:

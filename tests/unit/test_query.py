@@ -20,13 +20,14 @@ from jwstnb.query import (
     Scope,
     _prefix_upper,
     count_pipeline,
+    counts_pipeline,
+    page_pipeline,
     derived_fields,
     keywords_for,
     lineage_pipeline,
     match_plan,
     observations_pipeline,
     readers_for,
-    search_pipeline,
     session_validator,
     statistics_pipeline,
     status_transition,
@@ -241,10 +242,14 @@ def test_every_search_shape_leads_with_one_indexable_predicate(
     # The scope is inside the filter (before skip/limit) for every non-admin session.
     if scope.role != "admin":
         assert "'readers': {'$in'" in repr(plan.stages)
-    pipeline, _ = search_pipeline(validate_criteria(**kwargs), scope)
-    facet = pipeline[-1]["$facet"]
-    assert set(facet) == {"items", "total", *FACETS}
-    assert [next(iter(s)) for s in pipeline[:-1]] == ["$match"] * (len(pipeline) - 1)
+    # The page never sits inside $facet; counts are a separate pipeline with no items.
+    page, _ = page_pipeline(validate_criteria(**kwargs), scope)
+    assert [next(iter(s)) for s in page][-4:] == ["$sort", "$skip", "$limit", "$project"]
+    assert "$facet" not in repr(page)
+    counts, _ = counts_pipeline(validate_criteria(**kwargs), scope)
+    facet = counts[-1]["$facet"]
+    assert set(facet) == {"total", *FACETS}
+    assert [next(iter(s)) for s in counts[:-1]] == ["$match"] * (len(counts) - 1)
 
 
 def test_text_uses_prefix_range_on_the_index_and_anchored_regex_for_exactness() -> None:
@@ -309,7 +314,7 @@ def test_status_transitions() -> None:
 @pytest.mark.parametrize("scope", SCOPES, ids=lambda s: s.role)
 def test_other_read_pipelines_lead_with_an_index(scope: Scope) -> None:
     builders = [
-        count_pipeline(Criteria(terms=("ngc",)), scope),
+        count_pipeline(Criteria(text="ngc"), scope),
         lineage_pipeline("jw02733-o001_t001_nircam", scope),
         observations_pipeline(scope),
     ]
@@ -334,19 +339,47 @@ def test_indexes_never_combine_two_array_fields() -> None:
     )
 
 
-def test_program_filter_is_one_keyword_range_covering_names_and_groups() -> None:
-    from jwstnb.query import keywords_for, program_filter
+def test_program_is_derived_from_names_groups_and_proposal_ids() -> None:
+    from jwstnb.query import program_filter, program_of_record
 
-    flt = program_filter("02733")
-    assert flt == {"keywords": {"$gte": "jw02733", "$lt": "jw02734"}}
-    bounds = flt["keywords"]
-
-    def matches(doc: dict) -> bool:
-        return any(bounds["$gte"] <= k < bounds["$lt"] for k in keywords_for(doc))
-
-    assert matches({"fileName": "JW02733001001_02101_00001_NRCA1_CAL.FITS"})
-    assert matches({"fileName": "jw02733-o001_20220707t165838_image3_001_asn.json"})
-    assert matches({"fileName": "notes.txt", "observationBaseId": "jw02733-o001_t001_nircam"})
-    assert not matches({"fileName": "jw02734001001_02101_00001_nrca1_cal.fits"})
+    assert program_filter("02733") == {"program": "02733"}
+    assert program_of_record({"fileName": "JW02733001001_02101_00001_NRCA1_CAL.FITS"}) == "02733"
+    assert program_of_record(
+        {"fileName": "jw02733-o001_20220707t165838_image3_001_asn.json"}
+    ) == "02733"
+    assert program_of_record(
+        {"fileName": "notes.txt", "observationBaseId": "jw02733-o001_t001_nircam"}
+    ) == "02733"
+    assert program_of_record({"fileName": "x.fits", "imageInfo": {"proposalId": "2733"}}) == (
+        "02733"
+    )
+    assert program_of_record({"fileName": "notes.txt"}) is None
     with pytest.raises(ValidationError):
         program_filter("2733")
+    assert validate_criteria(program=[2733, "jw01366"]).program == ("02733", "01366")
+    with pytest.raises(ValidationError):
+        validate_criteria(program="ngc")
+
+
+def test_criteria_is_the_one_list_of_search_arguments() -> None:
+    """Session.search spells out Criteria's fields, in the same order (one owner)."""
+    import inspect
+
+    from jwstnb.session import Session
+
+    params = list(inspect.signature(Session.search).parameters)[1:]
+    assert params == list(Criteria.model_fields)
+    with pytest.raises(ValidationError, match="extra"):
+        validate_criteria(colour="red")
+
+
+def test_a_page_window_keeps_every_clause_and_leads_with_the_upload_date() -> None:
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    criteria = validate_criteria(data_type="image", processing_level="L3")
+    pipeline, plan = page_pipeline(criteria, Scope("user", "alice"), since=when)
+    assert pipeline[0] == {"$match": {"uploadDate": {"$gte": when}}}
+    rest = repr(pipeline[1:])
+    assert "'dataType': 'image'" in rest and "'processingLevel': 'L3'" in rest
+    assert "'readers': {'$in': ['public', 'user:alice']}" in rest
+    with pytest.raises(ValueError):
+        page_pipeline(validate_criteria(text="ngc"), Scope("admin"), since=when)
