@@ -1,22 +1,32 @@
-"""File headers, association files, table heads, pictures and MAST rows -> records (pure).
+"""File headers, association files, table heads, pictures, asdf trees and MAST rows -> records.
 
 Every function here builds a :class:`jwstnb.schema.JwstDataModel` from what a reader already
-has in memory (FITS headers, an asn.json mapping, the first bytes of a table, an asdf tree,
-MAST observation/product rows); none of them touches storage, the network or the database.
-:mod:`jwstnb.ingest` reads the bytes and stores the records; tests call these directly.
-What a file *is* (level, data type, ids, group) comes from :mod:`jwstnb.naming`.
+has in memory (FITS headers, an asn.json mapping, the first bytes of a table, the ``meta`` of
+an asdf tree, MAST observation/product rows); none of them touches storage, the network or the
+database. :mod:`jwstnb.ingest` reads the bytes and stores the records; tests call these
+directly. What a file *is* (level, data type, ids, group) comes from :mod:`jwstnb.naming`.
+
+The sky (``imageInfo.ra``/``dec``/``footprint``) comes from the first source that knows it, in
+the order of :data:`SKY_SOURCES`: the file's ``S_REGION`` keyword, the MAST observation row
+(``s_ra``/``s_dec``/``s_region``), the WCS of the science extension (its corners), and the
+pointing keywords (centre only). :func:`refresh` is the one rule for a record read again:
+what the new read knows replaces what it knew, the better sky source wins, and lineage is
+kept (and, for records made by processing, their level, type and owner too).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from jwstnb.errors import FitsError, invalid
 from jwstnb.keys import join_key
-from jwstnb.naming import FileIdentity, classify
+from jwstnb.naming import FileIdentity, classify, group_from_obs_id
 from jwstnb.schema import (
     DataType,
     ImageMetadata,
@@ -28,19 +38,45 @@ from jwstnb.schema import (
 )
 
 if TYPE_CHECKING:
-    from astropy.io.fits import Header
+    from jwstnb.sky import Footprint
 
 __all__ = [
+    "PROCESSING_KEEPS",
+    "PUBLIC_BUCKET",
+    "SKY_SOURCES",
+    "HeaderLike",
+    "SkyPosition",
+    "asdf_header",
     "mast_pairs",
     "mast_record",
     "observation_datetime",
+    "record_from_asdf",
     "record_from_asn",
     "record_from_fits",
     "record_from_picture",
     "record_from_table_head",
+    "refresh",
     "row_items",
+    "sky_from_headers",
+    "sky_from_mast",
     "wcs_summary",
 ]
+
+
+class HeaderLike(Protocol):
+    """What the builders read from a header: an astropy ``Header`` or a plain mapping."""
+
+    def __contains__(self, key: Any, /) -> bool: ...
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def get(self, key: Any, default: Any = ..., /) -> Any: ...
+
+
+#: Where a record's position came from, best first (DESIGN: the sky).
+SKY_SOURCES: Final = ("s_region", "mast", "wcs", "pointing")
+#: The public JWST bucket MAST mirrors its products to (anonymous reads).
+PUBLIC_BUCKET: Final = "s3://stpubdata/jwst/public/"
 
 _PRIMARY_KEYWORDS = (
     "TELESCOP", "INSTRUME", "DETECTOR", "MODULE", "CHANNEL", "FILTER", "PUPIL", "GRATING",
@@ -49,6 +85,61 @@ _PRIMARY_KEYWORDS = (
     "DATE-OBS", "TIME-OBS", "EXPSTART", "EXPEND", "EFFEXPTM", "NINTS", "NGROUPS",
     "TITLE", "PI_NAME", "CAL_VER", "SYNTHETC",
 )
+# What a CRDS reference file says about itself (FITS primary keywords / asdf meta).
+_CRDS_KEYWORDS = {
+    "REFTYPE": "reftype", "INSTRUME": "instrument", "DETECTOR": "detector",
+    "PEDIGREE": "pedigree", "USEAFTER": "useafter", "AUTHOR": "author",
+    "DESCRIP": "description",
+}
+# FITS keyword -> path in the ``meta`` tree of a JWST datamodel or CRDS asdf file (the
+# keyword <-> attribute pairs of the stdatamodels schemas), so one builder serves both.
+_ASDF_PATHS: dict[str, tuple[str, ...]] = {
+    "TELESCOP": ("telescope",),
+    "INSTRUME": ("instrument", "name"),
+    "DETECTOR": ("instrument", "detector"),
+    "MODULE": ("instrument", "module"),
+    "CHANNEL": ("instrument", "channel"),
+    "FILTER": ("instrument", "filter"),
+    "PUPIL": ("instrument", "pupil"),
+    "GRATING": ("instrument", "grating"),
+    "FXD_SLIT": ("instrument", "fixed_slit"),
+    "EXP_TYPE": ("exposure", "type"),
+    "DATAMODL": ("model_type",),
+    "FILETYPE": ("filetype",),
+    "PROGRAM": ("observation", "program_number"),
+    "OBSERVTN": ("observation", "observation_number"),
+    "VISIT": ("observation", "visit_number"),
+    "VISIT_ID": ("observation", "visit_id"),
+    "EXPOSURE": ("observation", "exposure_number"),
+    "OBS_ID": ("observation", "obs_id"),
+    "TARGNAME": ("target", "catalog_name"),
+    "TARGPROP": ("target", "proposer_name"),
+    "TARG_RA": ("target", "ra"),
+    "TARG_DEC": ("target", "dec"),
+    "DATE-OBS": ("observation", "date"),
+    "TIME-OBS": ("observation", "time"),
+    "EXPSTART": ("exposure", "start_time"),
+    "EXPEND": ("exposure", "end_time"),
+    "EFFEXPTM": ("exposure", "effective_exposure_time"),
+    "EFFINTTM": ("exposure", "integration_time"),
+    "NINTS": ("exposure", "nints"),
+    "NGROUPS": ("exposure", "ngroups"),
+    "TITLE": ("program", "title"),
+    "PI_NAME": ("program", "pi_name"),
+    "CAL_VER": ("calibration_software_version",),
+    "S_REGION": ("wcsinfo", "s_region"),
+    "RA_REF": ("wcsinfo", "ra_ref"),
+    "DEC_REF": ("wcsinfo", "dec_ref"),
+    "ROLL_REF": ("wcsinfo", "roll_ref"),
+    "RA_V1": ("pointing", "ra_v1"),
+    "DEC_V1": ("pointing", "dec_v1"),
+    "PA_V3": ("pointing", "pa_v3"),
+    "REFTYPE": ("reftype",),
+    "PEDIGREE": ("pedigree",),
+    "USEAFTER": ("useafter",),
+    "AUTHOR": ("author",),
+    "DESCRIP": ("description",),
+}
 _NEUTRAL = {"", "CLEAR", "CLEARP", "NONE", "N/A", "OPAQUE"}
 _LEVEL_NUMBER = {
     ProcessingLevel.L1: 1,
@@ -56,8 +147,18 @@ _LEVEL_NUMBER = {
     ProcessingLevel.L2B: 2,
     ProcessingLevel.L3: 3,
 }
+_SKY_FIELDS = ("ra", "dec", "footprint")
+_MAX_FOOTPRINT = 20000
+# Fields a record's lineage consists of: relink (or processing) owns them, never a re-read.
+_LINEAGE = ("observation_base_id", "parent_id", "derived_from")
+#: What a record made by processing keeps when its file is read again (attribute names).
+PROCESSING_KEEPS: Final = (
+    "processing_level", "data_type", "observation_base_id", "exposure_id", "parent_id",
+    "derived_from", "user_id",
+)
 
 
+# --- plain values -------------------------------------------------------------------------------
 
 
 def _plain(value: Any) -> Any:
@@ -86,12 +187,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _text(header: Mapping[str, Any], name: str) -> str | None:
-    value = _plain(header.get(name))
+def _opt_text(value: Any) -> str | None:
+    value = _plain(value)
     if value is None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _text(header: HeaderLike, name: str) -> str | None:
+    return _opt_text(header.get(name))
 
 
 def _number(value: Any) -> float | None:
@@ -105,7 +210,11 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def observation_datetime(header: Mapping[str, Any]) -> datetime | None:
+def _nonnegative(value: float | None) -> float | None:
+    return value if value is not None and value >= 0 else None
+
+
+def observation_datetime(header: HeaderLike) -> datetime | None:
     """UTC start time from DATE-OBS (+ TIME-OBS), or EXPSTART (MJD); None if neither parses."""
     date = _text(header, "DATE-OBS")
     if date:
@@ -119,14 +228,120 @@ def observation_datetime(header: Mapping[str, Any]) -> datetime | None:
     return mjd_to_datetime(_number(header.get("EXPSTART")))
 
 
-def _optics(primary: Mapping[str, Any]) -> str | None:
+# --- the sky ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SkyPosition:
+    """A centre (degrees ICRS, RA in [0, 360)), an optional STC-S footprint, and its source."""
+
+    ra: float
+    dec: float
+    footprint: str | None
+    source: str
+
+    def fields(self) -> dict[str, Any]:
+        """The ``ImageMetadata`` fields this position fills."""
+        return {"ra": self.ra, "dec": self.dec, "footprint": self.footprint}
+
+
+def _position(
+    ra: float | None, dec: float | None, footprint: str | None, source: str
+) -> SkyPosition | None:
+    """A checked position: RA wrapped into [0, 360), Dec within the poles, else None."""
+    if ra is None or dec is None or not -90.0 <= dec <= 90.0:
+        return None
+    ra = ra % 360.0
+    if ra >= 360.0:  # -1e-17 % 360 rounds to 360.0
+        ra = 0.0
+    return SkyPosition(ra=ra, dec=dec, footprint=footprint, source=source)
+
+
+def _parse_region(text: str | None) -> Footprint | None:
+    """An STC-S region as a footprint, or None when it is empty or cannot be read."""
+    if not text or len(text) > _MAX_FOOTPRINT:
+        return None
+    from jwstnb.sky import parse_stcs
+
+    try:
+        return parse_stcs(text)
+    except ValueError:  # a broken region falls through to the next source
+        return None
+
+
+def _from_region(text: str | None, source: str) -> SkyPosition | None:
+    footprint = _parse_region(text)
+    if footprint is None or text is None:
+        return None
+    return _position(*footprint.centre, text.strip(), source)
+
+
+def sky_from_mast(observation: Mapping[str, Any]) -> SkyPosition | None:
+    """The position a MAST observation row gives: ``s_ra``/``s_dec`` and ``s_region`` as MAST
+    wrote it (kept only when it parses); the region's centre when the row has no s_ra/s_dec."""
+    region = _opt_text(observation.get("s_region"))
+    footprint = _parse_region(region)
+    kept = region if footprint is not None else None
+    ra, dec = _number(observation.get("s_ra")), _number(observation.get("s_dec"))
+    if (ra is None or dec is None) and footprint is not None:
+        ra, dec = footprint.centre
+    return _position(ra, dec, kept, "mast")
+
+
+def _from_wcs(sci: HeaderLike | None) -> SkyPosition | None:
+    if sci is None:
+        return None
+    from jwstnb.imaging import celestial_wcs
+
+    wcs = celestial_wcs(sci)
+    if wcs is None:
+        return None
+    from jwstnb.sky import footprint_from_wcs
+
+    shape = (int(sci.get("NAXIS2", 0) or 0), int(sci.get("NAXIS1", 0) or 0))
+    if min(shape) <= 0:
+        return None
+    try:
+        footprint = footprint_from_wcs(wcs, shape)
+    except ValueError:  # a WCS that does not map its corners onto the sky
+        return None
+    return _position(*footprint.centre, footprint.to_stcs(), "wcs")
+
+
+def _from_pointing(header: HeaderLike) -> SkyPosition | None:
+    from jwstnb.sky import centre_from_pointing
+
+    centre = centre_from_pointing(header)  # type: ignore[arg-type]  # a Header is enough
+    return None if centre is None else _position(*centre, None, "pointing")
+
+
+def sky_from_headers(primary: HeaderLike, sci: HeaderLike | None = None) -> SkyPosition | None:
+    """The position a file's headers give: ``S_REGION`` (science extension, then primary),
+    else the science WCS's corners, else the pointing keywords (centre only); None if none."""
+    for header in (sci, primary):
+        if header is not None:
+            found = _from_region(_text(header, "S_REGION"), "s_region")
+            if found is not None:
+                return found
+    pointing: HeaderLike = primary if sci is None else ChainMap(sci, primary)  # type: ignore[arg-type]
+    return _from_wcs(sci) or _from_pointing(pointing)
+
+
+def _sky_rank(source: Any) -> int:
+    return SKY_SOURCES.index(source) if source in SKY_SOURCES else len(SKY_SOURCES)
+
+
+# --- FITS and asdf ------------------------------------------------------------------------------
+
+
+def _optics(primary: HeaderLike) -> str | None:
     """``clear-f090w`` style optics from FILTER/PUPIL/GRATING (as MAST obs ids spell them)."""
     parts = [_text(primary, k) for k in ("PUPIL", "FILTER", "GRATING")]
     present = [p.lower() for p in parts if p and p.upper() not in ("N/A",)]
     return "-".join(present) or None
 
 
-def _filter_name(primary: Mapping[str, Any]) -> str | None:
+def _filter_name(primary: HeaderLike) -> str | None:
     filt = _text(primary, "FILTER")
     pupil = _text(primary, "PUPIL")
     if filt and pupil and pupil.upper() not in _NEUTRAL and pupil.upper().startswith("F"):
@@ -134,7 +349,7 @@ def _filter_name(primary: Mapping[str, Any]) -> str | None:
     return filt or (pupil if pupil and pupil.upper() not in _NEUTRAL else None)
 
 
-def wcs_summary(header: Header) -> dict[str, Any] | None:
+def wcs_summary(header: HeaderLike) -> dict[str, Any] | None:
     """A small, JSON-friendly description of a header's celestial WCS, or None."""
     from jwstnb.imaging import celestial_wcs
 
@@ -142,7 +357,9 @@ def wcs_summary(header: Header) -> dict[str, Any] | None:
     if wcs is None:
         return None
     try:
-        from astropy.wcs.utils import proj_plane_pixel_scales
+        from astropy.wcs.utils import (  # type: ignore[import-untyped, unused-ignore]
+            proj_plane_pixel_scales,
+        )
 
         nx = int(header.get("NAXIS1", 0) or 0)
         ny = int(header.get("NAXIS2", 0) or 0)
@@ -165,7 +382,7 @@ def wcs_summary(header: Header) -> dict[str, Any] | None:
     return summary
 
 
-def _hdu_list(headers: Sequence[Header]) -> list[dict[str, Any]]:
+def _hdu_list(headers: Sequence[HeaderLike]) -> list[dict[str, Any]]:
     out = []
     for index, header in enumerate(headers):
         naxis = int(header.get("NAXIS", 0) or 0)
@@ -179,7 +396,7 @@ def _hdu_list(headers: Sequence[Header]) -> list[dict[str, Any]]:
     return out
 
 
-def _science_header(headers: Sequence[Header]) -> Header | None:
+def _science_header(headers: Sequence[HeaderLike]) -> HeaderLike | None:
     for header in headers:
         if str(header.get("EXTNAME", "")).upper() == "SCI":
             return header
@@ -211,37 +428,57 @@ def _base_record(key: str, size: int, ident: FileIdentity) -> dict[str, Any]:
     }
 
 
-def record_from_fits(key: str, size: int, headers: Sequence[Header]) -> JwstDataModel:
-    """A record for a FITS file from its headers only (pure: no I/O)."""
+def _crds(primary: HeaderLike, ident: FileIdentity) -> dict[str, Any]:
+    """What a CRDS reference file says about itself (reference type, instrument, pedigree...)."""
+    found = {name: _opt_text(primary.get(k)) for k, name in _CRDS_KEYWORDS.items()}
+    named = {"reftype": ident.reftype, "instrument": ident.instrument}
+    for name, value in named.items():
+        if not found.get(name) and value:
+            found[name] = str(value).upper() if name == "instrument" else str(value)
+    if found.get("reftype"):
+        found["reftype"] = str(found["reftype"]).lower()
+    return {k: v for k, v in found.items() if v}
+
+
+def _header_record(
+    key: str,
+    size: int,
+    primary: HeaderLike,
+    sci: HeaderLike | None,
+    metadata: dict[str, Any],
+) -> JwstDataModel:
+    """The record of a file whose facts are FITS-keyword shaped (FITS headers, asdf meta)."""
     ident = classify(key)
-    primary = headers[0]
-    sci = _science_header(headers)
-    fits_meta = {
-        k: _plain(primary[k]) for k in _PRIMARY_KEYWORDS if k in primary
-    }
-    fits_meta = {k: v for k, v in fits_meta.items() if v is not None}
-    metadata: dict[str, Any] = {"source": "scan", "fits": fits_meta, "hdus": _hdu_list(headers)}
+    fits_meta = {k: _plain(primary[k]) for k in _PRIMARY_KEYWORDS if k in primary}
+    metadata["fits"] = {k: v for k, v in fits_meta.items() if v is not None}
     optics = _optics(primary)
     if optics:
         metadata["optics"] = optics
     if sci is not None and sci.get("BUNIT"):
         metadata["bunit"] = str(sci["BUNIT"])
-    wcs = wcs_summary(sci) if sci is not None else None
-    telescope = (_text(primary, "TELESCOP") or "").upper()
     instrument = _text(primary, "INSTRUME")
+    if ident.data_type == DataType.CALIBRATION or "REFTYPE" in primary:
+        metadata["crds"] = _crds(primary, ident)
+        instrument = instrument or metadata["crds"].get("instrument")
+    wcs = wcs_summary(sci) if sci is not None else None
+    sky = sky_from_headers(primary, sci)
+    if sky is not None:
+        metadata["sky_source"] = sky.source
+    telescope = (_text(primary, "TELESCOP") or "").upper()
     image_info = ImageMetadata(
         target_name=_text(primary, "TARGNAME") or _text(primary, "OBJECT"),
         instrument=instrument,
         filter=_filter_name(primary),
         exposure_time=_nonnegative(_number(primary.get("EFFEXPTM", primary.get("EXPTIME")))),
         observation_date=observation_datetime(primary),
-        coordinate_system=(wcs or {}).get("radesys"),
+        coordinate_system=(wcs or {}).get("radesys") or ("ICRS" if sky else None),
         wcs=wcs,
         wavelength_range=WavelengthRange.INFRARED if telescope == "JWST" else None,
         calibration_level=_LEVEL_NUMBER.get(ident.processing_level),
         proposal_id=_proposal_id(_text(primary, "PROGRAM")),
         proposal_pi=_text(primary, "PI_NAME"),
         observation_title=_text(primary, "TITLE"),
+        **(sky.fields() if sky else {}),
     )
     sensor_info = None
     if ident.data_type in (DataType.SENSOR, DataType.RAW) and sci is not None:
@@ -262,8 +499,44 @@ def record_from_fits(key: str, size: int, headers: Sequence[Header]) -> JwstData
     )
 
 
-def _nonnegative(value: float | None) -> float | None:
-    return value if value is not None and value >= 0 else None
+def record_from_fits(key: str, size: int, headers: Sequence[HeaderLike]) -> JwstDataModel:
+    """A record for a FITS file from its headers only (pure: no I/O)."""
+    if not headers:
+        raise FitsError(f"{key!r} has no FITS header")
+    metadata: dict[str, Any] = {"source": "scan", "hdus": _hdu_list(headers)}
+    return _header_record(key, size, headers[0], _science_header(headers), metadata)
+
+
+def _meta_value(meta: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = meta
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return None if isinstance(node, Mapping | list | tuple) else node
+
+
+def asdf_header(tree_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The FITS keywords a JWST asdf ``meta`` tree holds (``meta.instrument.name`` ->
+    ``INSTRUME`` ...), as plain values, so asdf files get the same record as FITS ones."""
+    header: dict[str, Any] = {}
+    for keyword, path in _ASDF_PATHS.items():
+        value = _plain(_meta_value(tree_meta, path))
+        if value is not None:
+            header[keyword] = value
+    return header
+
+
+def record_from_asdf(key: str, size: int, tree_meta: Mapping[str, Any]) -> JwstDataModel:
+    """A record for an asdf file (a JWST datamodel or a CRDS reference file) from the
+    ``meta`` of its tree (pure; arrays are never needed). Its gwcs is not read: the sky
+    comes from ``meta.wcsinfo.s_region`` or the pointing."""
+    header = asdf_header(tree_meta)
+    metadata: dict[str, Any] = {"source": "scan"}
+    return _header_record(key, size, header, header, metadata)
+
+
+# --- association files, tables, pictures --------------------------------------------------------
 
 
 def record_from_asn(key: str, size: int, asn: Mapping[str, Any]) -> JwstDataModel:
@@ -271,7 +544,7 @@ def record_from_asn(key: str, size: int, asn: Mapping[str, Any]) -> JwstDataMode
     ident = classify(key)
     products = asn.get("products") or []
     if not isinstance(products, list):
-        raise ValueError("'products' is not a list")
+        raise FitsError(f"{key!r} is not an association: 'products' is not a list")
     product = products[0] if products and isinstance(products[0], Mapping) else {}
     members = [
         str(m.get("expname"))
@@ -309,8 +582,31 @@ def record_from_table_head(key: str, size: int, head: str) -> JwstDataModel:
     return JwstDataModel(**_base_record(key, size, ident), metadata=metadata)
 
 
+def _pixel_limit() -> int:
+    """The most pixels a picture may claim: the drawing bound of :mod:`jwstnb.imaging`
+    (``MAX_PIXELS``), else Pillow's own decompression-bomb bound."""
+    import jwstnb.imaging as imaging
+
+    limit = getattr(imaging, "MAX_PIXELS", None)
+    if limit is None:
+        from PIL import Image
+
+        limit = Image.MAX_IMAGE_PIXELS or 2**28
+    return int(limit)
+
+
 def record_from_picture(key: str, size: int, width: int, height: int, mode: str) -> JwstDataModel:
-    """A record for a PNG/JPG/TIFF picture (pure)."""
+    """A record for a PNG/JPG/TIFF picture (pure).
+
+    A picture whose header claims more pixels than the drawing bound (``MAX_PIXELS`` of
+    :mod:`jwstnb.imaging`) is a :class:`FitsError`: it would expand past it when drawn.
+    """
+    limit = _pixel_limit()
+    if width < 0 or height < 0 or width * height > limit:
+        raise FitsError(
+            f"{key!r} claims {width}x{height} pixels, more than the limit of {limit} pixels; "
+            "it is not imported (shrink the picture, or keep it outside the scanned prefix)"
+        )
     ident = classify(key)
     metadata = {"source": "scan", "width": width, "height": height, "mode": mode}
     base = _base_record(key, size, ident)
@@ -319,8 +615,7 @@ def record_from_picture(key: str, size: int, width: int, height: int, mode: str)
     return JwstDataModel(**base, metadata=metadata)
 
 
-
-# --- MAST rows -----------------------------------------------------------------------------
+# --- MAST rows ----------------------------------------------------------------------------------
 
 
 def row_items(row: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -347,26 +642,54 @@ def _wavelength(value: Any) -> WavelengthRange | None:
 
 def _mast_filter(filters: Any) -> str | None:
     parts = [p.strip() for p in str(filters or "").split(";") if p.strip()]
-    useful = [p for p in parts if p.upper() not in _NEUTRAL]
-    return (useful or parts or [None])[0]
+    useful = [p for p in parts if p.upper() not in _NEUTRAL] or parts
+    return useful[0] if useful else None
+
+
+def _cloud_uri(value: Any, filename: str) -> str | None:
+    """A public-bucket S3 URI for the product, or None; anything else is refused."""
+    uri = _opt_text(value)
+    if uri is None:
+        return None
+    if not uri.startswith(PUBLIC_BUCKET) or ".." in uri.split("/"):
+        raise invalid("cloud_uri", f"must be a file under {PUBLIC_BUCKET}", uri)
+    if uri.rsplit("/", 1)[-1] != filename:
+        raise invalid("cloud_uri", f"names another file than {filename!r}", uri)
+    return uri
+
+
+def _obs_id_optics(obs_id: str) -> str | None:
+    """The optical elements of a stage-3 MAST obs_id (``..._nircam_clear-f090w`` ->
+    ``clear-f090w``): classify reads them from a product name made of the obs_id."""
+    ident = classify(f"{obs_id}_i2d.fits")
+    return ident.optics if ident.kind == "stage3" else None
 
 
 def mast_record(
-    observation: Mapping[str, Any], product: Mapping[str, Any], size: int | None = None
+    observation: Mapping[str, Any],
+    product: Mapping[str, Any],
+    size: int | None = None,
+    *,
+    cloud_uri: str | None = None,
 ) -> JwstDataModel:
     """The record of one MAST product file (pure): key ``mast/{obs_id}/{productFilename}``.
 
     Every non-null column becomes metadata: the observation row's as ``mast_<column>``, the
-    product row's as ``mast_product_<column>``. ImageMetadata comes from the observation row
-    (MJD dates, wavelength_region, calib_level, proposal id/PI, title).
+    product row's as ``mast_product_<column>`` (``mast_product_dataURI`` included).
+    ``cloud_uri`` (astroquery's ``Observations.get_cloud_uris``, or a ``cloud_uri``/``cloudURI``
+    column of the product row) is kept as ``metadata["cloud_uri"]``: the file in the public
+    bucket ``s3://stpubdata/jwst/public/``. ImageMetadata comes from the observation row (MJD
+    dates, wavelength_region, calib_level, proposal id/PI, title, s_ra/s_dec/s_region). An
+    exposure-level obs_id (``jw01410001001_02101_00001_guider1``) gives its observation's
+    provisional group.
     """
     obs = observation
     filename = str(product.get("productFilename") or "").strip()
     if not filename:
-        raise ValueError("the product row has no productFilename")
+        raise invalid("productFilename", "the MAST product row has no productFilename")
     obs_id = str(obs.get("obs_id") or product.get("obs_id") or "").strip()
     if not obs_id:
-        raise ValueError(f"no obs_id for {filename!r}")
+        raise invalid("obs_id", f"no obs_id in the MAST rows of {filename!r}")
     key = join_key("mast", obs_id, filename)
     ident = classify(filename)
     metadata: dict[str, Any] = {"source": "mast"}
@@ -376,6 +699,17 @@ def mast_record(
     for column, value in product.items():
         if value is not None:
             metadata[f"mast_product_{_mast_key(column)}"] = value
+    uri = _cloud_uri(
+        cloud_uri or product.get("cloud_uri") or product.get("cloudURI"), ident.name
+    )
+    if uri:
+        metadata["cloud_uri"] = uri
+    optics = _obs_id_optics(obs_id)
+    if optics and ident.kind == "exposure":
+        metadata["optics"] = optics
+    sky = sky_from_mast(obs)
+    if sky is not None:
+        metadata["sky_source"] = sky.source
     instrument = str(obs.get("instrument_name") or "").split("/")[0].strip() or None
     level = product.get("calib_level", obs.get("calib_level"))
     try:
@@ -384,33 +718,26 @@ def mast_record(
         calib = None
     if calib is not None and not 0 <= calib <= 4:
         calib = None
-    proposal = obs.get("proposal_id")
-    exptime = _number(obs.get("t_exptime"))
     image_info = ImageMetadata(
         target_name=_opt_text(obs.get("target_name")),
         instrument=instrument,
         filter=_mast_filter(obs.get("filters")),
-        exposure_time=_nonnegative(exptime),
+        exposure_time=_nonnegative(_number(obs.get("t_exptime"))),
         observation_date=mjd_to_datetime(_number(obs.get("t_min"))),
-        coordinate_system="ICRS" if obs.get("s_ra") is not None else None,
+        coordinate_system="ICRS" if sky is not None else None,
         wcs=_mast_wcs(obs),
         wavelength_range=_wavelength(obs.get("wavelength_region")),
         calibration_level=calib,
-        proposal_id=_opt_text(proposal),
+        proposal_id=_opt_text(obs.get("proposal_id")),
         proposal_pi=_opt_text(obs.get("proposal_pi")),
         observation_title=_opt_text(obs.get("obs_title")),
+        **(sky.fields() if sky else {}),
     )
     if size is None:
         size = int(_number(product.get("size")) or 0)
     base = _base_record(key, max(0, int(size)), ident)
+    base["observation_base_id"] = ident.observation_base_id or group_from_obs_id(obs_id)
     return JwstDataModel(**base, metadata=metadata, image_info=image_info)
-
-
-def _opt_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _mast_wcs(obs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -457,3 +784,60 @@ def _products_of(
     return mine or [p for p in products if p.get("obs_id") == obs.get("obs_id")]
 
 
+# --- reading a file again -----------------------------------------------------------------------
+
+
+def refresh(
+    stored: JwstDataModel, incoming: JwstDataModel, *, processed: bool = False
+) -> JwstDataModel:
+    """``incoming`` (a new read of the file ``stored`` describes) merged onto ``stored``.
+
+    The one rule for every re-read, scan or MAST import: lineage (``observationBaseId``,
+    ``parentId``, ``derivedFrom``) stays as stored, since relink owns it. Metadata of the
+    other importer (MAST's ``mast_*`` keys vs. a scan's header keys) is kept; image facts the
+    new read does not know keep their stored value; the position comes from the better of the
+    two sky sources (:data:`SKY_SOURCES`). A record made by processing (``processed``: a
+    user's record, or the output a ProcessingResult names; the session knows which) also keeps
+    :data:`PROCESSING_KEEPS` and all its metadata: a read updates only what it read.
+    """
+    from_mast = incoming.metadata.get("source") == "mast"
+    kept = {
+        k: v for k, v in stored.metadata.items()
+        if k not in ("source", "sky_source") and (processed or k.startswith("mast_") != from_mast)
+    }
+    metadata = {**kept, **incoming.metadata}
+    if processed:
+        metadata["source"] = stored.metadata.get("source", "processing")
+    image_info = _merged_image(stored, incoming, metadata)
+    keep = PROCESSING_KEEPS if processed else _LINEAGE
+    update: dict[str, Any] = {name: getattr(stored, name) for name in keep}
+    update["derived_from"] = list(stored.derived_from or [])
+    update.update(
+        metadata=metadata,
+        image_info=image_info,
+        sensor_info=incoming.sensor_info or stored.sensor_info,
+    )
+    return incoming.model_copy(update=update)
+
+
+def _merged_image(
+    stored: JwstDataModel, incoming: JwstDataModel, metadata: dict[str, Any]
+) -> ImageMetadata | None:
+    """Field-wise merge of two ImageMetadata: incoming wins, except for the sky, where the
+    better source (per ``metadata["sky_source"]`` of each side) wins; sets the winner there."""
+    old, new = stored.image_info, incoming.image_info
+    if new is None:
+        if old is not None and stored.metadata.get("sky_source"):
+            metadata["sky_source"] = stored.metadata["sky_source"]
+        return old
+    if old is None:
+        return new
+    merged = old.model_copy(update=new.model_dump(exclude_none=True))
+    old_source = stored.metadata.get("sky_source") if old.ra is not None else None
+    new_source = incoming.metadata.get("sky_source") if new.ra is not None else None
+    if old_source is not None and _sky_rank(old_source) < _sky_rank(new_source):
+        merged = merged.model_copy(update={f: getattr(old, f) for f in _SKY_FIELDS})
+        metadata["sky_source"] = old_source
+    elif new_source is not None:
+        metadata["sky_source"] = new_source
+    return merged

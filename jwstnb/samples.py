@@ -12,7 +12,10 @@ files shaped like real JWST products, and returns the MAST observation and produ
   ``jw01366-o004_t001_nirspec``) with rate, cal, s2d and x1d.
 
 Keys follow MAST's layout, ``mast/{obs_id}/{file}``, with the stage-2 files of an observation
-under its stage-3 obs_id folder. The pixels are made up (a ring nebula and stars rendered
+under its stage-3 obs_id folder. Positions are real (NGC 3132 at RA 151.7573, Dec -40.4364;
+WASP-39 at RA 217.3267, Dec -3.4445): every image's science header carries its footprint as
+``S_REGION`` (drawn from its WCS; the NIRSpec slit's from a WCS of the aperture), and the
+observation rows carry ``s_ra``/``s_dec``/``s_region`` as MAST writes them. The pixels are made up (a ring nebula and stars rendered
 through each file's WCS), the pixel scale is coarse so a 64x64 image shows the whole nebula,
 and every file says so: ``SYNTHETC = T`` in FITS primary headers, a ``synthetic`` entry in
 the ECSV metadata and the association. Nothing here is real JWST data.
@@ -69,6 +72,10 @@ _START = {
 }
 _EFFEXPTM = 1245.465
 _NIRSPEC_EFFEXPTM = 2101.35
+# The NIRCam mosaic's pixel grid (shape, arcsec per pixel), and the NIRSpec fixed slit
+# S1600A1 (1.6" square) as a 16 x 16 grid of 0.1" at a made-up position angle.
+_MOSAIC = ((128, 128), 0.8)
+_SLIT = ((16, 16), 0.1, 69.4)
 
 
 @dataclass
@@ -155,7 +162,7 @@ def _wcs_cards(
     ny, nx = shape
     scale = scale_arcsec / 3600.0
     a = np.radians(angle)
-    return {
+    cards: dict[str, Any] = {
         "WCSAXES": 2,
         "RADESYS": "ICRS",
         "CTYPE1": "RA---TAN",
@@ -172,13 +179,13 @@ def _wcs_cards(
         "PC1_2": round(float(-np.sin(a)), 9),
         "PC2_1": round(float(np.sin(a)), 9),
         "PC2_2": round(float(np.cos(a)), 9),
-        "S_REGION": "",
     }
+    cards["S_REGION"] = _region(cards, shape)
+    return cards
 
 
-def _render(cards: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
-    """The sky sampled at every pixel of a WCS (no noise)."""
-    import numpy as np
+def _wcs_of(cards: dict[str, Any]) -> Any:
+    """The astropy WCS of a card dict made by :func:`_wcs_cards`."""
     from astropy.io import fits
     from astropy.wcs import WCS
 
@@ -186,14 +193,28 @@ def _render(cards: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
     for k, v in cards.items():
         if k != "S_REGION":
             header[k] = v
-    wcs = WCS(header)
+    return WCS(header)
+
+
+def _region(cards: dict[str, Any], shape: tuple[int, int]) -> str:
+    """The footprint of an image with this WCS, as the pipeline writes ``S_REGION`` and MAST
+    ``s_region``: the polygon through the outer pixel edges' corners, in ICRS degrees."""
+    ny, nx = shape
+    xs = [-0.5, nx - 0.5, nx - 0.5, -0.5]
+    ys = [-0.5, -0.5, ny - 0.5, ny - 0.5]
+    ras, decs = _wcs_of(cards).pixel_to_world_values(xs, ys)
+    return "POLYGON ICRS " + " ".join(
+        f"{float(r) % 360.0:.7f} {float(d):.7f}" for r, d in zip(ras, decs, strict=True)
+    )
+
+
+def _render(cards: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+    """The sky sampled at every pixel of a WCS (no noise)."""
+    import numpy as np
+
     ny, nx = shape
     yy, xx = np.mgrid[0:ny, 0:nx]
-    ra, dec = wcs.pixel_to_world_values(xx, yy)
-    corners = wcs.pixel_to_world_values([0, nx - 1, nx - 1, 0], [0, 0, ny - 1, ny - 1])
-    cards["S_REGION"] = "POLYGON ICRS " + " ".join(
-        f"{r:.6f} {d:.6f}" for r, d in zip(corners[0], corners[1], strict=True)
-    )
+    ra, dec = _wcs_of(cards).pixel_to_world_values(xx, yy)
     return _sky(ra, dec)
 
 
@@ -384,8 +405,8 @@ def _nircam_files() -> dict[str, bytes]:
             ])
 
     # the stage-3 products
-    shape3 = (128, 128)
-    wcs3 = _wcs_cards(_NGC3132, shape3, 0.8)
+    shape3, scale3 = _MOSAIC
+    wcs3 = _wcs_cards(_NGC3132, shape3, scale3)
     sky = _render(wcs3, shape3)
     rng = np.random.default_rng(_seed(_NIRCAM_PRODUCT))
     i2d = (sky + rng.normal(0.0, 0.03, shape3)).astype(np.float32)
@@ -441,16 +462,10 @@ def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
 def _segment(image: np.ndarray, cards: dict[str, Any]) -> tuple[np.ndarray, bytes]:
     """A segmentation map (connected pixels above a threshold) and an ECSV source catalog."""
     import numpy as np
-    from astropy.io import fits
     from astropy.table import Table
-    from astropy.wcs import WCS
 
     labels, count = _label(image > 15.0)
-    header = fits.Header()
-    for k, v in cards.items():
-        if k != "S_REGION":
-            header[k] = v
-    wcs = WCS(header)
+    wcs = _wcs_of(cards)
     rows = []
     for label in range(1, count + 1):
         ys, xs = np.nonzero(labels == label)
@@ -512,6 +527,12 @@ def _asn() -> bytes:
 # --- the NIRSpec exposure ---------------------------------------------------------------------
 
 
+def _slit_region() -> str:
+    """The footprint of the fixed slit on the sky (drawn from a WCS of the aperture)."""
+    shape, scale, angle = _SLIT
+    return str(_wcs_cards(_WASP39, shape, scale, angle)["S_REGION"])
+
+
 def _nirspec_files() -> dict[str, bytes]:
     import numpy as np
     from astropy.io import fits
@@ -558,6 +579,7 @@ def _nirspec_files() -> dict[str, bytes]:
 
     files: dict[str, bytes] = {}
     base = f"{_NIRSPEC_EXPOSURE}_nrs1"
+    slit = {"S_REGION": _slit_region()}  # spectral images carry no celestial WCS, only this
     noise = rng.normal(0, 0.02, (ny, 256)).astype(np.float32)
     for suffix, filetype, unit, scale in (
         ("rate", "countrate", "DN/s", 1.0),
@@ -566,14 +588,14 @@ def _nirspec_files() -> dict[str, bytes]:
         name = f"{base}_{suffix}.fits"
         files[name] = _to_bytes([
             _primary(fields(name, filetype), name, "ImageModel"),
-            _image("SCI", (trace + noise) * scale, unit),
+            _image("SCI", (trace + noise) * scale, unit, slit),
             _image("ERR", np.full((ny, 256), 0.02, np.float32), unit),
             _image("DQ", np.zeros((ny, 256), np.uint32), None),
         ])
     name = f"{base}_s2d.fits"
     s2d = (trace[2:29] + noise[2:29]) * 0.8
     wavelength = np.broadcast_to(wave[None, :], s2d.shape).astype(np.float32)
-    sci = _image("SCI", s2d, "MJy/sr")
+    sci = _image("SCI", s2d, "MJy/sr", slit)
     sci.header["SLTNAME"] = "S1600A1"
     files[name] = _to_bytes([
         _primary(fields(name, "calibrated"), name, "MultiSlitModel"),
@@ -641,7 +663,7 @@ def _observation_rows() -> list[dict[str, Any]]:
             target_classification="Nebula; Planetary nebula",
             s_ra=_NGC3132[0],
             s_dec=_NGC3132[1],
-            s_region=f"CIRCLE ICRS {_NGC3132[0]} {_NGC3132[1]} 0.0142",
+            s_region=_wcs_cards(_NGC3132, *_MOSAIC)["S_REGION"],
             t_min=_mjd(nircam_start),
             t_max=_mjd(nircam_end),
             t_exptime=2 * _EFFEXPTM,
@@ -667,7 +689,7 @@ def _observation_rows() -> list[dict[str, Any]]:
             target_classification="Star; Exoplanet host",
             s_ra=_WASP39[0],
             s_dec=_WASP39[1],
-            s_region=f"CIRCLE ICRS {_WASP39[0]} {_WASP39[1]} 0.0005",
+            s_region=_slit_region(),
             t_min=_mjd(nirspec_start),
             t_max=_mjd(nirspec_start + timedelta(seconds=_NIRSPEC_EFFEXPTM + 30)),
             t_exptime=_NIRSPEC_EFFEXPTM,
