@@ -52,8 +52,8 @@ def _daemons_for(home: Path) -> list[int]:
     return pids
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A JWSTNB_HOME of its own for one test; every daemon started there is gone afterwards."""
     path = tmp_path / "jwstnb-home"
     _isolate(monkeypatch, path)
     try:
@@ -62,6 +62,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         localdb.stop(path)
         for pid in _daemons_for(path):  # belt and braces: never leave a daemon behind
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield from fresh_home(tmp_path, monkeypatch)
 
 
 def test_status_of_an_unused_home(home: Path) -> None:
