@@ -111,14 +111,9 @@ def error_text(exc: BaseException) -> str:
 
 def is_fits_key(key: str | None) -> bool:
     """True for storage keys that name a FITS file (what counts as FITS is ``naming``'s rule)."""
-    if not key:
-        return False
-    from jwstnb import naming
+    from jwstnb.naming import file_type
 
-    file_type = getattr(naming, "file_type", None)
-    if file_type is not None:
-        return bool(file_type(str(key)) == "fits")
-    return naming.classify(str(key)).file_format == "fits"
+    return bool(key) and file_type(str(key)) == "fits"
 
 
 def thumbnail_layout() -> widgets.Layout:

@@ -90,16 +90,19 @@ EXPORT_FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def resolve_position(text: str, session: Any) -> Any:
-    """A position box's text as a SkyCoord: coordinates in any form astropy parses
-    ("151.757 -40.436", "10h07m01.8s -40d26m11s"), else a target name
+def resolve_position(text: str, session: Any) -> tuple[float, float]:
+    """A position box's text as ICRS ``(ra, dec)`` degrees: coordinates in any form astropy
+    parses ("151.757 -40.436", "10h07m01.8s -40d26m11s"), else a target name
     (``jwstnb.sky.resolve``: targets in the database first, then astropy's resolver)."""
     from jwstnb import sky
+    from jwstnb.errors import ValidationError
 
     try:
         return sky.parse_position(text)
-    except Exception:  # not coordinates: try it as a name (which says when it is neither)
-        return sky.resolve(text, session)
+    except ValidationError:  # not coordinates: a name (the resolver says when it is neither)
+        known = session if hasattr(session, "target_position") else None
+        coord = sky.resolve(text, known)
+        return float(coord.ra.deg), float(coord.dec.deg)
 
 
 def _radius_in_unit(degrees: float) -> tuple[float, str]:
@@ -161,7 +164,7 @@ class SearchPanel(widgets.VBox):
         self.selected_record: Any = None
         self._items: dict[str, Any] = {}
         self._criteria: dict[str, Any] = {}
-        self._positions: dict[str, Any] = {}  # position text -> SkyCoord (names resolve once)
+        self._positions: dict[str, tuple[float, float]] = {}  # text -> (ra, dec), resolved once
         self._generation = 0
         self._count_lock = threading.Lock()
         self._quiet = 0
@@ -355,9 +358,9 @@ class SearchPanel(widgets.VBox):
             return None
         if text not in self._positions:
             self._positions[text] = resolve_position(text, self.session)
-        coord = self._positions[text]
-        self.position = [float(coord.ra.deg), float(coord.dec.deg)]
-        return coord
+        ra, dec = self._positions[text]
+        self.position = [ra, dec]
+        return (ra, dec)
 
     def set_text(self, text: str) -> None:
         """Put ``text`` in the search box and search at once (no debounce)."""
@@ -448,7 +451,9 @@ class SearchPanel(widgets.VBox):
         if not self.results:
             self.table.message = "Searching..."
         try:
-            items = list(_page_items(self.session, criteria, self.page, self.page_size))
+            items = list(
+                self.session.items(**criteria, page=self.page, page_size=self.page_size)
+            )
         except Exception as exc:
             self._failed(exc)
             return False
@@ -492,7 +497,8 @@ class SearchPanel(widgets.VBox):
                 if generation != self._generation:
                     return None
                 try:
-                    return _counts(self.session, criteria, int(self.count_timeout * 1000))
+                    timeout = int(self.count_timeout * 1000)
+                    return self.session.counts(max_time_ms=timeout, **criteria)
                 except Exception as exc:
                     return exc
 
@@ -765,18 +771,3 @@ class SearchPanel(widgets.VBox):
             self.viewer_box.children = [
                 widgets.HTML(f'<div class="jwstnb-error">{html.escape(error_text(exc))}</div>')
             ]
-
-
-# Sessions that offer only ``search`` (one page with its counts) still drive the panel.
-
-
-def _page_items(session: Any, criteria: Mapping[str, Any], page: int, page_size: int) -> Any:
-    if hasattr(session, "items"):
-        return session.items(**criteria, page=page, page_size=page_size)
-    return session.search(**criteria, page=page, page_size=page_size).items
-
-
-def _counts(session: Any, criteria: Mapping[str, Any], max_time_ms: int) -> Any:
-    if hasattr(session, "counts"):
-        return session.counts(max_time_ms=max_time_ms, **criteria)
-    return session.search(**criteria, page=1, page_size=1)

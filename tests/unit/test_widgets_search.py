@@ -206,15 +206,13 @@ def test_column_headers_sort_and_toggle(session: FakeSession) -> None:
 
 
 def test_position_box_and_radius(monkeypatch: pytest.MonkeyPatch, session: FakeSession) -> None:
-    from astropy.coordinates import SkyCoord
-
     asked: list[str] = []
 
-    def resolve(text: str, _session: Any) -> SkyCoord:
+    def resolve(text: str, _session: Any) -> tuple[float, float]:
         asked.append(text)
         if text == "nowhere":
             raise LookupError("no target named 'nowhere'")
-        return SkyCoord(10.0, -5.0, unit="deg")
+        return 10.0, -5.0
 
     monkeypatch.setattr(search, "resolve_position", resolve)
     panel = _panel(session)
@@ -222,7 +220,7 @@ def test_position_box_and_radius(monkeypatch: pytest.MonkeyPatch, session: FakeS
     panel.radius_input.value = 3
     panel.position_input.value = "NGC  3132"
     items = [c for name, c in session.calls if name == "items"][-1]
-    assert items["position"].ra.deg == pytest.approx(10.0)
+    assert items["position"] == (10.0, -5.0)
     assert items["radius"] == pytest.approx(3 / 60)
     assert panel.position == [pytest.approx(10.0), pytest.approx(-5.0)]
     assert panel.radius == pytest.approx(0.05)
@@ -235,12 +233,23 @@ def test_position_box_and_radius(monkeypatch: pytest.MonkeyPatch, session: FakeS
     assert panel.state == "ready" and panel.total == 45 and panel.position == []
 
 
+def test_positions_parse_as_coordinates_or_resolve_as_names() -> None:
+    class Targets:
+        def target_position(self, name: str) -> tuple[float, float] | None:
+            return (151.757, -40.436) if name.lower() == "southern ring" else None
+
+    assert search.resolve_position("10.6847 41.2687", Targets()) == pytest.approx(
+        (10.6847, 41.2687))
+    ra, dec = search.resolve_position("00h42m44.3s +41d16m09s", None)
+    assert (ra, dec) == pytest.approx((10.68458, 41.26917), abs=1e-4)
+    assert search.resolve_position("Southern Ring", Targets()) == pytest.approx(
+        (151.757, -40.436))
+
+
 def test_set_position_drives_the_boxes(monkeypatch: pytest.MonkeyPatch,
                                        session: FakeSession) -> None:
-    from astropy.coordinates import SkyCoord
-
     monkeypatch.setattr(search, "resolve_position",
-                        lambda text, _s: SkyCoord(*map(float, text.split()), unit="deg"))
+                        lambda text, _s: tuple(map(float, text.split())))
     panel = _panel(session)
     panel.set_position(10.05, -5.0, 0.001)
     assert panel.position_input.value == "10.050000 -5.000000"
