@@ -191,7 +191,8 @@ def test_storage_refuses_hostile_keys_before_any_io(key: Any) -> None:
 
     storage = Storage("memory://tripwire")
     wire = _Tripwire()
-    storage._fs = wire  # every Storage method must validate before touching the filesystem
+    for mount in storage._mounts:  # every Storage method validates before touching them
+        mount.fs = wire
     operations = [
         lambda: storage.exists(key),
         lambda: storage.size(key),
