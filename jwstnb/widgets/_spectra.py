@@ -199,6 +199,7 @@ def spectrum_png(spectrum: Spectrum, title: str = "", *, width: float = 7.0) -> 
     ax.set_ylabel(_axis_label("Flux", spectrum.flux_unit))
     ax.set_title(title or spectrum.label, fontsize=9)
     ax.grid(alpha=0.3)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useMathText=True)
     ax.legend(loc="best", fontsize=8, frameon=False)
     finite = np.isfinite(flux)
     if not finite.any():

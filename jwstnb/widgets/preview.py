@@ -513,7 +513,9 @@ class FitsPreview(widgets.VBox):
         self.spectrum_dropdown.layout.display = "" if spectra and len(self.spectra) > 1 else (
             "none"
         )
-        self.stretch_buttons.disabled = self.cmap_dropdown.disabled = spectra
+        for control in (self.stretch_buttons, self.cmap_dropdown):  # pixels only
+            control.disabled = spectra
+            control.layout.display = "none" if spectra else ""
 
     def _render_image(self, index: int) -> None:
         planes = self._planes_in(index)

@@ -30,8 +30,9 @@ function render({ model, el }) {
       <button type="button" class="jwstnb-pv-zoom-out" title="Zoom out">&minus;</button>
       <button type="button" class="jwstnb-pv-fit" title="Fit the picture in the view">Fit</button>
       <span class="jwstnb-pv-zoom"></span>
-      <span class="jwstnb-pv-readout"></span>
+      <span class="jwstnb-pv-hint">wheel or +/&minus; to zoom, drag to pan</span>
     </div>
+    <div class="jwstnb-pv-readout"></div>
     <div class="jwstnb-pv-viewport" tabindex="0">
       <img class="jwstnb-preview-image" alt="" draggable="false">
     </div>
@@ -206,7 +207,7 @@ function render({ model, el }) {
   model.on("change:bar_png", drawBar);
   model.on("change:ticks", drawBar);
   model.on("change:unit", drawBar);
-  model.on("change:kind", drawBar);
+  model.on("change:kind", onPicture);
   model.on("change:message", onMessage);
   model.on("change:readout", showReadout);
   onPicture();
@@ -219,7 +220,7 @@ function render({ model, el }) {
     model.off("change:bar_png", drawBar);
     model.off("change:ticks", drawBar);
     model.off("change:unit", drawBar);
-    model.off("change:kind", drawBar);
+    model.off("change:kind", onPicture);
     model.off("change:message", onMessage);
     model.off("change:readout", showReadout);
     for (const url of Object.values(urls)) if (url) URL.revokeObjectURL(url);
