@@ -15,7 +15,14 @@ from urllib.parse import unquote
 
 from jwstnb.errors import InvalidStorageKey
 
-__all__ = ["MAX_KEY_LENGTH", "RESERVED_PREFIX", "is_valid_key", "join_key", "validate_key"]
+__all__ = [
+    "KEY_PATTERN",
+    "MAX_KEY_LENGTH",
+    "RESERVED_PREFIX",
+    "is_valid_key",
+    "join_key",
+    "validate_key",
+]
 
 MAX_KEY_LENGTH = 1024
 #: Keys under this prefix are jwstnb's own files in a storage (cached thumbnails): never
@@ -119,3 +126,23 @@ def is_valid_key(key: object) -> bool:
 def join_key(*parts: str) -> str:
     """Join key parts with '/' and validate the result: ``join_key("mast", obs_id, name)``."""
     return validate_key("/".join(p.strip("/") for p in parts if p))
+
+
+# Characters a key never holds: controls and format characters (the ones listed), the
+# backslash, and the look-alikes that NFKC-normalise into '.', '..' or '/' or '\\'.
+_FORBIDDEN_CHARACTERS = (
+    r"\x00-\x1f\x7f-\x9f\\"  # escapes both Python's re and the server's PCRE read alike
+    "\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\ufeff"
+    "\u2024\u2025\u2026\ufe52\ufe68\uff0e\uff0f\uff3c"
+)
+#: The same rules as :func:`validate_key`, as one regular expression for the server's
+#: ``$jsonSchema`` (so a write that bypasses jwstnb is checked too). It is a little stricter
+#: than :func:`validate_key` about percent-encoding: any ``%`` escape of '.', '/', '\\',
+#: '%' or a control character is refused outright.
+KEY_PATTERN = (
+    r"^(?![/~])"  # relative
+    r"(?![A-Za-z][A-Za-z0-9+.\-]*:)"  # no scheme
+    r"(?!(?:.*/)?\s*\.{0,2}\s*(?:/|$))"  # no empty, '.', '..' (or blank) segment
+    r"(?!.*%(?:2[eEfF5]|5[cC]|[01][0-9a-fA-F]|7[fF]))"  # no encoded '.', '/', '\\', '%', control
+    rf"[^{_FORBIDDEN_CHARACTERS}]{{1,{MAX_KEY_LENGTH}}}$"
+)

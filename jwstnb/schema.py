@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from jwstnb.keys import validate_key
+from jwstnb.keys import KEY_PATTERN, MAX_KEY_LENGTH, validate_key
 
 __all__ = [
     "COLLECTION",
@@ -127,7 +127,12 @@ ObjectIdField = Annotated[
     WithJsonSchema({"type": "string", "bsonType": "objectId"}),
 ]
 # A relative storage key (relative, no traversal), checked by jwstnb.keys.validate_key.
-StorageKey = Annotated[str, AfterValidator(validate_key), Field(max_length=1024)]
+StorageKey = Annotated[
+    str,
+    AfterValidator(validate_key),
+    Field(max_length=MAX_KEY_LENGTH),
+    WithJsonSchema({"type": "string", "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN}),
+]
 # Raw bytes (BSON binData), e.g. a stored PNG thumbnail.
 Binary = Annotated[bytes, WithJsonSchema({"type": "string", "bsonType": "binData"})]
 

@@ -975,6 +975,8 @@ class Session:
                 with contextlib.suppress(Exception):
                     target.drop()
                 raise
+            # Some servers (SecantusDB) drop collection options on rename: put them back.
+            self.ensure_collection()
         return len(documents)
 
     # --- writes -----------------------------------------------------------------------------

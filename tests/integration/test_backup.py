@@ -131,3 +131,99 @@ def test_old_dumps_get_derived_fields_and_bad_lines_are_named(
     path.write_text("{not json\n")
     with pytest.raises(ValidationError, match="line 1"):
         backup.restore(admin_session, path.as_uri())
+
+
+# --- hostile and broken backup files: all or nothing -----------------------------------------
+
+
+def _lines(*docs: dict) -> str:
+    return "".join(dumps(d) + "\n" for d in docs)
+
+
+def _record(oid: ObjectId, **fields: object) -> dict:
+    base = {"_id": oid, "fileName": f"{oid}_cal.fits", "dataType": "image"}
+    return {**base, **fields}
+
+
+def test_crafted_readers_never_widen_access(admin_session: Session, tmp_path: Path) -> None:
+    """readers/keywords/program/skyRegion in a file are ignored: recomputed from the record."""
+    oid = ObjectId()
+    crafted = _record(
+        oid, userId="alice", isPublic=False, readers=["public", "user:mallory"],
+        keywords=["secret"], program="99999",
+    )
+    path = tmp_path / "crafted.jsonl"
+    path.write_text(_lines(crafted))
+    assert backup.restore(admin_session, path.as_uri()) == 1
+    stored = admin_session.collection.find_one({"_id": oid})
+    assert stored["readers"] == ["user:alice"]
+    assert "secret" not in stored["keywords"] and stored["program"] is None
+    assert admin_session.anonymous().search().total == 0
+    assert admin_session.as_user("mallory").search().total == 0
+    assert admin_session.as_user("alice").search().total == 1
+
+
+@pytest.mark.parametrize(
+    "bad, problem",
+    [
+        ({"fileName": 3}, "line 3: fileName"),
+        ({"filePath": "../../etc/passwd"}, "line 3: filePath"),
+        ({"$where": "1"}, "line 3: \\$where"),
+        ({"metadata": {"a": {"$gt": 1}}}, "line 3: metadata.a.\\$gt"),
+    ],
+)
+def test_an_invalid_line_in_the_middle_writes_nothing(
+    admin_session: Session, tmp_path: Path, bad: dict, problem: str
+) -> None:
+    keep = admin_session.insert(JwstDataModel(file_name="kept_cal.fits", data_type="image"))
+    before = _raw(admin_session)
+    ids = [ObjectId() for _ in range(5)]
+    docs = [_record(i) for i in ids]
+    docs[2] = {**docs[2], **bad}
+    path = tmp_path / "broken.jsonl"
+    path.write_text(_lines(*docs))
+    with pytest.raises(ValidationError, match=problem):
+        backup.restore(admin_session, path.as_uri())
+    assert _raw(admin_session) == before  # lines 1-2 were not written either
+    assert admin_session.get(keep).file_name == "kept_cal.fits"
+    names = admin_session.client[admin_session.database_name].list_collection_names()
+    assert names == [admin_session.collection_name]  # no staging collection left behind
+
+
+def test_duplicate_ids_are_refused_with_both_line_numbers(
+    admin_session: Session, tmp_path: Path
+) -> None:
+    oid = ObjectId()
+    path = tmp_path / "dup.jsonl"
+    path.write_text(_lines(_record(oid), _record(ObjectId()), _record(oid, description="again")))
+    with pytest.raises(ValidationError, match=r"line 3: _id: .* already on line 1"):
+        backup.restore(admin_session, path.as_uri())
+    assert admin_session.collection.count_documents({}) == 0
+
+
+def test_a_valid_file_restores_exactly_and_keeps_other_records(
+    admin_session: Session, tmp_path: Path
+) -> None:
+    other = admin_session.insert(JwstDataModel(file_name="other_cal.fits", data_type="image"))
+    replaced = ObjectId()
+    admin_session.insert(JwstDataModel(id=replaced, file_name="old_cal.fits", data_type="image"))
+    path = tmp_path / "ok.jsonl"
+    path.write_text(_lines(_record(replaced, description="new"), _record(ObjectId())))
+    assert backup.restore(admin_session, path.as_uri()) == 2
+    assert admin_session.collection.count_documents({}) == 3
+    assert admin_session.get(str(replaced)).description == "new"
+    assert admin_session.get(other).file_name == "other_cal.fits"
+    # The swapped-in collection keeps the validator and every index.
+    names = {ix["name"] for ix in admin_session.collection.list_indexes()}
+    assert {"keywords_1", "readers_1", "userId_1_filePath_1", "skyRegion_2dsphere"} <= names
+    with pytest.raises(Exception, match="(?i)validation"):
+        admin_session.collection.insert_one({"fileName": 5})
+
+
+def test_export_creates_no_folders(admin_session: Session, tmp_path: Path) -> None:
+    from jwstnb.errors import StorageNotConfigured
+
+    target = tmp_path / "missing" / "deeper" / "x.jsonl"
+    with pytest.raises(StorageNotConfigured, match="does not exist"):
+        backup.export(admin_session, target.as_uri())
+    assert not (tmp_path / "missing").exists()

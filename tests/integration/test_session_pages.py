@@ -1,0 +1,119 @@
+"""Pages before counts, the validator on storage keys, bad stored records, tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson import ObjectId
+from pymongo.errors import WriteError
+
+from jwstnb.errors import QueryTimeout
+from jwstnb.query import FACETS, Criteria, page_pipeline
+from jwstnb.schema import ImageMetadata, JwstDataModel, utc_now
+from jwstnb.session import Session
+
+pytestmark = pytest.mark.integration
+
+
+def _many(
+    session: Session, n: int, *, start: datetime, step: timedelta, folder: str = "bulk"
+) -> None:
+    docs = []
+    for i in range(n):
+        model = JwstDataModel(
+            file_name=f"jw0{1000 + i % 7}001001_02101_{i:05d}_nrca1_cal.fits",
+            file_path=f"{folder}/{i:05d}_cal.fits",
+            data_type="image" if i % 3 else "sensor",
+            processing_level="L2b",
+            is_public=bool(i % 2),
+            user_id=None if i % 2 else "alice",
+            upload_date=start - step * i,
+            image_info=ImageMetadata(instrument="NIRCAM", target_name=f"T{i % 5}"),
+        )
+        docs.append(session.document(model))
+    session.collection.insert_many(docs)
+
+
+@pytest.mark.parametrize("role", ["anonymous", "user", "admin"])
+def test_windowed_pages_equal_the_full_sort(admin_session: Session, role: str) -> None:
+    """Recent-first windows (SecantusDB) give exactly the unbounded query's pages."""
+    now = utc_now()
+    _many(admin_session, 300, start=now + timedelta(seconds=5), step=timedelta(seconds=0.7))
+    _many(admin_session, 50, start=now - timedelta(days=400), step=timedelta(days=3), folder="old")
+    s = {"anonymous": admin_session.anonymous(), "user": admin_session.as_user("alice"),
+         "admin": admin_session}[role]
+    for criteria in ({}, {"data_type": "image"}, {"page": 3, "page_size": 50},
+                     {"page": 7, "page_size": 50}, {"instrument": "nircam", "page_size": 7}):
+        got = [str(r.id) for r in s.items(**criteria)]
+        pipeline, _plan = page_pipeline(Criteria(**criteria), s.scope)
+        want = [str(d["_id"]) for d in admin_session.collection.aggregate(pipeline)]
+        assert got == want, criteria
+        page = s.search(**criteria)
+        assert [str(r.id) for r in page.items] == want
+        assert page.total == s.count(**{k: v for k, v in criteria.items() if "page" not in k})
+
+
+def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:
+    _many(admin_session, 120, start=utc_now(), step=timedelta(seconds=1))
+    counts = admin_session.counts(data_type="image")
+    assert counts.total == 80
+    assert set(counts.facets) == set(FACETS)
+    assert counts.facets["data_type"] == {"image": 80}
+    assert sum(counts.facets["program"].values()) == 80
+    assert set(counts.facets["program"]) == {f"0{1000 + i}" for i in range(7)}
+    with pytest.raises(QueryTimeout):
+        for _ in range(20):  # a 1 ms budget cannot count 120 records every time
+            admin_session.counts(max_time_ms=1)
+
+
+def test_the_server_refuses_bad_storage_keys_written_around_jwstnb(
+    admin_session: Session,
+) -> None:
+    good = admin_session.document(JwstDataModel(file_name="a_cal.fits", data_type="image",
+                                                file_path="mast/x/a_cal.fits"))
+    admin_session.collection.insert_one(good)
+    for key in ["../../etc/passwd", "/abs/path.fits", "s3://bucket/x.fits", "a//b.fits",
+                "a/%2e%2e/b", "a\\b.fits", "x\u2024\u2024/y.fits", "a/\x00"]:
+        bad = {**good, "_id": ObjectId(), "filePath": key}
+        with pytest.raises(WriteError) as info:
+            admin_session.collection.insert_one(bad)
+        assert info.value.code == 121, key
+
+
+def test_a_record_that_fails_validation_never_breaks_a_search(admin_session: Session) -> None:
+    ok = admin_session.insert(JwstDataModel(file_name="ok_cal.fits", data_type="image",
+                                            is_public=True))
+    bad = admin_session.document(JwstDataModel(file_name="bad_cal.fits", data_type="image",
+                                               is_public=True))
+    bad["processingLevel"] = "L9"  # written by hand, around the validator
+    bad_id = admin_session.collection.insert_one(bad, bypass_document_validation=True).inserted_id
+    with pytest.warns(UserWarning, match=str(bad_id)):
+        page = admin_session.anonymous().search()
+    assert [str(r.id) for r in page.items] == [ok]
+    assert page.skipped == [str(bad_id)]
+    assert page.total == 2  # the count is the server's; the page says what it left out
+
+
+def test_page_to_table_has_units_and_coordinates(admin_session: Session) -> None:
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    for i in range(3):
+        admin_session.insert(JwstDataModel(
+            file_name=f"f{i}_i2d.fits", data_type="image", file_size=1000 * (i + 1),
+            image_info=ImageMetadata(ra=151.75 + i * 0.01, dec=-40.43, exposure_time=10.0,
+                                     target_name="NGC 3132"),
+            upload_date=datetime(2024, 1, 1 + i, tzinfo=UTC),
+        ))
+    page = admin_session.search(sort="fileName", descending=False)
+    table = page.to_table()
+    assert list(table["file_name"]) == ["f0_i2d.fits", "f1_i2d.fits", "f2_i2d.fits"]
+    assert table["exposure_time"].unit == u.s and table["file_size"].unit == u.byte
+    assert isinstance(table["coord"], SkyCoord)
+    assert abs(table["coord"][1].ra.deg - 151.76) < 1e-9
+    assert list(table["id"]) == [str(r.id) for r in page.items]
+    frame = page.to_pandas()
+    assert list(frame["file_name"]) == list(table["file_name"])
+    assert len(admin_session.table(batch=2)) == 3
+    assert len(admin_session.table(limit=2, batch=2)) == 2
