@@ -14,7 +14,7 @@ Grammar (case-insensitive, directories ignored, a trailing ``.gz`` ignored)::
     guider    jw{P5}{O3}{V3}_gs-{id|acq1|acq2|track|fg}_{stamp}[_{image|stacked}]_{suffix}
     stage 3   jw{P5}-{o###|c####|a####|r####}_{target}[-epoch#]_{instr}[_{optics}]_{suffix}[-NN]
               (target t###, s#########, b#########, v######### or t###-s#########)
-    preview   {exposure or stage-3 name}[_thumb].{jpg|jpeg|png}
+    preview   {exposure or stage-3 name}[_thumb].{jpg|jpeg|png|tif|tiff}
     msa       jw{P5}{O3}{V3}_{NN}_msa.fits
     asn       jw{P5}-{acid}_{timestamp}_{type}_{NNN|NNNa|NNNNN}_asn.json
     pool      jw{P5}_{timestamp}_pool.csv
@@ -109,7 +109,6 @@ _COMBINED = frozenset(
 _PRODUCTS = _L1 | _L2A | _EXPOSURE_ONLY | _COMBINED
 _TABLE_FORMATS = frozenset({"csv", "ecsv", "json"})
 _PICTURE_FORMATS = frozenset({"png", "jpg", "tiff"})
-_PREVIEW_FORMATS = frozenset({"png", "jpg"})
 _SPECTRAL = frozenset({"s2d", "s3d", "x1d", "x1dints", "c1d"})
 _METADATA = frozenset({"cat", "asn", "pool", "phot", "msa"})
 _NOT_VIEWABLE = frozenset({"x1d", "x1dints", "c1d"})  # plus every metadata file
@@ -183,7 +182,7 @@ class FileIdentity:
     source-based product. ``activity_id`` is the ``NN`` of ``{suffix}-NN``. ``sequence`` is
     the number an association, MSA metafile or CRDS file carries (``001``, ``002a``,
     ``00001``, ``01``, ``0001``). ``reftype`` is a CRDS reference type. ``preview`` marks a
-    JPG/PNG picture of a product (the product's ids, level and group), ``thumbnail`` its
+    picture (JPG/PNG/TIFF) of a product (the product's ids, level and group), ``thumbnail`` its
     ``_thumb`` form.
     """
 
@@ -491,7 +490,7 @@ def _product(stem: str) -> tuple[Kind, str, _Ids] | None:
 
 def _parse(stem: str, extension: str, file_format: str) -> tuple[Kind, str, _Ids]:
     """(kind, suffix, ids) of a lower-case stem; the ``other`` kind when no grammar fits."""
-    if file_format in _PREVIEW_FORMATS:
+    if file_format in _PICTURE_FORMATS:
         bare = stem[: -len("_thumb")] if stem.endswith("_thumb") else stem
         if found := _product(bare):
             kind, suffix, ids = found

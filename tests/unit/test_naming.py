@@ -10,14 +10,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jwstnb.naming import (
+    ASDF_EXTENSIONS,
+    FITS_EXTENSIONS,
+    JSON_EXTENSIONS,
+    PICTURE_EXTENSIONS,
+    SCAN_EXTENSIONS,
+    TABLE_EXTENSIONS,
     FileIdentity,
     GroupKey,
     classify,
+    file_type,
     group_from_key,
     group_from_obs_id,
     instrument_of_detector,
     parse_group_key,
     product_group,
+    program_of,
 )
 from jwstnb.schema import DataType, ProcessingLevel
 
@@ -475,6 +483,63 @@ def test_product_group_and_parse_group_key() -> None:
 )
 def test_instrument_of_detector(detector: str, instrument: str | None) -> None:
     assert instrument_of_detector(detector) == instrument
+
+
+# --- what kind of file is this ---
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("jw02733001001_02101_00001_nrca1_cal.fits", "fits"),
+        ("mast/x/JW02733001001_02101_00001_NRCA1_CAL.FITS.GZ", "fits"),
+        ("old/image.fit", "fits"), ("old/image.FTS", "fits"), ("old/image.fit.gz", "fits"),
+        ("old/image.fts.gz", "fits"),
+        ("jwst_nircam_distortion_0173.asdf", "asdf"), ("x/MODEL.ASDF", "asdf"),
+        ("jw02733-o001_20220707t165838_image3_001_asn.json", "json"),
+        ("cat.ecsv", "table"), ("pool.CSV", "table"),
+        ("a.png", "picture"), ("a.jpg", "picture"), ("a.JPEG", "picture"),
+        ("a.tif", "picture"), ("a.tiff", "picture"),
+        ("jwst_1075.pmap", None), ("notes.txt", None), ("table.ecsv.gz", None),
+        ("fits", None), ("archive.fits.zip", None), ("x.fits/readme", None), ("", None),
+    ],
+)
+def test_file_type(name: str, kind: str | None) -> None:
+    assert file_type(name) == kind
+    assert name.lower().endswith(SCAN_EXTENSIONS) == (kind is not None)
+
+
+def test_extension_lists_are_lower_case_and_make_up_the_scan_list() -> None:
+    groups = (FITS_EXTENSIONS, ASDF_EXTENSIONS, JSON_EXTENSIONS, TABLE_EXTENSIONS,
+              PICTURE_EXTENSIONS)
+    assert tuple(e for g in groups for e in g) == SCAN_EXTENSIONS
+    assert all(e == e.lower() and e.startswith(".") for e in SCAN_EXTENSIONS)
+    assert len(set(SCAN_EXTENSIONS)) == len(SCAN_EXTENSIONS)
+    assert {".fits", ".fits.gz", ".fit", ".fts", ".fts.gz", ".asdf", ".json", ".ecsv", ".csv",
+            ".png", ".jpg", ".jpeg", ".tif", ".tiff"} <= set(SCAN_EXTENSIONS)
+
+
+@pytest.mark.parametrize(
+    ("text", "program"),
+    [
+        ("jw02733001001_02101_00001_nrca1_cal.fits", "02733"),
+        ("mast/jw02733-o001_t001_nircam_clear-f090w/jw02733-o001_t001_nircam_clear-f090w_i2d.fits",
+         "02733"),
+        ("jw01410001001_02101_00001_guider1", "01410"),
+        ("jw02727-c1027_t062_nircam_clear-f090w", "02727"),
+        ("jw01345-o066_s000000680_nirspec_f170lp-g235m", "01345"),
+        ("jw02733-o001_20220707t165838_image3_00001_asn.json", "02733"),
+        ("jw02733_20220707t165838_pool.csv", "02733"),
+        ("jw01345066001_01_msa.fits", "01345"),
+        ("JW01410001001_GS-FG_2022301151223_CAL.FITS", "01410"),
+        ("jwst_nircam_flat_0001.fits", None),
+        ("hst_12345_01_wfc3", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_program_of_names_and_obs_ids(text: str | None, program: str | None) -> None:
+    assert program_of(text) == program
 
 
 # --- properties ---
