@@ -290,9 +290,19 @@ class LineageViewer(widgets.VBox):
 
         parents = list(self.lineage.parents(node_id))
         children = list(self.lineage.children(node_id))
+        combines = ""
+        contributors = getattr(self.lineage, "contributors", None)
+        if contributors is not None and str(self._node(node_id).processing_level) == "L3":
+            found = contributors(node_id)
+            if found.observations:
+                groups = ", ".join(html.escape(g) for g in found.observations)
+                combines = (
+                    f"<br><b>Combines</b> {len(found.exposures):,} exposure"
+                    f"{'s' * (len(found.exposures) != 1)} of {groups}"
+                )
         return (
             f'<div class="jwstnb-relatives"><b>From</b> ({len(parents)}): {names(parents)}<br>'
-            f"<b>To</b> ({len(children)}): {names(children)}</div>"
+            f"<b>To</b> ({len(children)}): {names(children)}{combines}</div>"
         )
 
     def _show_thumbnail(self, record: Any) -> None:

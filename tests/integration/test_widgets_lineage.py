@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,50 @@ def test_a_failing_observation_list_keeps_the_viewer_usable(admin_session: Sessi
     viewer.refresh_observations(wait=True)
     assert "Cannot list observations" in viewer.status_text
     assert viewer.observations == [SMALL] and viewer.counts["L1"] == 1
+
+
+def test_the_sample_association_is_linked_and_the_mosaic_says_what_it_combines(
+    admin_session: Session, local_storage: Any
+) -> None:
+    from jwstnb import ingest, samples
+
+    samples.write_sample(local_storage)
+    report = ingest.scan(admin_session, local_storage, prefix="mast/", progress=False)
+    assert report.imported and not report.failed
+    viewer = LineageViewer(admin_session, samples.NIRCAM_OBSERVATION, storage=local_storage)
+    graph = viewer.graph.graph
+    names = [n[1] for n in graph["nodes"]]
+    (asn,) = [i for i, n in enumerate(names) if n.endswith("_asn.json")]
+    linked = {names[b] for a, b in graph["links"] if a == asn}
+    assert linked and all(n.endswith(("_cal.fits", "_i2d.fits", "_cat.ecsv", "_segm.fits"))
+                          for n in linked)
+    assert any(n.endswith("_i2d.fits") for n in linked)
+    assert sum(n.endswith("_cal.fits") for n in linked) == sum(
+        n.endswith("_cal.fits") for n in names)
+    i2d = next(n[0] for n in graph["nodes"] if n[1].endswith("_i2d.fits"))
+    viewer.select(i2d)
+    assert "<b>Combines</b>" in viewer.details_html.value
+    assert samples.NIRCAM_OBSERVATION in viewer.details_html.value
+
+
+def test_files_of_other_groups_are_external_and_open_their_group(
+    admin_session: Session, make_session: Callable[..., Session]
+) -> None:
+    insert_all(admin_session, lineage_records(SMALL, 2))
+    insert_all(admin_session, lineage_records(OTHER, 1, instrument="MIRI", filter="F770W"))
+    reader = make_session("anonymous")
+    other_cal = next(r for r in reader.lineage(OTHER).nodes if r.file_name.endswith("_cal.fits"))
+    mosaic = next(r for r in reader.lineage(SMALL).nodes if r.file_name.endswith("_i2d.fits"))
+    # The mosaic of SMALL also combines OTHER's calibrated exposure.
+    admin_session.update(mosaic.id, derived_from=[*mosaic.derived_from, other_cal.id])
+    viewer = LineageViewer(reader, SMALL)
+    nodes = {n[0]: n for n in viewer.graph.graph["nodes"]}
+    assert nodes[other_cal.id][5] == OTHER and nodes[mosaic.id][5] == ""
+    assert viewer.counts == {"L1": 2, "L2a": 2, "L2b": 2, "L3": 2, "unknown": 0}
+    index = list(nodes).index
+    assert [index(other_cal.id), index(mosaic.id)] in viewer.graph.graph["edges"]
+    viewer.graph.selected_id = other_cal.id  # a click on the dimmed file
+    assert viewer.observation_base_id == OTHER and viewer.selected_id == other_cal.id
+    assert viewer.selected["file_name"] == other_cal.file_name
+    # In OTHER, the mosaic is the external one.
+    assert any(n[0] == mosaic.id and n[5] == SMALL for n in viewer.graph.graph["nodes"])
