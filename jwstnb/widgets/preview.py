@@ -218,7 +218,9 @@ class PreviewView(anywidget.AnyWidget):
     shape = traitlets.List(traitlets.Int(), [0, 0], help="shown [height, width]").tag(sync=True)
     step = traitlets.Int(1, help="one shown pixel per step data pixels").tag(sync=True)
     bar_png = traitlets.Bytes(b"", help="the colour map as a 256x1 PNG").tag(sync=True)
-    ticks = traitlets.List(help="[[position 0..1, label], ...]").tag(sync=True)
+    ticks: traitlets.List[Any] = traitlets.List(help="[[position 0..1, label], ...]").tag(
+        sync=True
+    )
     unit = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
     pointer = traitlets.List(traitlets.Int(), help="[x, y] under the pointer").tag(sync=True)

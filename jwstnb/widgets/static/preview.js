@@ -203,26 +203,19 @@ function render({ model, el }) {
   const showReadout = () => { readout.textContent = model.get("readout") || ""; };
   const onPicture = () => { drawPicture(); drawBar(); };
   const onMessage = () => { message.textContent = model.get("message") || ""; };
-  model.on("change:png", onPicture);
-  model.on("change:bar_png", drawBar);
-  model.on("change:ticks", drawBar);
-  model.on("change:unit", drawBar);
-  model.on("change:kind", onPicture);
-  model.on("change:message", onMessage);
-  model.on("change:readout", showReadout);
+  const listeners = [
+    ["change:png", onPicture], ["change:kind", onPicture], ["change:bar_png", drawBar],
+    ["change:ticks", drawBar], ["change:unit", drawBar], ["change:message", onMessage],
+    ["change:readout", showReadout],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
   onPicture();
   showReadout();
   const resize = new ResizeObserver(() => { if (image.getAttribute("src")) fit(); });
   resize.observe(viewport);
   return () => {
     resize.disconnect();
-    model.off("change:png", onPicture);
-    model.off("change:bar_png", drawBar);
-    model.off("change:ticks", drawBar);
-    model.off("change:unit", drawBar);
-    model.off("change:kind", onPicture);
-    model.off("change:message", onMessage);
-    model.off("change:readout", showReadout);
+    for (const [event, handler] of listeners) model.off(event, handler);
     for (const url of Object.values(urls)) if (url) URL.revokeObjectURL(url);
   };
 }
