@@ -33,6 +33,7 @@ from jwstnb.records import (
     record_from_fits,
     record_from_picture,
     record_from_table_head,
+    refresh,
     row_items,
 )
 from jwstnb.schema import JwstDataModel
@@ -174,52 +175,6 @@ def _comparable(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in _NOT_COMPARED}
 
 
-def _refreshed(model: JwstDataModel, existing: Mapping[str, Any]) -> JwstDataModel:
-    """The new record for a file that already has one: what was read, merged with what stays.
-
-    Lineage is relink's business (the stored links stay); metadata from the other importer
-    (MAST's ``mast_*`` keys vs. a scan's header keys) stays, and MAST's image facts do not
-    blank out what a scan read from the headers. A record made by processing also keeps its
-    owner, level, data type and lineage (:data:`jwstnb.session.PROCESSING_KEEPS`): a scan
-    updates only what it read from the file.
-    """
-    from jwstnb.session import PROCESSING_KEEPS
-
-    stored = JwstDataModel.from_document(dict(existing))
-    from_mast = model.metadata.get("source") == "mast"
-    kept = {
-        k: v for k, v in stored.metadata.items()
-        if k != "source" and k.startswith("mast_") != from_mast
-    }
-    image_info = model.image_info
-    if stored.image_info is not None and image_info is not None:
-        if from_mast:
-            image_info = stored.image_info.model_copy(
-                update=image_info.model_dump(exclude_none=True)
-            )
-        else:
-            image_info = image_info.model_copy(update={
-                k: v for k, v in stored.image_info.model_dump().items()
-                if v is not None and getattr(image_info, k) is None
-            })
-    update: dict[str, Any] = {
-        "observation_base_id": existing.get("observationBaseId"),
-        "parent_id": existing.get("parentId"),
-        "derived_from": list(existing.get("derivedFrom") or []),
-        "metadata": {**kept, **model.metadata},
-        "image_info": image_info,
-        "sensor_info": model.sensor_info or stored.sensor_info,
-    }
-    if existing.get("_processed"):
-        by_alias = {
-            info.alias or name: name for name, info in JwstDataModel.model_fields.items()
-        }
-        update.update({by_alias[k]: getattr(stored, by_alias[k]) for k in PROCESSING_KEEPS})
-        update["metadata"] = {**stored.metadata, **model.metadata,
-                              "source": stored.metadata.get("source", "processing")}
-    return model.model_copy(update=update)
-
-
 def _store(
     session: Session,
     model: JwstDataModel,
@@ -229,7 +184,8 @@ def _store(
     """Insert or refresh one record; unchanged records are skipped without a write."""
     key = str(model.file_path)
     if existing is not None:
-        model = _refreshed(model, existing)
+        stored = JwstDataModel.from_document(dict(existing))
+        model = refresh(stored, model, processed=bool(existing.get("_processed")))
         new = _comparable(model.to_document())
         old = _comparable(JwstDataModel.from_document(dict(existing)).to_document())
         if new == old:

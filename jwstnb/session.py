@@ -1230,21 +1230,11 @@ class LineageChange:
     after: Mapping[str, Any]
 
 
-# What a record made by processing keeps through any scan or import: its level and lineage
-# were written by the run that made it; a scan only refreshes what it read from the file.
-PROCESSING_KEEPS = (
-    "processingLevel",
-    "dataType",
-    "observationBaseId",
-    "exposureId",
-    "parentId",
-    "derivedFrom",
-    "userId",
-)
-
-
 def made_by_processing(doc: Mapping[str, Any], named_as_output: bool) -> bool:
-    """A record made by processing: a user's record, or the output a processing result names."""
+    """A record made by processing: a user's record, or the output a processing result names.
+
+    Such a record keeps :data:`jwstnb.records.PROCESSING_KEEPS` through any scan or import.
+    """
     return doc.get("userId") is not None or named_as_output
 
 

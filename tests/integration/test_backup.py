@@ -10,6 +10,7 @@ import pytest
 from bson import Int64, ObjectId
 from bson.json_util import dumps
 from bson.raw_bson import RawBSONDocument
+from pymongo.errors import WriteError
 
 from jwstnb import backup
 from jwstnb.errors import AccessDenied, ValidationError
@@ -216,7 +217,7 @@ def test_a_valid_file_restores_exactly_and_keeps_other_records(
     # The swapped-in collection keeps the validator and every index.
     names = {ix["name"] for ix in admin_session.collection.list_indexes()}
     assert {"keywords_1", "readers_1", "userId_1_filePath_1", "skyRegion_2dsphere"} <= names
-    with pytest.raises(Exception, match="(?i)validation"):
+    with pytest.raises(WriteError, match=r"(?i)validation"):
         admin_session.collection.insert_one({"fileName": 5})
 
 

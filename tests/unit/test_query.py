@@ -21,12 +21,12 @@ from jwstnb.query import (
     _prefix_upper,
     count_pipeline,
     counts_pipeline,
-    page_pipeline,
     derived_fields,
     keywords_for,
     lineage_pipeline,
     match_plan,
     observations_pipeline,
+    page_pipeline,
     readers_for,
     session_validator,
     statistics_pipeline,
@@ -376,7 +376,7 @@ def test_criteria_is_the_one_list_of_search_arguments() -> None:
 def test_a_page_window_keeps_every_clause_and_leads_with_the_upload_date() -> None:
     when = datetime(2024, 1, 1, tzinfo=UTC)
     criteria = validate_criteria(data_type="image", processing_level="L3")
-    pipeline, plan = page_pipeline(criteria, Scope("user", "alice"), since=when)
+    pipeline, _plan = page_pipeline(criteria, Scope("user", "alice"), since=when)
     assert pipeline[0] == {"$match": {"uploadDate": {"$gte": when}}}
     rest = repr(pipeline[1:])
     assert "'dataType': 'image'" in rest and "'processingLevel': 'L3'" in rest
