@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from astropy.io import fits
@@ -126,3 +127,79 @@ def test_mast_rows_describe_the_files(local_storage: Storage) -> None:
     with fits.open(local_storage.open(
         NIRCAM_DIR + "jw02733001001_02101_00001_nrca1_cal.fits")) as hdul:
         assert nircam["t_min"] <= hdul[0].header["EXPSTART"] <= nircam["t_max"]
+
+
+# --- the sky: real positions, footprints drawn from each file's WCS ------------------------------
+
+# Independent of jwstnb: NGC 3132 (SIMBAD 10 07 01.76 -40 26 11.1) and WASP-39 (14 29 18.4
+# -03 26 40).
+REAL = {
+    samples.NIRCAM_OBS_ID: (151.75733, -40.43642),
+    samples.NIRSPEC_OBS_ID: (217.32667, -3.44444),
+}
+
+
+def _polygon(stcs: str) -> Any:
+    """A spherical-geometry polygon of a one-polygon STC-S region (read without jwstnb)."""
+    from spherical_geometry.polygon import SphericalPolygon
+
+    words = stcs.split()
+    assert words[:2] == ["POLYGON", "ICRS"], stcs
+    numbers = [float(w) for w in words[2:]]
+    return SphericalPolygon.from_radec(numbers[0::2], numbers[1::2])
+
+
+def _separation_arcsec(a: tuple[float, float], b: tuple[float, float]) -> float:
+    from astropy.coordinates import SkyCoord
+
+    return float(SkyCoord(*a, unit="deg").separation(SkyCoord(*b, unit="deg")).arcsec)
+
+
+def test_files_and_rows_carry_real_positions_and_footprints(local_storage: Storage) -> None:
+    sample = samples.write_sample(local_storage)
+    images = 0
+    for key in sample.keys:
+        obs_id = key.split("/")[1]
+        if not key.endswith(".fits") or classify(key).suffix == "x1d":
+            continue  # a table: no image, no footprint
+        region = local_storage.read_header(key, "SCI")["S_REGION"]
+        polygon = _polygon(region)
+        assert polygon.contains_radec(*REAL[obs_id]), key
+        images += 1
+    assert images == 16 + 2 + 3  # NIRCam exposures, i2d + segm, NIRSpec rate/cal/s2d
+    i2d_region = local_storage.read_header(
+        NIRCAM_DIR + samples.NIRCAM_OBS_ID + "_i2d.fits", "SCI")["S_REGION"]
+    for row in sample.observation_rows:
+        centre = (row["s_ra"], row["s_dec"])
+        assert _separation_arcsec(centre, REAL[row["obs_id"]]) < 2.0
+        assert _polygon(row["s_region"]).contains_radec(*centre)
+    nircam, nirspec = sample.observation_rows
+    assert nircam["s_region"] == i2d_region  # the mosaic's footprint, as MAST lists it
+    # a 128 x 0.8" mosaic and the 1.6" slit: areas from the polygons themselves
+    mosaic = _polygon(nircam["s_region"]).area() * (180 / 3.141592653589793 * 3600) ** 2
+    slit = _polygon(nirspec["s_region"]).area() * (180 / 3.141592653589793 * 3600) ** 2
+    assert mosaic == pytest.approx(102.4**2, rel=0.01)
+    assert slit == pytest.approx(1.6**2, rel=0.01)
+
+
+def test_seeded_and_scanned_records_have_positions(
+    admin_session: Any, local_storage: Storage
+) -> None:
+    from jwstnb import ingest
+
+    samples.seed(admin_session, local_storage)
+    ingest.scan(admin_session, local_storage, "mast/", progress=False)
+    found = admin_session.search(page_size=100).items
+    assert len(found) == len(samples.write_sample(local_storage).keys)
+    for record in found:
+        info = record.image_info
+        obs_id = str(record.file_path).split("/")[1]
+        assert info is not None and info.ra is not None and info.dec is not None, record.file_name
+        assert info.footprint is not None and _polygon(info.footprint).contains_radec(
+            *REAL[obs_id]), record.file_name
+        # the file's own S_REGION where it has one, else the MAST row's
+        source = record.metadata["sky_source"]
+        if record.file_name.endswith(".fits") and "_x1d" not in record.file_name:
+            assert source == "s_region", record.file_name
+        else:
+            assert source == "mast", record.file_name

@@ -465,3 +465,51 @@ def test_values_are_plain() -> None:
     items = records.row_items({"a": np.float32(1.5), "b": np.int64(3), "c": float("inf"),
                                "d": b"x", "e": math.nan})
     assert items == {"a": 1.5, "b": 3, "c": None, "d": "x", "e": None}
+
+
+# --- reading an asdf file (ingest.record_from_file on a local directory) -------------------------
+
+# A CRDS flat as the asdf library writes it: tags of packages jwstnb does not load (asdf-astropy
+# times, gwcs), and an ndarray whose block is NOT in the file: reading it would fail, so the
+# record proves that only the YAML tree is read.
+ASDF_FLAT = """#ASDF 1.0.0
+#ASDF_STANDARD 1.5.0
+%YAML 1.1
+%TAG ! tag:stsci.edu:asdf/
+--- !core/asdf-1.1.0
+asdf_library: !core/software-1.0.0 {author: The ASDF Developers, name: asdf, version: 2.15.0}
+data: !core/ndarray-1.0.0
+  source: 0
+  datatype: float32
+  byteorder: little
+  shape: [2048, 2048]
+meta:
+  author: STScI
+  date: !time/time-1.1.0 2022-07-08T10:21:17.000
+  description: NIRCam flat
+  instrument: {name: NIRCAM, detector: NRCA1, filter: F090W, pupil: CLEAR}
+  pedigree: GROUND
+  reftype: FLAT
+  telescope: JWST
+  useafter: !time/time-1.1.0 2022-01-01T00:00:00.000
+  wcs: !<tag:stsci.edu:gwcs/wcs-1.1.0> {name: '', steps: []}
+...
+"""
+
+
+def test_record_from_file_reads_only_the_asdf_tree(tmp_path: Any) -> None:
+    from jwstnb.ingest import record_from_file
+    from jwstnb.storage import Storage
+
+    (tmp_path / "jwst_nircam_flat_0001.asdf").write_text(ASDF_FLAT)
+    (tmp_path / "broken.asdf").write_bytes(b"#ASDF 1.0.0\n%YAML 1.1\n--- [unclosed\n")
+    storage = Storage(tmp_path.as_uri())
+    model = record_from_file(storage, "jwst_nircam_flat_0001.asdf")
+    assert model.file_format == "asdf" and model.data_type == DataType.CALIBRATION
+    assert model.metadata["crds"] == {
+        "reftype": "flat", "instrument": "NIRCAM", "detector": "NRCA1", "pedigree": "GROUND",
+        "useafter": "2022-01-01T00:00:00.000", "author": "STScI", "description": "NIRCam flat",
+    }
+    assert model.file_size == len(ASDF_FLAT)
+    with pytest.raises(FitsError, match=r"broken\.asdf.*not a readable asdf file"):
+        record_from_file(storage, "broken.asdf")
