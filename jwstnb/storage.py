@@ -347,17 +347,20 @@ class _Bounded:
     _limit = MAX_INFLATE_BYTES
     _key = ""
     exceeded = False
+    wanted = 0
 
     def bound(self, limit: int, key: str) -> _Bounded:
         self._limit, self._key = int(limit), key
         return self
 
-    def refuse(self, wanted: int) -> FitsError:
+    def refuse(self, wanted: int | None = None) -> FitsError:
+        """The error (remembered: ``exceeded``) for reaching inflated byte ``wanted``."""
         self.exceeded = True
+        self.wanted = max(self.wanted, int(wanted or 0))
         return FitsError(
             f"{self._key!r} is compressed and would inflate past the limit of {self._limit} "
-            f"bytes (it asks for {wanted}); raise Storage(max_inflate_bytes=...) if the file "
-            "is trusted"
+            f"bytes (it asks for {self.wanted}); raise Storage(max_inflate_bytes=...) if the "
+            "file is trusted"
         )
 
     def _pos(self) -> int:
@@ -426,7 +429,7 @@ class _Opened:
     def check(self) -> None:
         """Refuse the file if astropy hid an inflation-limit error while reading it."""
         if self.bounded is not None and self.bounded.exceeded:
-            raise self.bounded.refuse(self.limit + 1)
+            raise self.bounded.refuse()
 
     def check_data(self, hdu: Any) -> None:
         """The HDU's data lies inside the file (or, compressed, inside the inflation limit)."""
@@ -530,19 +533,16 @@ class _Mount:
         return real
 
     def rel_of(self, path: str) -> str | None:
-        """The key (relative to this mount) of an fsspec path under its root, else None."""
+        """The key (relative to this mount) of an fsspec path under its root, else None
+        (on local disks also None when the path resolves outside the root)."""
         path = self.fs._strip_protocol(path) if "://" in path else path
+        if self.root and not path.startswith(self.root + "/"):
+            return None
         if self.real_root is not None:
             real = os.path.realpath(path)
-            root = self.real_root.rstrip(os.sep)
-            if not real.startswith(root + os.sep):
+            if not real.startswith(self.real_root.rstrip(os.sep) + os.sep):
                 return None
-            path, base = real, root
-        else:
-            base = self.root
-        if base and not path.startswith(base + "/"):
-            return None
-        return path[len(base) + 1 :] if base else path.lstrip("/")
+        return path[len(self.root) + 1 :] if self.root else path.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -770,8 +770,13 @@ class Storage:
         if mount.is_local:
             text = os.path.abspath(mount.fs._strip_protocol(text))
             real = os.path.realpath(text).rstrip(os.sep)
-            if real == (mount.real_root or "").rstrip(os.sep):
+            root = (mount.real_root or "").rstrip(os.sep)
+            if real == root:
                 return ""
+            rel = mount.rel_of(text)
+            if rel is None and real.startswith(root + os.sep):  # reached through a link
+                rel = real[len(root) + 1 :].replace(os.sep, "/")
+            return rel
         else:
             text = mount.fs._strip_protocol(text).rstrip("/")
             if text == mount.root:
@@ -966,6 +971,7 @@ class Storage:
         from astropy.io import fits
 
         key = where.key
+        bounded: _Bounded | None = None
         try:
             f = self._open_binary(where, size=size)
         except FileNotFoundError:
@@ -984,7 +990,6 @@ class Storage:
                 raise FitsError(f"{key!r} is not a FITS file: {what}, not a SIMPLE card")
             f.seek(0)
             source: Any = f
-            bounded = None
             if not magic.startswith(b"SIMPLE"):
                 # compressed: offsets are in the inflated stream, its size is unknown;
                 # inflate here, bounded (astropy only sniffs compression on some objects)
@@ -995,6 +1000,8 @@ class Storage:
             hdul = fits.open(source, mode="readonly", lazy_load_hdus=True, memmap=False)
         except Exception as exc:
             f.close()
+            if bounded is not None and bounded.exceeded:  # astropy hid it as a corrupt file
+                raise bounded.refuse() from None
             raise self._fits_failure(key, exc) from None
         return _Opened(key, hdul, total, f, bounded, self.max_inflate_bytes)
 
