@@ -21,7 +21,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.errors import ConnectionFailed, FitsError, JwstnbError, StorageFileNotFound
+from jwstnb.errors import (
+    ConnectionFailed,
+    FitsError,
+    JwstnbError,
+    StorageFileNotFound,
+    StorageNotConfigured,
+)
 from jwstnb.keys import join_key, validate_key
 from jwstnb.naming import SCAN_EXTENSIONS, file_type, group_from_key, program_of
 from jwstnb.query import DERIVED_FIELDS
@@ -52,6 +58,7 @@ __all__ = [
     "record_from_file",
     "relink",
     "scan",
+    "scan_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -353,6 +360,56 @@ def scan(
         bar.close()
     report.relinked = relink(session, _programs(touched))
     return report
+
+
+def scan_url(
+    session: Session,
+    url: str,
+    *,
+    mount: str | None = None,
+    storage: Storage | None = None,
+    workers: int = 8,
+    progress: bool = True,
+) -> ScanReport:
+    """Scan the files at ``url`` so that every record opens again through ``Storage()``.
+
+    ``url`` is a mount's root or a folder under one (its keys then start with that mount's
+    prefix); a URL no mount holds is registered as the mount ``mount`` (persisted in the
+    config file, see :func:`jwstnb.config.add_mount`) and scanned under ``mount/``. Without
+    ``mount`` such a URL is refused with the command to run
+    (:class:`jwstnb.errors.StorageNotConfigured`); a missing or empty folder is
+    :class:`jwstnb.errors.StorageFileNotFound`.
+    """
+    from jwstnb import config
+    from jwstnb.storage import Storage
+
+    session.require_admin("a scan")
+    given = storage is not None
+    storage = storage if storage is not None else Storage()
+    prefix = storage.mount_of(url)
+    if prefix is None and (key := storage.key_for(url)) is not None:
+        prefix = key + "/"
+    if prefix is None:
+        shown = config.redact(url)
+        if mount is None:
+            raise StorageNotConfigured(
+                f"{shown} is not a storage mount, so the records of a scan could not be "
+                f"opened again; give it a name: jwstnb scan {shown} --mount NAME"
+            )
+        config.add_mount(mount, url)
+        if given:
+            raise StorageNotConfigured(
+                f"mounted {shown} as {mount!r}; the Storage passed in does not have that "
+                "mount: scan again with Storage() (which reads the config file)"
+            )
+        storage = Storage()
+        prefix = config.mount_prefix(mount)
+    elif mount is not None and config.mount_prefix(mount) != prefix:
+        raise StorageNotConfigured(
+            f"{config.redact(url)} is already reached as {prefix!r}; scan it without --mount "
+            f"(or under that name)"
+        )
+    return scan(session, storage, prefix, workers=workers, progress=progress)
 
 
 # --- MAST ---------------------------------------------------------------------------------------
