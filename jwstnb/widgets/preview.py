@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anywidget
 import ipywidgets as widgets
 import traitlets
 
 from jwstnb.imaging import STRETCHES, celestial_wcs, normalise, stride_for, to_png, to_uint8
+from jwstnb.widgets._common import error_text, is_fits_key, static_file
 from jwstnb.widgets._spectra import (
     Spectrum,
     SpectrumSource,
@@ -36,11 +36,6 @@ from jwstnb.widgets._spectra import (
     spectrum_sources,
 )
 
-try:  # the shared widget helpers (older layouts kept them in search.py)
-    from jwstnb.widgets._common import error_text, is_fits_key
-except ImportError:  # pragma: no cover - depends on the package layout
-    from jwstnb.widgets.search import error_text, is_fits_key
-
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -49,6 +44,7 @@ __all__ = [
     "CMAPS",
     "STRETCHES",
     "FitsPreview",
+    "PreviewStorage",
     "PreviewView",
     "colorbar_ticks",
     "default_hdu",
@@ -60,7 +56,6 @@ __all__ = [
 # Perceptually uniform colour maps (and grey), each followed by its reverse.
 _BASE_CMAPS = ("gray", "viridis", "magma", "inferno", "cividis")
 CMAPS: tuple[str, ...] = tuple(name for base in _BASE_CMAPS for name in (base, f"{base}_r"))
-_STATIC = Path(__file__).with_name("static")
 # Bar positions closer than this (fraction of the bar's width) would make labels collide.
 _TICK_GAP = 0.17
 # Pixels sampled to place the colour-bar ticks (sorting a 1024x1024 image costs ~80 ms).
@@ -200,6 +195,20 @@ def _sexagesimal(ra: float, dec: float) -> str:
     return f"RA {ra_text} Dec {dec_text} ({ra % 360.0:.5f}°, {dec:+.5f}°)"
 
 
+@runtime_checkable
+class PreviewStorage(Protocol):
+    """What FitsPreview reads from storage (:class:`jwstnb.storage.Storage` has them all):
+    headers without data, a strided first plane, one plane of a cube, the lazy file."""
+
+    def read_headers(self, key: str) -> list[Any]: ...
+
+    def image_data(self, key: str, ext: Any = None, *, step: int = 1) -> Any: ...
+
+    def cutout(self, key: str, ext: Any = "SCI", *args: Any, plane: int = 0) -> Any: ...
+
+    def open_fits(self, key: str, *, check: bool = True) -> Any: ...
+
+
 class PreviewView(anywidget.AnyWidget):
     """The browser view: the image (zoom with the wheel or the buttons, pan by dragging), the
     colour bar, and the readout of the pixel under the pointer.
@@ -209,8 +218,8 @@ class PreviewView(anywidget.AnyWidget):
     (0-based pixel of the full-resolution HDU) and ``zoom``; the Python side sets the rest.
     """
 
-    _esm = _STATIC / "preview.js"
-    _css = _STATIC / "preview.css"
+    _esm = static_file("preview.js")
+    _css = static_file("preview.css")
     png = traitlets.Bytes(b"", help="the picture (PNG), one pixel per shown data pixel").tag(
         sync=True
     )
@@ -253,7 +262,7 @@ class FitsPreview(widgets.VBox):
 
     def __init__(
         self,
-        storage: Any,
+        storage: PreviewStorage,
         key: str,
         *,
         ext: int | str | None = None,

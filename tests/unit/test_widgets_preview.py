@@ -27,6 +27,7 @@ from jwstnb.widgets._spectra import (
 from jwstnb.widgets.preview import (
     CMAPS,
     FitsPreview,
+    PreviewStorage,
     colorbar_ticks,
     default_hdu,
     format_value,
@@ -273,6 +274,16 @@ def fake() -> FakeStorage:
         "a_x1d.fits": _bytes(_x1d_hdul()),
         "a_s3d.fits": _bytes(fits.HDUList([fits.PrimaryHDU(), cube])),
     })
+
+
+def test_storage_and_the_fake_both_fit_what_the_preview_reads(
+    fake: FakeStorage, tmp_path: Any
+) -> None:
+    from jwstnb.storage import Storage
+
+    assert isinstance(Storage(tmp_path.as_uri()), PreviewStorage)
+    assert isinstance(fake, PreviewStorage)
+    assert not isinstance(object(), PreviewStorage)
 
 
 def test_an_hdu_without_image_clears_the_old_image_and_names_the_images(
