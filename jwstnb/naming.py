@@ -56,6 +56,7 @@ __all__ = [
     "group_from_key",
     "group_from_obs_id",
     "instrument_of_detector",
+    "is_scannable",
     "parse_group_key",
     "product_group",
     "program_of",
@@ -265,6 +266,16 @@ def file_type(name: str) -> FileType | None:
         if lower.endswith(extensions):
             return kind
     return None
+
+
+def is_scannable(key: str) -> bool:
+    """Whether a scan imports the file at this storage key: a :func:`file_type` it reads, and
+    nothing hidden on the way (``.jwstnb/`` thumbnail caches, ``.ipynb_checkpoints/``,
+    macOS ``._name.fits`` resource forks)."""
+    parts = [p for p in key.replace("\\", "/").split("/") if p]
+    if not parts or any(p.startswith(".") for p in parts):
+        return False
+    return file_type(parts[-1]) is not None
 
 
 def instrument_of_detector(detector: str) -> str | None:

@@ -23,6 +23,7 @@ from jwstnb.naming import (
     group_from_key,
     group_from_obs_id,
     instrument_of_detector,
+    is_scannable,
     parse_group_key,
     product_group,
     program_of,
@@ -507,6 +508,22 @@ def test_instrument_of_detector(detector: str, instrument: str | None) -> None:
 def test_file_type(name: str, kind: str | None) -> None:
     assert file_type(name) == kind
     assert name.lower().endswith(SCAN_EXTENSIONS) == (kind is not None)
+
+
+@pytest.mark.parametrize(
+    ("key", "wanted"),
+    [
+        ("mast/jw02733-o001_t001_nircam_clear-f090w/jw02733001001_02101_00001_nrca1_cal.fits",
+         True),
+        ("x.fits.gz", True), ("a/b/c.asdf", True), ("a\\b\\c.PNG", True),
+        ("a/._jw02733001001_02101_00001_nrca1_cal.fits", False),  # a macOS resource fork
+        (".jwstnb/thumbs/mast/x/a_cal.fits/0123abcd-256px-zscale-auto.png", False),
+        ("team/.ipynb_checkpoints/cat-checkpoint.ecsv", False),
+        ("a/notes.txt", False), ("a/", False), ("", False),
+    ],
+)
+def test_is_scannable(key: str, wanted: bool) -> None:
+    assert is_scannable(key) is wanted
 
 
 def test_extension_lists_are_lower_case_and_make_up_the_scan_list() -> None:
