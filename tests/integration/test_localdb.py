@@ -56,6 +56,7 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     """A JWSTNB_HOME of its own for one test; every daemon started there is gone afterwards."""
     path = tmp_path / "jwstnb-home"
     _isolate(monkeypatch, path)
+    (tmp_path / "xdg-config").mkdir(exist_ok=True)
     try:
         yield path
     finally:
