@@ -163,15 +163,10 @@ def record_from_file(storage: Storage, key: str, size: int | None = None) -> Jws
                 raise FitsError(f"{key!r} is not a text table") from None
         return record_from_table_head(key, size, text)
     if kind == "picture":
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with storage.open(key) as f, Image.open(f) as image:
-                width, height = image.size
-                mode = image.mode
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-            raise FitsError(f"{key!r} is not a readable image: {exc}") from None
-        return record_from_picture(key, size, width, height, mode)
+        width, height, mode = storage.picture_info(key)  # header only, bounded
+        return record_from_picture(
+            key, size, width, height, mode, max_pixels=storage.max_image_pixels
+        )
     raise FitsError(f"{key!r}: files of this type are not imported")
 
 

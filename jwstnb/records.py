@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROCESSING_KEEPS",
-    "PUBLIC_BUCKET",
     "SKY_SOURCES",
     "HeaderLike",
     "SkyPosition",
@@ -75,8 +74,6 @@ class HeaderLike(Protocol):
 
 #: Where a record's position came from, best first (DESIGN: the sky).
 SKY_SOURCES: Final = ("s_region", "mast", "wcs", "pointing")
-#: The public JWST bucket MAST mirrors its products to (anonymous reads).
-PUBLIC_BUCKET: Final = "s3://stpubdata/jwst/public/"
 
 _PRIMARY_KEYWORDS = (
     "TELESCOP", "INSTRUME", "DETECTOR", "MODULE", "CHANNEL", "FILTER", "PUPIL", "GRATING",
@@ -582,26 +579,18 @@ def record_from_table_head(key: str, size: int, head: str) -> JwstDataModel:
     return JwstDataModel(**_base_record(key, size, ident), metadata=metadata)
 
 
-def _pixel_limit() -> int:
-    """The most pixels a picture may claim: the drawing bound of :mod:`jwstnb.imaging`
-    (``MAX_PIXELS``), else Pillow's own decompression-bomb bound."""
-    import jwstnb.imaging as imaging
+def record_from_picture(
+    key: str, size: int, width: int, height: int, mode: str, *, max_pixels: int | None = None
+) -> JwstDataModel:
+    """A record for a PNG/JPG/TIFF picture from its header's size and mode (pure).
 
-    limit = getattr(imaging, "MAX_PIXELS", None)
-    if limit is None:
-        from PIL import Image
-
-        limit = Image.MAX_IMAGE_PIXELS or 2**28
-    return int(limit)
-
-
-def record_from_picture(key: str, size: int, width: int, height: int, mode: str) -> JwstDataModel:
-    """A record for a PNG/JPG/TIFF picture (pure).
-
-    A picture whose header claims more pixels than the drawing bound (``MAX_PIXELS`` of
-    :mod:`jwstnb.imaging`) is a :class:`FitsError`: it would expand past it when drawn.
+    A picture that claims more than ``max_pixels`` pixels (default
+    :data:`jwstnb.storage.MAX_IMAGE_PIXELS`, the bound every picture read obeys) is a
+    :class:`FitsError`: it would inflate past that bound when drawn.
     """
-    limit = _pixel_limit()
+    from jwstnb.storage import MAX_IMAGE_PIXELS
+
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
     if width < 0 or height < 0 or width * height > limit:
         raise FitsError(
             f"{key!r} claims {width}x{height} pixels, more than the limit of {limit} pixels; "
@@ -648,11 +637,13 @@ def _mast_filter(filters: Any) -> str | None:
 
 def _cloud_uri(value: Any, filename: str) -> str | None:
     """A public-bucket S3 URI for the product, or None; anything else is refused."""
+    from jwstnb.storage import PUBLIC_BUCKET_URL
+
     uri = _opt_text(value)
     if uri is None:
         return None
-    if not uri.startswith(PUBLIC_BUCKET) or ".." in uri.split("/"):
-        raise invalid("cloud_uri", f"must be a file under {PUBLIC_BUCKET}", uri)
+    if not uri.startswith(PUBLIC_BUCKET_URL) or ".." in uri.split("/"):
+        raise invalid("cloud_uri", f"must be a file under {PUBLIC_BUCKET_URL}", uri)
     if uri.rsplit("/", 1)[-1] != filename:
         raise invalid("cloud_uri", f"names another file than {filename!r}", uri)
     return uri

@@ -15,10 +15,11 @@ Keys follow MAST's layout, ``mast/{obs_id}/{file}``, with the stage-2 files of a
 under its stage-3 obs_id folder. Positions are real (NGC 3132 at RA 151.7573, Dec -40.4364;
 WASP-39 at RA 217.3267, Dec -3.4445): every image's science header carries its footprint as
 ``S_REGION`` (drawn from its WCS; the NIRSpec slit's from a WCS of the aperture), and the
-observation rows carry ``s_ra``/``s_dec``/``s_region`` as MAST writes them. The pixels are made up (a ring nebula and stars rendered
-through each file's WCS), the pixel scale is coarse so a 64x64 image shows the whole nebula,
-and every file says so: ``SYNTHETC = T`` in FITS primary headers, a ``synthetic`` entry in
-the ECSV metadata and the association. Nothing here is real JWST data.
+observation rows carry ``s_ra``/``s_dec``/``s_region`` as MAST writes them. The pixels are
+made up (a ring nebula and stars rendered through each file's WCS), the pixel scale is coarse
+so a 64x64 image shows the whole nebula, and every file says so: ``SYNTHETC = T`` in FITS
+primary headers, a ``synthetic`` entry in the ECSV metadata and the association. Nothing here
+is real JWST data.
 """
 
 from __future__ import annotations

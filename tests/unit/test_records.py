@@ -411,6 +411,38 @@ def test_pictures_are_bounded() -> None:
         records.record_from_picture("huge.png", 100, 10**6, 10**6, "L")
     with pytest.raises(FitsError, match="limit"):
         records.record_from_picture("odd.png", 100, -1, 5, "L")
+    with pytest.raises(FitsError, match="limit of 100 pixels"):
+        records.record_from_picture("small.png", 100, 11, 10, "L", max_pixels=100)
+    assert records.record_from_picture("small.png", 1, 10, 10, "L", max_pixels=100).metadata[
+        "width"] == 10
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that is only its signature and header: it claims a size, has no pixels."""
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    iend = b"IEND"
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(chunk) - 4) + chunk + struct.pack(">I", zlib.crc32(chunk))
+        for chunk in (ihdr, iend)
+    )
+
+
+def test_record_from_file_refuses_a_picture_claiming_too_many_pixels(tmp_path: Any) -> None:
+    from jwstnb.ingest import record_from_file
+    from jwstnb.storage import MAX_IMAGE_PIXELS, Storage
+
+    (tmp_path / "bomb.png").write_bytes(_png_header(100_000, 100_000))
+    (tmp_path / "fine.png").write_bytes(_png_header(64, 32))
+    storage = Storage(tmp_path.as_uri())
+    assert MAX_IMAGE_PIXELS < 100_000**2
+    with pytest.raises(FitsError, match="limit"):
+        record_from_file(storage, "bomb.png")
+    fine = record_from_file(storage, "fine.png")
+    assert (fine.metadata["width"], fine.metadata["height"], fine.metadata["mode"]) == (
+        64, 32, "L")
 
 
 # --- reading a file again -----------------------------------------------------------------------
