@@ -796,9 +796,11 @@ class Storage:
             return self._missing(key)
         text = redact_text(f"{type(exc).__name__}: {exc}", *self._secrets)
         what = "permission denied" if isinstance(exc, PermissionError) else "the back end failed"
+        mount = self._mount_for(key) if is_valid_key(key) else None
+        place = f"storage {mount.display}" if mount is not None else "storage"
         return StorageError(
-            f"storage {redact_text(self.url, *self._secrets)}: reading or writing {key!r}: "
-            f"{what} ({text}); check the URL, credentials and network"
+            f"{place}: reading or writing {key!r}: {what} ({text}); check the URL, "
+            "credentials and network"
         )
 
     def _fits_failure(self, key: str, exc: BaseException) -> JwstnbError:
