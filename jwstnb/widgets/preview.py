@@ -297,15 +297,10 @@ class FitsPreview(widgets.VBox):
             description="Colours", layout=widgets.Layout(width="240px"),
         )
         self.cmap_dropdown.add_class("jwstnb-cmap")
-        self.plane_slider = widgets.IntSlider(
-            description="Plane", min=0, max=0, continuous_update=False,
-            layout=widgets.Layout(width="320px", display="none"),
-        )
-        self.plane_slider.add_class("jwstnb-plane")
-        self.spectrum_dropdown = widgets.Dropdown(
-            description="Spectrum", layout=widgets.Layout(width="360px", display="none")
-        )
-        self.spectrum_dropdown.add_class("jwstnb-spectrum")
+        # 1-based like the status line ("plane 2 of 3"); x1dints may hold thousands of
+        # integrations, so sliders rather than drop-downs
+        self.plane_slider = self._slider("Plane", "jwstnb-plane")
+        self.spectrum_slider = self._slider("Spectrum", "jwstnb-spectrum")
         self.view = PreviewView()
         self.view.add_class("jwstnb-preview-view")
         self.image = self.view
@@ -319,7 +314,7 @@ class FitsPreview(widgets.VBox):
         self.children = [
             self.title,
             widgets.HBox([self.hdu_dropdown, self.cmap_dropdown], layout=row),
-            widgets.HBox([self.plane_slider, self.spectrum_dropdown], layout=row),
+            widgets.HBox([self.plane_slider, self.spectrum_slider], layout=row),
             self.stretch_buttons,
             self.status,
             widgets.HBox(
@@ -332,8 +327,8 @@ class FitsPreview(widgets.VBox):
         self.hdu_dropdown.observe(self._on_hdu, "value")
         self.stretch_buttons.observe(lambda c: setattr(self, "stretch", c["new"]), "value")
         self.cmap_dropdown.observe(lambda c: setattr(self, "cmap", c["new"]), "value")
-        self.plane_slider.observe(lambda c: setattr(self, "plane", int(c["new"])), "value")
-        self.spectrum_dropdown.observe(self._on_spectrum_choice, "value")
+        self.plane_slider.observe(lambda c: setattr(self, "plane", c["new"] - 1), "value")
+        self.spectrum_slider.observe(lambda c: setattr(self, "spectrum", c["new"] - 1), "value")
         self.observe(self._on_look, ["stretch", "cmap"])
         self.observe(self._on_ext, "ext")
         self.observe(self._on_plane, "plane")
@@ -341,6 +336,15 @@ class FitsPreview(widgets.VBox):
         self.observe(self._on_status, ["status_text", "state"])
         self.view.observe(self._on_pointer, "pointer")
         self._open(key, ext)
+
+    @staticmethod
+    def _slider(description: str, css_class: str) -> widgets.IntSlider:
+        slider = widgets.IntSlider(
+            value=1, min=1, max=1, description=description, continuous_update=False,
+            layout=widgets.Layout(width="360px", display="none"),
+        )
+        slider.add_class(css_class)
+        return slider
 
     # --- loading -----------------------------------------------------------------------
 
@@ -368,8 +372,8 @@ class FitsPreview(widgets.VBox):
         names = self.names
         choices = hdu_choices(list(zip(names, self.headers, strict=True)))
         self.spectra = spectrum_sources(self.headers, per_integration="ints" in key.lower())
-        self.spectrum_dropdown.options = [(s.label, i) for i, s in enumerate(self.spectra)]
-        self.spectrum_dropdown.layout.display = "" if len(self.spectra) > 1 else "none"
+        self.spectrum_slider.max = max(1, len(self.spectra))
+        self.spectrum_slider.description = "Integration" if "ints" in key.lower() else "Spectrum"
         self.hdu_dropdown.options = [(label, index) for label, index, _ in choices]
         if isinstance(ext, str):
             matches = [i for i, name in enumerate(names) if name.upper() == ext.upper()]
@@ -414,15 +418,11 @@ class FitsPreview(widgets.VBox):
             return
         self._render()
 
-    def _on_spectrum_choice(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None:
-            self.spectrum = int(change["new"])
-
     def _on_spectrum(self, change: dict[str, Any]) -> None:
         if not 0 <= change["new"] < len(self.spectra):
             return
-        if self.spectrum_dropdown.value != change["new"]:
-            self.spectrum_dropdown.value = change["new"]
+        if self.spectrum_slider.value != change["new"] + 1:
+            self.spectrum_slider.value = change["new"] + 1
         source = self.spectra[change["new"]]
         if self.ext != source.hdu:
             self.ext = source.hdu  # renders
@@ -430,8 +430,8 @@ class FitsPreview(widgets.VBox):
             self._render()
 
     def _on_plane(self, change: dict[str, Any]) -> None:
-        if self.plane_slider.value != change["new"]:
-            self.plane_slider.value = change["new"]
+        if self.plane_slider.value != change["new"] + 1:
+            self.plane_slider.value = change["new"] + 1
         self._render()
 
     def _on_look(self, change: dict[str, Any]) -> None:
@@ -520,10 +520,8 @@ class FitsPreview(widgets.VBox):
 
     def _show_controls(self, *, planes: int, spectra: bool) -> None:
         self.plane_slider.layout.display = "" if planes > 1 else "none"
-        self.plane_slider.max = max(0, planes - 1)
-        self.spectrum_dropdown.layout.display = "" if spectra and len(self.spectra) > 1 else (
-            "none"
-        )
+        self.plane_slider.max = max(1, planes)
+        self.spectrum_slider.layout.display = "" if spectra and len(self.spectra) > 1 else "none"
         for control in (self.stretch_buttons, self.cmap_dropdown):  # pixels only
             control.disabled = spectra
             control.layout.display = "none" if spectra else ""
@@ -555,7 +553,7 @@ class FitsPreview(widgets.VBox):
             view.ticks = [[p, label] for p, label in colorbar_ticks(data, normalised)]
             view.bar_png = bar
             view.png = png
-            view.readout = ""
+            view.readout = self.readout_at(*view.pointer) if len(view.pointer) == 2 else ""
         self.png = png
         height, width = data.shape[0] * step, data.shape[1] * step
         if self.headers:

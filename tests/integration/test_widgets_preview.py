@@ -252,10 +252,11 @@ def test_x1dints_reads_only_the_integration_shown(products: Storage) -> None:
     size = products.size(X1DINTS)
     products.reset_counters()
     preview = FitsPreview(products, X1DINTS)
-    assert preview.state == "ready" and preview.spectrum_dropdown.layout.display == ""
-    assert len(preview.spectrum_dropdown.options) == NINTS
+    assert preview.state == "ready" and preview.spectrum_slider.layout.display == ""
+    assert preview.spectrum_slider.max == NINTS
+    assert preview.spectrum_slider.description == "Integration"
     products.reset_counters()
-    preview.spectrum_dropdown.value = 25
+    preview.spectrum_slider.value = 26
     assert preview.status_text.startswith("Spectrum integration 26 (EXTRACT1D row 25)")
     assert preview._spectrum_cache[25].flux[0] == pytest.approx(1.25)
     row = 3 * NWAVE * 8
@@ -274,23 +275,21 @@ def test_s2d_is_shown_as_an_image(products: Storage) -> None:
 
 def test_s3d_plane_slider_reads_one_plane(products: Storage) -> None:
     preview = FitsPreview(products, S3D, stretch="linear")
-    assert preview.state == "ready" and preview.plane_slider.max == 2
+    assert preview.state == "ready" and preview.plane_slider.max == 3
     assert preview.status_text.startswith("300x300 pixels · plane 1 of 3 · linear")
     preview.view.pointer = [150, 150]
     assert preview.view.readout.startswith("x 150, y 150: 100 ")
     products.reset_counters()
-    preview.plane_slider.value = 2
+    preview.plane_slider.value = 3
     assert "plane 3 of 3" in preview.status_text
-    preview.view.pointer = [150, 151]
-    preview.view.pointer = [150, 150]
-    assert preview.view.readout.startswith("x 150, y 150: 300 ")
+    assert preview.view.readout.startswith("x 150, y 150: 300 ")  # follows the plane
     assert "RA " in preview.view.readout  # the cube's celestial axes
     plane = 300 * 300 * 4
     print(f"s3d: {products.bytes_read} bytes for plane 3 of {products.size(S3D)}")
     if not products.is_local:
         assert plane <= products.bytes_read < plane + 3 * products.block_size
     products.reset_counters()
-    preview.plane_slider.value = 0  # read once, then kept
+    preview.plane_slider.value = 1  # read once, then kept
     assert products.bytes_read == 0 and "plane 1 of 3" in preview.status_text
 
 

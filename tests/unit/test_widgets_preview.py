@@ -338,15 +338,19 @@ def test_spectrum_file_opens_on_its_spectrum(fake: FakeStorage) -> None:
     preview = FitsPreview(fake, "a_x1d.fits")
     assert preview.ext == 1 and preview.state == "ready" and preview.view.kind == "plot"
     assert preview.status_text == "Spectrum EXTRACT1D: 50 wavelengths (um, Jy), with errors"
-    assert preview.stretch_buttons.disabled and preview.spectrum_dropdown.layout.display == "none"
+    assert preview.stretch_buttons.disabled and preview.spectrum_slider.layout.display == "none"
     preview.hdu_dropdown.value = 0
     assert preview.state == "empty" and "Spectra: HDU 1 (EXTRACT1D)" in preview.view.message
 
 
 def test_cube_plane_slider(fake: FakeStorage) -> None:
     preview = FitsPreview(fake, "a_s3d.fits", stretch="linear")
-    assert preview.plane_slider.layout.display == "" and preview.plane_slider.max == 2
+    assert preview.plane_slider.layout.display == "" and preview.plane_slider.max == 3
     assert "plane 1 of 3" in preview.status_text
-    preview.plane_slider.value = 2
-    assert "plane 3 of 3" in preview.status_text
-    assert re.match(r"x 0, y 0: 3\b", preview.readout_at(0, 0))
+    preview.view.pointer = [0, 0]
+    assert re.match(r"x 0, y 0: 1\b", preview.view.readout)
+    preview.plane_slider.value = 3
+    assert preview.plane == 2 and "plane 3 of 3" in preview.status_text
+    assert re.match(r"x 0, y 0: 3\b", preview.view.readout)  # the readout follows the plane
+    preview.plane = 1
+    assert preview.plane_slider.value == 2 and "plane 2 of 3" in preview.status_text

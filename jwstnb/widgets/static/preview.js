@@ -203,8 +203,9 @@ function render({ model, el }) {
   const showReadout = () => { readout.textContent = model.get("readout") || ""; };
   const onPicture = () => { drawPicture(); drawBar(); };
   const onMessage = () => { message.textContent = model.get("message") || ""; };
+  const onKind = () => { el.dataset.kind = model.get("kind"); drawBar(); };
   const listeners = [
-    ["change:png", onPicture], ["change:kind", onPicture], ["change:bar_png", drawBar],
+    ["change:png", onPicture], ["change:kind", onKind], ["change:bar_png", drawBar],
     ["change:ticks", drawBar], ["change:unit", drawBar], ["change:message", onMessage],
     ["change:readout", showReadout],
   ];
