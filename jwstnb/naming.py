@@ -18,7 +18,7 @@ Grammar (case-insensitive, directories ignored, a trailing ``.gz`` ignored)::
     msa       jw{P5}{O3}{V3}_{NN}_msa.fits
     asn       jw{P5}-{acid}_{timestamp}_{type}_{NNN|NNNa|NNNNN}_asn.json
     pool      jw{P5}_{timestamp}_pool.csv
-    reference jwst_{instrument}_{reftype}_{NNNN}.{fits|asdf}  (CRDS reference file)
+    reference jwst_{instrument}_{reftype}_{NNNN}.{fits|asdf|json}  (CRDS reference file)
     context   jwst[_{instrument}[_{reftype}]]_{NNNN}.{pmap|imap|rmap}  (CRDS rules)
     other     anything else: suffix = last ``_`` token of the stem, all ids None
 
@@ -159,12 +159,15 @@ _ASN = re.compile(
 )
 _POOL = re.compile(r"jw(?P<program>\d{5})_(?P<stamp>\d{8}t\d{6})_pool")
 _CRDS_INSTR = _INSTR + "|system"
+_REFTYPE = r"[a-z0-9]+(?:-[a-z0-9]+)*"  # flat, specwcs, pars-tweakregstep, ...
 _REFERENCE = re.compile(
-    rf"jwst_(?P<instrument>{_CRDS_INSTR})_(?P<reftype>[a-z0-9]+)_(?P<seq>\d{{4,}})"
+    rf"jwst_(?P<instrument>{_CRDS_INSTR})_(?P<reftype>{_REFTYPE})_(?P<seq>\d{{4,}})"
 )
 _CONTEXT = re.compile(
-    rf"jwst(?:_(?P<instrument>{_CRDS_INSTR})(?:_(?P<reftype>[a-z0-9]+))?)?_(?P<seq>\d{{4,}})"
+    rf"jwst(?:_(?P<instrument>{_CRDS_INSTR})(?:_(?P<reftype>{_REFTYPE}))?)?_(?P<seq>\d{{4,}})"
 )
+# CRDS keeps a few reference types (msaoper, ...) as JSON.
+_REFERENCE_EXTENSIONS = frozenset({".fits", ".asdf", ".json"})
 _GROUP = re.compile(rf"jw(?P<program>\d{{5}})-(?P<acid>{_ACID})(?:_(?P<target>t\d{{3}}))?"
                     rf"_(?P<instrument>{_INSTR})")
 
@@ -424,7 +427,7 @@ def _viewable(kind: Kind, suffix: str, data_type: DataType, file_format: str) ->
     """False for tables and catalogs (CRDS rules files are tables), else True."""
     if file_format in _PICTURE_FORMATS:
         return True
-    if kind == "context":
+    if kind == "context" or file_format in _TABLE_FORMATS:
         return False
     return not (data_type == DataType.METADATA or suffix in _NOT_VIEWABLE)
 
@@ -530,7 +533,7 @@ def _parse(stem: str, extension: str, file_format: str) -> tuple[Kind, str, _Ids
         }
     if extension == ".csv" and (m := _POOL.fullmatch(stem)):
         return "pool", "pool", {"program": m["program"]}
-    if extension in (".fits", ".asdf") and (m := _REFERENCE.fullmatch(stem)):
+    if extension in _REFERENCE_EXTENSIONS and (m := _REFERENCE.fullmatch(stem)):
         return "reference", m["reftype"], _crds_ids(m)
     if extension in _CONTEXT_EXTENSIONS and (m := _CONTEXT.fullmatch(stem)):
         return "context", m["reftype"] or extension[1:], _crds_ids(m)
