@@ -748,12 +748,14 @@ def mast_pairs(
 
     ``data`` is ``{"observation": {...}, "products": [...]}`` or a list of those, or
     ``{"observations": [...], "products": [...]}`` (products matched to their observation by
-    ``parent_obsid``/``obsID`` or ``obs_id``). A wrong shape is a ValueError naming ``source``.
+    ``parent_obsid``/``obsID`` or ``obs_id``). A wrong shape is a ValidationError (a ValueError)
+    naming ``source``.
     """
     pairs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     for item in data if isinstance(data, list) else [data]:
         if not isinstance(item, dict):
-            raise ValueError(f"{source}: expected objects with 'observation' and 'products'")
+            raise invalid("mast_rows", f"{source}: expected objects with 'observation' and "
+                          "'products'")
         if "observation" in item:
             pairs.append((dict(item["observation"]), list(item.get("products", []))))
         elif "observations" in item:
@@ -761,7 +763,7 @@ def mast_pairs(
             for obs in item["observations"]:
                 pairs.append((dict(obs), _products_of(obs, products, len(item["observations"]))))
         else:
-            raise ValueError(f"{source}: expected keys 'observation' and 'products'")
+            raise invalid("mast_rows", f"{source}: expected keys 'observation' and 'products'")
     return pairs
 
 

@@ -303,7 +303,7 @@ def test_mast_pairs_accepts_the_saved_shapes() -> None:
     theirs = {**product, "parent_obsid": "1"}
     pairs = records.mast_pairs({"observations": [obs, other], "products": [product, theirs]})
     assert pairs == [(obs, [product]), (other, [theirs])]
-    with pytest.raises(ValueError, match=r"saved\.json"):
+    with pytest.raises(ValidationError, match=r"saved\.json"):
         records.mast_pairs({"rows": []}, "saved.json")
 
 
