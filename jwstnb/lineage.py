@@ -176,7 +176,7 @@ def _own_group(f: LineageInput, ident: FileIdentity) -> tuple[str | None, bool]:
         if ident.provisional and known and not known[1]:
             own, mast = parse_group_key(ident.observation_base_id), parse_group_key(known[0])
             if own and mast and own.slot == mast.slot:
-                return known  # a source product whose MAST obs id names the full key
+                return known  # the MAST obs id names the full key of the same slot
         return ident.observation_base_id, ident.provisional
     if f.asn_product and (found := product_group(f.asn_product)):
         return found

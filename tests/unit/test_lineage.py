@@ -245,6 +245,14 @@ def test_candidate_exposure_keeps_its_group_under_another_mast_observation() -> 
     assert plan_lineage([crf])["crf"].observation_base_id == C_FULL
     ocrf = LineageInput("ocrf", f"{C_EXP1}_o001_crf.fits", known_group=C_FULL)
     assert plan_lineage([ocrf])["ocrf"].observation_base_id == "jw02727-o001_nircam"
+    # an exposure-level MAST obs id names the observation, never the candidate
+    crf = LineageInput("crf", f"{C_EXP1}_c1027_crf.fits", known_group=C_EXP1)
+    cal = LineageInput("cal", f"{C_EXP1}_cal.fits", known_group=C_EXP1)
+    guider = LineageInput("gs", "jw02727001001_02101_00001_guider1_cal.fits",
+                          known_group="jw02727001001_02101_00001_guider1")
+    result = plan_lineage([crf, cal, guider])
+    assert [result[k].observation_base_id for k in ("crf", "cal", "gs")] == [
+        C_PROV, "jw02727-o001_nircam", "jw02727-o001_fgs"]
 
 
 def test_a_file_listed_under_two_observations_takes_the_parent_in_its_own_group() -> None:
