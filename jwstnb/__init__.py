@@ -21,6 +21,7 @@ _LAZY = {
     "connect": "jwstnb.session",
     "Session": "jwstnb.session",
     "Page": "jwstnb.session",
+    "Counts": "jwstnb.session",
     "Storage": "jwstnb.storage",
     "JwstDataModel": "jwstnb.schema",
     "ImageMetadata": "jwstnb.schema",
@@ -37,11 +38,13 @@ _LAZY = {
     "Lineage": "jwstnb.lineage",
 }
 _SUBMODULES = {
-    "errors", "schema", "naming", "lineage", "config", "session", "query", "localdb",
-    "storage", "ingest", "samples", "backup", "widgets", "keys", "magics", "server", "cli",
+    "access", "backup", "cli", "config", "errors", "imaging", "ingest", "keys", "lineage",
+    "localdb", "magics", "naming", "processing", "query", "records", "samples", "schema",
+    "server", "session", "sky", "storage", "widgets",
 }
 
 __all__ = [
+    "Counts",
     "DataType",
     "FileIdentity",
     "ImageMetadata",
@@ -61,10 +64,11 @@ __all__ = [
     "connect",
     "errors",
     "mjd_to_datetime",
+    "sky",
 ]
 
 if TYPE_CHECKING:
-    from jwstnb import errors
+    from jwstnb import errors, sky
     from jwstnb.lineage import Lineage
     from jwstnb.naming import FileIdentity, classify
     from jwstnb.schema import (
@@ -79,7 +83,7 @@ if TYPE_CHECKING:
         collection_validator,
         mjd_to_datetime,
     )
-    from jwstnb.session import Page, Session, connect
+    from jwstnb.session import Counts, Page, Session, connect
     from jwstnb.storage import Storage
 
 

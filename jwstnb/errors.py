@@ -94,7 +94,7 @@ def invalid(field_name: str, message: str, value: Any = None) -> Exception:
 
     shown = value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "..."
     detail = InitErrorDetails(
-        type=PydanticCustomError("jwstnb_invalid", message),  # type: ignore[arg-type]
+        type=PydanticCustomError("jwstnb_invalid", message),
         loc=(field_name,),
         input=shown,
     )

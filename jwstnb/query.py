@@ -729,11 +729,11 @@ def match_plan(
         residual.append({"archived": {"$ne": True}})
 
     if not candidates:
-        stages = ({"$match": _merge(residual)},) if residual else ()
-        return SearchPlan(stages, FALLBACK_INDEX, hint_required=True, broad=True)
+        only = ({"$match": _merge(residual)},) if residual else ()
+        return SearchPlan(only, FALLBACK_INDEX, hint_required=True, broad=True)
     lead_field, lead = min(candidates, key=lambda c: _RANK.index(c[0]))
     rest = [c for c in residual if c != {lead_field: lead}]
-    stages = [{"$match": {lead_field: lead}}]
+    stages: list[dict[str, Any]] = [{"$match": {lead_field: lead}}]
     if rest:
         stages.append({"$match": _merge(rest)})
     return SearchPlan(
@@ -879,13 +879,13 @@ def neighbours_pipelines(
 
     readers = scope.readers
     scoped = [{"$match": {"readers": {"$in": readers}}}] if readers is not None else []
-    out = []
-    leads = [("derivedFrom", {"$in": list(ids)})]
+    out: list[tuple[list[dict[str, Any]], SearchPlan]] = []
+    leads: list[tuple[str, dict[str, Any]]] = [("derivedFrom", {"$in": list(ids)})]
     oids = [ObjectId(p) for p in parents if ObjectId.is_valid(p)]
     if oids:
         leads.append(("_id", {"$in": oids}))
     for name, condition in leads:
-        stages = ({"$match": {name: condition}}, *scoped)
+        stages: tuple[dict[str, Any], ...] = ({"$match": {name: condition}}, *scoped)
         index = _INDEX_BY_FIELD.get(name, IndexSpec((("_id", 1),), "record ids"))
         out.append(([*stages, _HIDE], SearchPlan(stages, index, hint_required=False)))
     return out

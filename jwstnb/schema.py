@@ -150,7 +150,8 @@ class _Model(BaseModel):
 
     def to_document(self) -> dict[str, Any]:
         """This model as a MongoDB document: camelCase names, enums as strings."""
-        return _plain(self.model_dump(by_alias=True, exclude_none=False))
+        doc: dict[str, Any] = _plain(self.model_dump(by_alias=True, exclude_none=False))
+        return doc
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Self:

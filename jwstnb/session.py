@@ -409,7 +409,9 @@ class Session:
 
         db = self._conn.client[self.database_name]
         validator = session_validator()
-        options = {"validator": validator, "validationLevel": "strict", "validationAction": "error"}
+        options: dict[str, Any] = {
+            "validator": validator, "validationLevel": "strict", "validationAction": "error",
+        }
         with self._errors():
             found = list(db.list_collections(filter={"name": self.collection_name}))
             if not found:
@@ -677,13 +679,15 @@ class Session:
         if not words or len(words) > 8:
             return None
         joined = "".join(words)
-        criteria = Criteria(text=joined if len(words) > 1 else words[0], include_archived=True,
-                            page_size=50)
+        criteria = Criteria.model_validate(
+            {"text": joined if len(words) > 1 else words[0], "include_archived": True,
+             "page_size": 50}
+        )
         for record in self._items(criteria, [], []):
             info = record.image_info
             target = (info.target_name if info else None) or ""
             if info and info.ra is not None and info.dec is not None and (
-                "".join(tokenize(target)) == joined
+                "".join(tokenize(target)).startswith(joined)
             ):
                 return float(info.ra), float(info.dec)
         return None
@@ -1330,7 +1334,7 @@ def _tag_list(name: str, values: Sequence[str]) -> tuple[str, ...]:
     from pydantic import ValidationError
 
     try:
-        return Criteria(tags=list(values)).tags
+        return Criteria.model_validate({"tags": list(values)}).tags
     except ValidationError as exc:
         raise invalid(name, str(exc.errors()[0]["msg"]), list(values)[:5]) from None
 
