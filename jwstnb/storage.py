@@ -486,8 +486,9 @@ class _Mount:
         self.prefix = prefix
         self.url = url
         self.option_names = tuple(sorted(options))
-        self.read_only = read_only
-        self.thumbs_writable: bool | None = None if not read_only else False
+        # anonymous access (a public bucket) is read-only in practice: never write there
+        self.read_only = read_only or options.get("anon") is True
+        self.thumbs_writable: bool | None = False if self.read_only else None
         try:
             fs, root = url_to_fs(url, **options)
         except ImportError as exc:
@@ -1222,11 +1223,14 @@ class Storage:
         cached = self._thumb_get(where, name)
         if cached is not None:
             return cached
-        png = self._render_thumbnail(where, size, stretch, ext)
+        known = info.get("size")
+        png = self._render_thumbnail(where, size, stretch, ext, int(known) if known else None)
         self._thumb_put(where, name, png)
         return png
 
-    def _render_thumbnail(self, where: _Where, size: int, stretch: str, ext: Any) -> bytes:
+    def _render_thumbnail(
+        self, where: _Where, size: int, stretch: str, ext: Any, file_size: int | None = None
+    ) -> bytes:
         from jwstnb import imaging
 
         if _is_image_key(where.key):
@@ -1236,7 +1240,7 @@ class Storage:
             out = io.BytesIO()
             imaging.resize(image, size).save(out, format="PNG", optimize=True)
             return out.getvalue()
-        with self._fits(where) as opened:
+        with self._fits(where, size=file_size) as opened:
             hdu = _science_hdu(opened.hdul, ext, opened.key)
             opened.check_data(hdu)
             section = opened.section(hdu, 0)

@@ -270,3 +270,22 @@ def test_only_the_public_bucket_is_followed(tmp_path: Path, s3_endpoint: str) ->
             storage.read_header(record)
     with pytest.raises(InvalidStorageKey):
         storage.read_header(Record("../x.fits", {"cloud_uri": f"{PUBLIC_BUCKET_URL}a.fits"}))
+
+
+def test_a_read_only_mount_caches_thumbnails_in_the_local_folder(
+    public_bucket: Storage, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """An anonymous mount (the public bucket) is read-only: its thumbnails are cached in the
+    local cache folder, never written to the bucket."""
+    storage = Storage(
+        {"pub/": PUBLIC_BUCKET_URL}, options={"pub/": {"anon": True}},
+        endpoint_url=s3_endpoint, thumbnail_cache=tmp_path / "cache",
+    )
+    key = f"pub/jw02733001001/{KEY}"
+    first = storage.thumbnail(key, size=16)
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 1
+    writer = Storage("s3://stpubdata", endpoint_url=s3_endpoint)
+    assert not [p for p in writer.fs.find("stpubdata") if "/.jwstnb/" in p]
+    storage.reset_counters()
+    assert storage.thumbnail(key, size=16) == first
+    assert storage.read_requests == 0  # served from the local folder

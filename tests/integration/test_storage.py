@@ -165,6 +165,74 @@ def test_thumbnail_of_pictures_and_bad_stretch(storage: Storage) -> None:
         storage.thumbnail(KEY, stretch="sqrt-ish")
 
 
+def test_thumbnail_is_computed_once_per_file_version(storage: Storage) -> None:
+    import time
+
+    storage.write_bytes(KEY, make_fits_bytes((256, 256)))
+    first = storage.thumbnail(KEY, size=64)
+    # cached under the reserved prefix, which listings (and so scans) never show
+    assert storage.list() == [KEY]
+    cached = [p for p in storage.fs.find(storage.path(KEY).rsplit("/mast/", 1)[0])
+              if "/.jwstnb/thumbs/" in p]
+    assert len(cached) == 1 and cached[0].endswith("-64px-zscale-auto.png")
+    storage.reset_counters()
+    start = time.perf_counter()
+    second = storage.thumbnail(KEY, size=64)
+    elapsed = time.perf_counter() - start
+    assert second == first
+    assert elapsed < 0.05, elapsed
+    if not storage.is_local:
+        assert storage.read_requests == 1  # the cached PNG, nothing of the FITS file
+        assert storage.bytes_read == len(second) < 20_000
+    # another size or stretch is another thumbnail; a new version of the file recomputes
+    assert storage.thumbnail(KEY, size=32) != first
+    storage.write_bytes(KEY, make_fits_bytes((256, 256), seed=7))
+    assert storage.thumbnail(KEY, size=64) != first
+
+
+@pytest.mark.parametrize("stretch", ["zscale", "asinh", "linear", "log"])
+def test_thumbnail_pixels_are_the_normalised_plane(storage: Storage, stretch: str) -> None:
+    """The thumbnail is imaging.normalise of the strided plane (what FitsPreview shows)."""
+    from jwstnb import imaging
+
+    storage.write_bytes(KEY, make_fits_bytes((200, 300)))
+    step = imaging.stride_for((200, 300), 100)
+    plane = storage.image_data(KEY, step=step)
+    expected = imaging.to_png(imaging.normalise(plane, stretch), 100)
+    got = storage.thumbnail(KEY, size=100, stretch=stretch)
+    assert np.array_equal(np.asarray(_png(got)), np.asarray(_png(expected)))
+
+
+@pytest.mark.parametrize("latency", [1e-6, 10.0])
+def test_planned_remote_reads_match_astropy(
+    s3_endpoint: str, s3_bucket: str, latency: float
+) -> None:
+    """Sampled rows (cheap requests) and whole-plane reads (dear ones) give astropy's pixels,
+    scaled (BSCALE/BZERO) and with BLANK pixels as NaN."""
+    from astropy.io import fits
+
+    data = (np.arange(120 * 90).reshape(120, 90) % 3000).astype(np.int16)
+    data[7, 8] = -999
+    hdu = fits.ImageHDU(data, name="SCI")
+    hdu.header["BSCALE"], hdu.header["BZERO"], hdu.header["BLANK"] = 2.0, 100.0, -999
+    out = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(out)
+    storage = Storage(
+        f"s3://{s3_bucket}", endpoint_url=s3_endpoint, read_costs={"request_seconds": latency}
+    )
+    storage.write_bytes("int.fits", out.getvalue())
+    with fits.open(io.BytesIO(out.getvalue())) as hdul:
+        truth = hdul["SCI"].data.astype(np.float32)
+    for step in (1, 3, 7):
+        got = storage.image_data("int.fits", step=step)
+        expected = truth[::step, ::step]
+        assert got.shape == expected.shape
+        assert np.array_equal(np.isnan(got), np.isnan(expected)) and np.isnan(got).any() == (
+            step == 1
+        )
+        assert np.allclose(got[~np.isnan(got)], expected[~np.isnan(expected)])
+
+
 def test_malformed_files_raise_fits_error_naming_key_and_reason(storage: Storage) -> None:
     good = make_fits_bytes()
     cases = {
