@@ -20,6 +20,7 @@ import os
 import re
 import tomllib
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -168,7 +169,7 @@ def warn_dev_credentials(uri: str) -> bool:
     return False
 
 
-def config_path(environ: dict[str, str] | None = None) -> Path:
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
     """The config file jwstnb reads: ``JWSTNB_CONFIG`` or ``<user config dir>/config.toml``."""
     env = os.environ if environ is None else environ
     if env.get(CONFIG_ENV):
@@ -178,7 +179,9 @@ def config_path(environ: dict[str, str] | None = None) -> Path:
     return Path(user_config_dir("jwstnb", appauthor=False)) / "config.toml"
 
 
-def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The parsed config file (TOML) as a dict; ``{}`` when there is none.
 
     A file named by ``JWSTNB_CONFIG`` that does not exist or does not parse is an error (the
@@ -217,7 +220,7 @@ def _read_uri_file(path: str, origin: str) -> str:
     return text
 
 
-def resolve(uri: str | None = None, *, environ: dict[str, str] | None = None) -> Resolved:
+def resolve(uri: str | None = None, *, environ: Mapping[str, str] | None = None) -> Resolved:
     """Where to connect, in order: argument > env > env file > config file > local server."""
     env = os.environ if environ is None else environ
     problem: ConnectionFailed | None = None
@@ -252,7 +255,7 @@ def resolve(uri: str | None = None, *, environ: dict[str, str] | None = None) ->
 STORAGE_ENV = "JWSTNB_STORAGE_URL"
 
 
-def _storage_table(environ: dict[str, str] | None, *, strict: bool) -> dict[str, Any]:
+def _storage_table(environ: Mapping[str, str] | None, *, strict: bool) -> dict[str, Any]:
     """The config file's ``[storage]`` table (``{}`` if none; a broken file raises when
     ``strict``, else counts as empty so status displays keep working)."""
     try:
@@ -265,7 +268,7 @@ def _storage_table(environ: dict[str, str] | None, *, strict: bool) -> dict[str,
     return table if isinstance(table, dict) else {}
 
 
-def storage_url(environ: dict[str, str] | None = None) -> str:
+def storage_url(environ: Mapping[str, str] | None = None) -> str:
     """The default mount's URL: ``JWSTNB_STORAGE_URL``, else ``url`` in the config file's
     ``[storage]`` table, else the ``storage`` folder under the jwstnb data home
     (``JWSTNB_HOME``), beside the embedded database.
@@ -300,7 +303,7 @@ def mount_prefix(name: str) -> str:
     return name + "/"
 
 
-def _mount_entries(environ: dict[str, str] | None) -> dict[str, tuple[str, dict[str, Any]]]:
+def _mount_entries(environ: Mapping[str, str] | None) -> dict[str, tuple[str, dict[str, Any]]]:
     """``[storage.mounts]`` of the config file: prefix -> (url, fsspec options).
 
     An entry is ``name = "url"`` or ``name = { url = "...", endpoint_url = "...", ... }``.
@@ -322,7 +325,7 @@ def _mount_entries(environ: dict[str, str] | None) -> dict[str, tuple[str, dict[
     return out
 
 
-def storage_mounts(environ: dict[str, str] | None = None) -> dict[str, str]:
+def storage_mounts(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Every configured mount, key prefix -> URL: the default mount ``""`` (see
     :func:`storage_url`) and the config file's ``[storage.mounts]`` (``name`` -> ``name/``)."""
     mounts = {"": storage_url(environ)}
@@ -330,7 +333,7 @@ def storage_mounts(environ: dict[str, str] | None = None) -> dict[str, str]:
     return mounts
 
 
-def storage_mount_options(environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+def storage_mount_options(environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """fsspec options of the config file's mounts, key prefix -> options (only those with)."""
     return {prefix: opts for prefix, (_url, opts) in _mount_entries(environ).items() if opts}
 
@@ -356,7 +359,7 @@ def add_mount(
     url: str,
     *,
     options: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
     """Persist the mount ``name/`` -> ``url`` in the config file (created 0600, replaced
     atomically), so every later ``Storage()`` opens keys under ``name/`` from ``url``.
@@ -372,7 +375,7 @@ def add_mount(
     if "://" not in url:
         url = Path(url).expanduser().resolve().as_uri()
     path = config_path(environ)
-    current = storage_mounts(environ)
+    current = storage_mounts(environ) if path.exists() else {"": storage_url(environ)}
     if prefix in current:
         if _same_url(current[prefix], url):
             return
@@ -437,7 +440,7 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def configured_uri(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+def configured_uri(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
     """``(uri, None)`` when a database is configured (env, URI file, config file),
     ``(None, None)`` when none is (the embedded server applies), or ``(None, problem)`` when
     the configuration itself is broken (a missing URI file...), the problem redacted."""

@@ -121,3 +121,91 @@ def test_dev_credentials_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not config.warn_dev_credentials(f"mongodb://admin:{SECRET}@localhost/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://acct.blob.core.windows.net/c/f.fits?sv=2024-11-04&se=2026-12-01&sp=r&sig={SECRET}",
+        f"https://b.s3.amazonaws.com/k.fits?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential=AKIA%2F{SECRET}&X-Amz-Signature={SECRET}",
+        f"https://b.s3.amazonaws.com/k.fits?X-Amz-Security-Token={SECRET}&X-Amz-Date=2026",
+        f"https://cdn.example/k?Expires=1&Signature={SECRET}&Key-Pair-Id={SECRET}&Policy={SECRET}",
+        f"https://storage.googleapis.com/b/k?X-Goog-Signature={SECRET}&GoogleAccessId={SECRET}",
+        f"abfs://container?account_key={SECRET}",
+        f"https://h/api?auth={SECRET}&page=2",
+        f"https://h/api?token={SECRET}",
+        f"https://h/api?key={SECRET}&alt=json",
+        f"https://h/api?password={SECRET}",
+        f"https://h/api?client_secret={SECRET}",
+        f"s3://AKIDEXAMPLE:{SECRET}@bucket/prefix",
+        f"https://{SECRET}@github.com/org/repo.git",
+        f"error talking to server: Authorization: Bearer {SECRET}",
+        f"s3 said: token={SECRET}, sig: {SECRET}",
+    ],
+)
+def test_redact_removes_every_secret_bearing_part(url: str) -> None:
+    shown = config.redact(url)
+    assert SECRET not in shown, shown
+    assert "***" in shown
+
+
+def test_redact_keeps_what_says_where() -> None:
+    sas = "https://acct.blob.core.windows.net/c/f.fits?sv=2024-11-04&se=2026-12-01&sp=r&sig=x1"
+    assert config.redact(sas) == (
+        "https://acct.blob.core.windows.net/c/f.fits?sv=2024-11-04&se=2026-12-01&sp=r&sig=***"
+    )
+    assert config.redact("mongodb://alice@host/db") == "mongodb://alice@host/db"
+    assert config.redact("s3://AKID:pw@bucket/x") == "s3://AKID:***@bucket/x"
+    assert config.redact("s3://bucket/x?versionId=3") == "s3://bucket/x?versionId=3"
+    assert config.redact("storage key 'mast/a.fits' is missing") == (
+        "storage key 'mast/a.fits' is missing"
+    )
+
+
+def test_storage_mounts_from_the_config_file(tmp_path: Path) -> None:
+    path = _write_config(
+        tmp_path,
+        '[storage]\nurl = "file:///data/jwst"\n[storage.mounts]\nteam = "s3://team/jwst"\n'
+        'mirror = { url = "s3://mirror/mast", endpoint_url = "http://h:9000", anon = true }\n',
+    )
+    env = {"JWSTNB_CONFIG": str(path)}
+    assert config.storage_mounts(env) == {
+        "": "file:///data/jwst", "team/": "s3://team/jwst", "mirror/": "s3://mirror/mast"
+    }
+    assert config.storage_mount_options(env) == {
+        "mirror/": {"endpoint_url": "http://h:9000", "anon": True}
+    }
+    env["JWSTNB_STORAGE_URL"] = "s3://env/bucket"
+    assert config.storage_mounts(env)[""] == "s3://env/bucket"
+
+
+def test_bad_mount_tables_are_clear_errors(tmp_path: Path) -> None:
+    from jwstnb.errors import InvalidStorageKey, StorageNotConfigured
+
+    for body, error, text in (
+        ('[storage]\nmounts = "x"\n', StorageNotConfigured, "must be a table"),
+        ("[storage.mounts]\nteam = 3\n", StorageNotConfigured, "has no URL"),
+        ('[storage.mounts]\n"a/b" = "s3://x"\n', InvalidStorageKey, "one storage-key segment"),
+        ('[storage.mounts]\n".jwstnb" = "s3://x"\n', InvalidStorageKey, "reserved"),
+    ):
+        path = _write_config(tmp_path, body)
+        with pytest.raises(error, match=text):
+            config.storage_mounts({"JWSTNB_CONFIG": str(path)})
+
+
+def test_add_mount_writes_a_new_file_0600_and_refuses_inline_tables(tmp_path: Path) -> None:
+    import stat
+
+    from jwstnb.errors import StorageNotConfigured
+
+    env = {"JWSTNB_CONFIG": str(tmp_path / "new" / "config.toml"), "JWSTNB_STORAGE_URL": "s3://d"}
+    config.add_mount("my mount", "s3://bucket/x", environ=env)
+    path = tmp_path / "new" / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert config.load_config(path)["storage"]["mounts"] == {"my mount": "s3://bucket/x"}
+    assert [p.name for p in path.parent.iterdir()] == ["config.toml"]  # no temp file left
+    inline = _write_config(tmp_path, 'storage = { mounts = { a = "s3://a" } }\n')
+    with pytest.raises(StorageNotConfigured, match="by hand"):
+        config.add_mount("b", "s3://b", environ={"JWSTNB_CONFIG": str(inline)})
+    assert inline.read_text() == 'storage = { mounts = { a = "s3://a" } }\n'

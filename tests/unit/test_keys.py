@@ -89,6 +89,18 @@ HOSTILE_KEYS: list[Any] = [
     # invalid UTF-8 once decoded (overlong encodings of '.')
     "%c0%ae%c0%ae/secret",
     "%e0%80%ae%e0%80%ae/secret",
+    # characters that NFKC-normalise into '.', '/', '\\' or '%' (compatibility forms)
+    "\u2024\u2024/secret",  # ONE DOT LEADER x2
+    "\u2025/secret",  # TWO DOT LEADER
+    "mast/\u2024\u2024/x.fits",
+    "\ufe52\ufe52/secret",  # SMALL FULL STOP
+    "\uff0e\uff0e/secret",  # FULLWIDTH FULL STOP
+    "mast\uff0fx.fits",  # FULLWIDTH SOLIDUS
+    "mast\uff3cx.fits",  # FULLWIDTH REVERSE SOLIDUS
+    "\uff0fetc/passwd",
+    "\uff05\uff12\uff45\uff05\uff12\uff45/secret",  # FULLWIDTH '%2e%2e'
+    "%E2%80%A4%E2%80%A4/secret",  # percent-encoded ONE DOT LEADERs
+    "\uff53\uff13\uff1a//bucket/k",  # FULLWIDTH 's3:'
     # not a string at all
     None,
     b"mast/file.fits",
@@ -117,6 +129,9 @@ LEGITIMATE_KEYS = [
     "100%/file.fits",
     "a%2fb.fits",
     "uploads/alice/2024-01-01T00-00-00Z.png",
+    "mast/\ufb01le.fits",  # LATIN SMALL LIGATURE FI: NFKC 'fi', harmless
+    "mast/\u00bd-dose.fits",  # VULGAR FRACTION ONE HALF: NFKC '1\u20442', no '/'
+    "mast/a\u2024b.fits",  # one dot leader inside a name: 'a.b', not a '..' segment
 ]
 
 
@@ -151,6 +166,9 @@ def test_reasons_are_specific() -> None:
         "a\x00b": "NUL",
         "": "empty",
         "a" * 2000: "at most 1024",
+        "\u2024\u2024/x": "'..' segment once NFKC-normalised",
+        "a\uff0fb": "NFKC-normalises to '/'",
+        "%E2%80%A5/x": "percent-decoded",
     }
     for key, reason in cases.items():
         with pytest.raises(InvalidStorageKey, match=reason):
