@@ -656,6 +656,7 @@ def reset_password(home: str | os.PathLike[str] | None = None) -> None:
         for pid in _daemons(path, _peek_state(path)):
             _terminate(pid)
         state = _new_state()
+        _write_state(path, state)  # first: a crash below leaves passwords to finish with
         _provision(path, state, only_these=True)
         _write_state(path, {**state, "provisioned": time.time()})
 

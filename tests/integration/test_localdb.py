@@ -102,6 +102,9 @@ def test_connect_starts_reuses_stops_and_keeps_data(
         st = localdb.status(home)
         assert st["running"] and st["port"] == state["port"] and st["pid"] == state["pid"]
         first_pid = st["pid"]
+        # durable and authenticating: every commit synced, no command without a password
+        args = Path(f"/proc/{first_pid}/cmdline").read_bytes().split(b"\0")
+        assert b"--sync-on-commit" in args and b"--auth" in args
     # A second connect (another kernel) reuses the daemon.
     with jwstnb.connect(timeout=10) as s:
         assert localdb.status(home)["pid"] == first_pid
@@ -193,3 +196,26 @@ def test_two_processes_connecting_at_once_start_one_server(home: Path) -> None:
         assert s.search().total == 2
     # The daemon outlived both processes that started it.
     assert localdb.status(home)["running"]
+
+
+def test_data_dir_of_an_older_jwstnb_gets_the_kernel_account(home: Path) -> None:
+    """An older jwstnb kept one root account in ``{"user", "password"}``: connect() keeps it as
+    the owner's account, adds the limited one for kernels, and serves the same data."""
+    provisioned = localdb._new_state()
+    home.mkdir(mode=0o700)
+    localdb._provision(home, provisioned, only_these=True)
+    root_password = provisioned["admin_password"]
+    legacy = {"user": "jwstnb", "password": root_password, "pid": None, "port": None}
+    localdb._write_state(home, legacy)
+    with jwstnb.connect(timeout=20) as s:
+        assert s.role == "admin"
+        rid = s.insert(JwstDataModel(file_name="old.fits", data_type="image"))
+    state = json.loads((home / "localdb.json").read_text())
+    assert state["admin_user"] == "jwstnb" and state["admin_password"] == root_password
+    assert state["user"] == localdb.APP_USER and state["password"] not in (
+        root_password,
+        provisioned["password"],
+    )
+    assert localdb.ensure_running(home).startswith(f"mongodb://{localdb.APP_USER}:")
+    with jwstnb.connect(localdb.ensure_running(home), timeout=10) as s:
+        assert s.get(rid).file_name == "old.fits"
