@@ -51,6 +51,7 @@ __all__ = [
     "format_value",
     "hdu_choices",
     "no_image_message",
+    "world_grid",
 ]
 
 # Perceptually uniform colour maps (and grey), each followed by its reverse.
@@ -60,6 +61,8 @@ CMAPS: tuple[str, ...] = tuple(name for base in _BASE_CMAPS for name in (base, f
 _TICK_GAP = 0.17
 # Pixels sampled to place the colour-bar ticks (sorting a 1024x1024 image costs ~80 ms).
 _TICK_SAMPLE = 65_536
+# RA/Dec grid sent to the browser for its axis labels: points per side.
+_GRID_POINTS = 17
 
 
 def _header_int(header: Any, key: str) -> int:
@@ -184,6 +187,23 @@ def colorbar_ticks(
     return ticks
 
 
+def world_grid(wcs: Any, height: int, width: int, points: int = _GRID_POINTS) -> dict[str, Any]:
+    """RA/Dec (degrees) of a ``points`` x ``points`` grid spanning an image's pixel edges,
+    for the browser view's axis labels (it interpolates between grid points; on a JWST field
+    of view the grid is fine enough for 1 mas). ``x`` and ``y`` are the grid's 0-based pixel
+    positions; ``ra`` and ``dec`` run row by row, RA unwrapped around the image centre."""
+    import numpy as np
+
+    xs = np.linspace(-0.5, width - 0.5, points)
+    ys = np.linspace(-0.5, height - 0.5, points)
+    gx, gy = np.meshgrid(xs, ys)
+    ra, dec = (np.asarray(v, dtype=np.float64) for v in wcs.pixel_to_world_values(gx, gy))
+    centre = float(ra[points // 2, points // 2])
+    ra = (ra - centre + 180.0) % 360.0 - 180.0 + centre
+    return {"x": xs.tolist(), "y": ys.tolist(), "ra": ra.ravel().tolist(),
+            "dec": dec.ravel().tolist()}
+
+
 def _sexagesimal(ra: float, dec: float) -> str:
     from astropy import units as u
     from astropy.coordinates import Angle
@@ -234,6 +254,9 @@ class PreviewView(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     pointer = traitlets.List(traitlets.Int(), help="[x, y] under the pointer").tag(sync=True)
     readout = traitlets.Unicode("").tag(sync=True)
+    world_grid = traitlets.Dict(help="RA/Dec on a coarse pixel grid (see world_grid)").tag(
+        sync=True
+    )
     zoom = traitlets.Float(1.0, help="magnification relative to fitting the view").tag(
         sync=True
     )
@@ -307,7 +330,7 @@ class FitsPreview(widgets.VBox):
         self.status = widgets.HTML()
         self.status.add_class("jwstnb-preview-status")
         self.header_view = widgets.HTML(
-            layout=widgets.Layout(max_height="520px", overflow="auto", flex="1 1 360px")
+            layout=widgets.Layout(max_height="560px", overflow="auto", flex="1 1 280px")
         )
         self.header_view.add_class("jwstnb-preview-header")
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
@@ -505,6 +528,7 @@ class FitsPreview(widgets.VBox):
         self._shown = None
         self.view.png = b""
         self.view.readout = ""
+        self.view.world_grid = {}
 
     def _render_nothing(self, index: int) -> None:
         names = self.names
@@ -535,6 +559,9 @@ class FitsPreview(widgets.VBox):
             header = self.headers[index]
             wcs = celestial_wcs(header)
             unit = str(header.get("BUNIT", "") or "").strip()
+        full_shape = (data.shape[0] * step, data.shape[1] * step)
+        if self.headers:
+            full_shape = (_header_int(header, "NAXIS2"), _header_int(header, "NAXIS1"))
         normalised = normalise(data, self.stretch)
         grey = self.cmap == "gray"  # 8-bit grey, byte for byte what a thumbnail shows
         png = to_png(normalised, cmap=None if grey else self.cmap)
@@ -550,22 +577,20 @@ class FitsPreview(widgets.VBox):
             view.shape = [int(data.shape[0]), int(data.shape[1])]
             view.step = step
             view.unit = unit
+            view.world_grid = {} if wcs is None else world_grid(wcs, *full_shape)
             view.ticks = [[p, label] for p, label in colorbar_ticks(data, normalised)]
             view.bar_png = bar
             view.png = png
             view.readout = self.readout_at(*view.pointer) if len(view.pointer) == 2 else ""
         self.png = png
-        height, width = data.shape[0] * step, data.shape[1] * step
-        if self.headers:
-            width = _header_int(self.headers[index], "NAXIS1")
-            height = _header_int(self.headers[index], "NAXIS2")
-        parts = [f"{width}x{height} pixels"]
+        parts = [f"{full_shape[1]}x{full_shape[0]} pixels"]
         if step > 1:
             parts[0] += f", 1 pixel in {step} shown"
         if planes > 1:
             parts.append(f"plane {plane_no + 1} of {planes}")
         parts.append(self.stretch)
-        parts.append("RA/Dec readout from the WCS" if wcs is not None else "no celestial WCS")
+        parts.append("RA/Dec axes and readout from the WCS" if wcs is not None else
+                     "no celestial WCS")
         self.status_text = " · ".join(parts)
         self.state = "ready"
 

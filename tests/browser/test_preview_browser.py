@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,41 @@ def _transform(image: Any) -> str:
     return str(image.evaluate("img => img.style.transform"))
 
 
+def _ra_seconds(label: str) -> float:
+    match = re.fullmatch(r"(\d+)h(\d\d)m(?:([\d.]+)s)?", label)
+    assert match, label
+    return int(match[1]) * 3600 + int(match[2]) * 60 + float(match[3] or 0)
+
+
+def _check_axes(preview: Any) -> list[str]:
+    """The RA labels under the image and the Dec labels beside it read like coordinates,
+    and each RA label sits where the image's bottom edge has that RA (astropy, 0.01 s)."""
+    ra = preview.locator(".jwstnb-pv-axis-x .jwstnb-pv-ra")
+    expect(ra.first).to_be_visible()
+    dec_labels = preview.locator(".jwstnb-pv-axis-y .jwstnb-pv-dec").all_inner_texts()
+    assert len(dec_labels) >= 2, dec_labels
+    assert all(re.fullmatch(r"[+-]\d+°\d\d′(\d\d(\.\d+)?″)?", t) for t in dec_labels), dec_labels
+    places = preview.evaluate("""el => {
+        const vp = el.querySelector(".jwstnb-pv-viewport").getBoundingClientRect();
+        const img = el.querySelector("img.jwstnb-preview-image").getBoundingClientRect();
+        return {
+            labels: [...el.querySelectorAll(".jwstnb-pv-ra")].map(
+                (s) => [s.textContent, parseFloat(s.style.left)]),
+            left: img.left - vp.left, top: img.top - vp.top,
+            width: img.width, height: img.height, bottom: vp.height,
+        };
+    }""")
+    assert len(places["labels"]) >= 2, places
+    per_x, per_y = places["width"] / NX, places["height"] / NY
+    edge = min(NY, (places["bottom"] - places["top"]) / per_y)  # image rows down to the edge
+    for text, left in places["labels"]:
+        x = (left - places["left"]) / per_x - 0.5
+        y = NY - edge - 0.5
+        ra_deg, _ = _wcs().pixel_to_world_values(x, y)
+        assert abs(float(ra_deg) * 240 - _ra_seconds(text)) < 0.01, (text, x, y)
+    return [text for text, _ in places["labels"]]
+
+
 def test_zoom_pan_and_pixel_readout(preview_lab: Any) -> None:
     page = preview_lab
     preview = page.locator(".jwstnb-preview").first
@@ -136,13 +172,14 @@ def test_zoom_pan_and_pixel_readout(preview_lab: Any) -> None:
     page.wait_for_function("img => img.naturalWidth > 0", arg=image.element_handle())
     assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [NX, NY]
     expect(preview.locator(".jwstnb-preview-status")).to_contain_text(
-        "300x200 pixels · zscale · RA/Dec readout from the WCS"
+        "300x200 pixels · zscale · RA/Dec axes and readout from the WCS"
     )
     expect(preview.locator(".jwstnb-pv-tick").first).to_be_visible()
     expect(preview.locator(".jwstnb-pv-unit")).to_have_text("MJy/sr")
     preview.locator(".jwstnb-pv-viewport").scroll_into_view_if_needed()
     expect(preview.locator(".jwstnb-pv-zoom")).to_have_text("1.0×")
     fitted = _transform(image)
+    ra_labels = _check_axes(preview)
 
     preview.locator(".jwstnb-pv-zoom-in").click()
     preview.locator(".jwstnb-pv-zoom-in").click()
@@ -156,6 +193,7 @@ def test_zoom_pan_and_pixel_readout(preview_lab: Any) -> None:
     )
     zoomed = _transform(image)
     assert zoomed != fitted
+    assert _check_axes(preview) != ra_labels  # the axes follow the zoom
     page.mouse.down()  # drag to pan
     page.mouse.move(box["x"] + box["width"] / 2 - 60, box["y"] + box["height"] / 2 - 30,
                     steps=5)

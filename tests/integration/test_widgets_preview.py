@@ -85,7 +85,7 @@ def test_preview_defaults_to_sci_with_a_readout_from_the_wcs(storage: Storage) -
     assert preview.png.startswith(b"\x89PNG") and bytes(preview.view.png) == preview.png
     assert _png_size(preview.png) == (300, 200)  # one PNG pixel per data pixel
     assert preview.view.shape == [200, 300] and preview.view.step == 1
-    assert preview.status_text == "300x200 pixels · zscale · RA/Dec readout from the WCS"
+    assert preview.status_text == "300x200 pixels · zscale · RA/Dec axes and readout from the WCS"
     assert "RA---TAN" in preview.header_view.value and "MJy/sr" in preview.header_view.value
     assert "_i2d.fits" in preview.title.value
     assert preview.view.unit == "MJy/sr" and len(preview.view.ticks) >= 2

@@ -33,6 +33,7 @@ from jwstnb.widgets.preview import (
     format_value,
     hdu_choices,
     no_image_message,
+    world_grid,
 )
 
 # --- colour maps and ticks -------------------------------------------------------------------
@@ -99,6 +100,46 @@ def test_colour_bar_of_an_image_without_finite_pixels_has_no_ticks() -> None:
 )
 def test_format_value_is_short(value: float, text: str) -> None:
     assert format_value(value) == text
+
+
+# --- the RA/Dec grid behind the browser's axis labels -------------------------------------
+
+
+def _bilinear(grid: dict[str, Any], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What the browser view does with the grid (static/preview.js: worldAt)."""
+    xs, ys = np.asarray(grid["x"]), np.asarray(grid["y"])
+    n = xs.size
+    i = np.clip(((x - xs[0]) // (xs[1] - xs[0])).astype(int), 0, n - 2)
+    j = np.clip(((y - ys[0]) // (ys[1] - ys[0])).astype(int), 0, ys.size - 2)
+    u, v = (x - xs[i]) / (xs[1] - xs[0]), (y - ys[j]) / (ys[1] - ys[0])
+
+    def at(values: list[float]) -> np.ndarray:
+        a = np.asarray(values).reshape(ys.size, n)
+        return (a[j, i] * (1 - u) * (1 - v) + a[j, i + 1] * u * (1 - v)
+                + a[j + 1, i] * (1 - u) * v + a[j + 1, i + 1] * u * v)
+
+    return at(grid["ra"]), at(grid["dec"])
+
+
+@pytest.mark.parametrize(("crval", "pixel_deg"), [((151.757, -40.437), 8.6e-6),
+                                                  ((0.01, 12.0), 3e-5)])
+def test_world_grid_interpolates_to_a_milliarcsecond(
+    crval: tuple[float, float], pixel_deg: float
+) -> None:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = list(crval)
+    wcs.wcs.crpix = [1024, 1024]
+    wcs.wcs.cd = [[-pixel_deg * 0.9, pixel_deg * 0.4], [pixel_deg * 0.4, pixel_deg * 0.9]]
+    grid = world_grid(wcs, 2048, 2048)
+    assert len(grid["ra"]) == len(grid["dec"]) == 17 * 17
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(-0.5, 2047.5, 500), rng.uniform(-0.5, 2047.5, 500)
+    ra, dec = _bilinear(grid, x, y)
+    true_ra, true_dec = wcs.pixel_to_world_values(x, y)
+    d_ra = ((ra - true_ra + 180) % 360 - 180) * np.cos(np.radians(true_dec))
+    assert np.max(np.abs(d_ra)) * 3.6e6 < 1 and np.max(np.abs(dec - true_dec)) * 3.6e6 < 1
+    assert max(grid["ra"]) - min(grid["ra"]) < 1  # RA unwrapped across 0h, not 0..360
 
 
 # --- HDUs and the no-image message -----------------------------------------------------------
@@ -312,7 +353,7 @@ def test_readout_gives_value_unit_and_ra_dec(fake: FakeStorage) -> None:
     assert "(151.75700°, -40.43700°)" in text
     preview.view.pointer = [99, 99]
     assert preview.view.readout == ""
-    assert "RA/Dec readout from the WCS" in preview.status_text
+    assert "RA/Dec axes and readout from the WCS" in preview.status_text
 
 
 def test_strided_readout_reports_the_shown_pixel(fake: FakeStorage) -> None:
