@@ -413,10 +413,16 @@ def _throwaway_tls(folder: Path) -> dict[str, str]:
     """
     import ipaddress
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        raise ConnectionFailed(
+            "setting up the embedded database needs the `cryptography` package; install "
+            "it with `pip install 'jwstnb[local]'` or set JWSTNB_MONGO_URI"
+        ) from None
 
     now = dt.datetime.now(dt.UTC)
 
