@@ -1,5 +1,5 @@
-"""Widget benchmark: filter change -> updated ``results`` at 100k records; lineage viewer at
-2,000 files.
+"""Widget benchmark: time to first rows and time to counts of the SearchPanel at 100k
+records; lineage viewer at 2,000 files.
 
     /root/venv/bin/python benchmarks/widgets.py                      # SecantusDB started here
     /root/venv/bin/python benchmarks/widgets.py --uri mongodb://127.0.0.1:27017/
@@ -7,13 +7,16 @@
 
 What is timed (wall clock, in this process, no browser):
 
-- SearchPanel: the time from setting a control's value (what a click or keystroke does
-  in the browser; ``debounce=0``) to the panel's ``results`` trait being updated, for a
-  cycle of filter changes (level, instrument, filter, target, status, text, tags, page,
-  sort, clear) over ``--records`` public records read by an anonymous session. Next to
-  it, ``Session.search`` alone for the same criteria, so the widget's own cost shows.
-  Commands per change are counted with pymongo's command monitoring (expected: one
-  ``aggregate``).
+- SearchPanel, as in a kernel (counts on a worker thread): for a cycle of changes (the
+  unfiltered view, a filter chain level -> instrument -> filter -> target -> status, text,
+  tags, paging, column-header sorts, clear) over ``--records`` public records read by an
+  anonymous session, the time from setting a control's value (what a click or keystroke
+  does in the browser; ``debounce=0``) to the rows (``results`` updated: the page query)
+  and to the counts (total and facets shown). Paging does not count again. Next to it,
+  ``Session.items`` and ``Session.counts`` alone for the same criteria. Queries per change
+  are told apart with pymongo's command monitoring (the counts query ends in ``$facet``).
+- Typing: keystrokes 0.1 s apart while counts run; the time each keystroke takes to show
+  its rows (the counts of replaced text are never sent or are dropped).
 - LineageViewer: building the viewer for one observation of ``--files`` files
   (``session.lineage`` + layout + traits; in a kernel the selector's observation list
   loads in the background, timed separately), the layout alone, the size of the graph
@@ -51,13 +54,17 @@ BIG_OBSERVATION = "jw09999-o001_t001_nircam"
 
 
 class Commands(monitoring.CommandListener):
-    """Names of the commands sent (to count round trips per change)."""
+    """Commands sent, with aggregates named "items" or "counts" (a final ``$facet``)."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
+        name = event.command_name
+        if name == "aggregate":
+            pipeline = event.command.get("pipeline") or [{}]
+            name = "counts" if "$facet" in pipeline[-1] else "items"
+        self.names.append(name)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -75,13 +82,31 @@ def p95(values: list[float]) -> str:
     return f"{ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000:.1f}"
 
 
+def _wait_counts(panel: Any, before: int, timeout: float = 300.0) -> float:
+    """Wait until the panel has shown a newer count; the time it did."""
+    deadline = time.perf_counter() + timeout
+    while panel.counted == before:
+        if time.perf_counter() > deadline:
+            raise AssertionError("counts never arrived")
+        time.sleep(0.002)
+    return time.perf_counter()
+
+
+def _settle(panel: Any, timeout: float = 300.0) -> None:
+    """Wait until no count is on its way."""
+    deadline = time.perf_counter() + timeout
+    while panel.counting and time.perf_counter() < deadline:
+        time.sleep(0.005)
+
+
 def bench_search(session: Session, rounds: int) -> tuple[list[str], dict[str, Any]]:
     from jwstnb.widgets import SearchPanel
 
     listener: Commands = session._bench_listener  # type: ignore[attr-defined]
     start = time.perf_counter()
-    panel = SearchPanel(session, debounce=0)
-    first = time.perf_counter() - start
+    panel = SearchPanel(session, debounce=0, background_counts=True)
+    first_rows = time.perf_counter() - start
+    first_counts = _wait_counts(panel, 0) - start
     updated: list[float] = []
     panel.observe(lambda _: updated.append(time.perf_counter()), "results")
     facets = panel.facet_dropdowns
@@ -91,56 +116,85 @@ def bench_search(session: Session, rounds: int) -> tuple[list[str], dict[str, An
         ("+ filter = F200W", lambda: setattr(facets["filter"], "value", "F200W")),
         ("+ target = NGC 3132", lambda: setattr(facets["target_name"], "value", "NGC 3132")),
         ("+ status = completed", lambda: setattr(facets["status"], "value", "completed")),
-        ("clear filters", panel.clear),
+        ("clear filters (unfiltered)", panel.clear),
         ("text 'ngc'", lambda: setattr(panel.text_input, "value", "ngc")),
         ("text 'ngc 3132'", lambda: setattr(panel.text_input, "value", "ngc 3132")),
         ("tags = [deep]", lambda: setattr(panel.tags_input, "value", ["deep"])),
-        ("clear filters ", panel.clear),
+        ("clear filters (unfiltered) ", panel.clear),
         ("page 2", lambda: setattr(panel, "page", 2)),
         ("page 500", lambda: setattr(panel, "page", 500)),
-        ("sort file name", lambda: setattr(panel.sort_dropdown, "value", "File name A-Z")),
-        ("sort newest", lambda: setattr(panel.sort_dropdown, "value", "Newest upload first")),
+        ("header: file name A-Z", lambda: panel.set_sort("fileName")),
+        ("header: newest upload", lambda: panel.set_sort("uploadDate", descending=True)),
         ("level = L1", lambda: setattr(facets["processing_level"], "value", "L1")),
         ("level = any", lambda: setattr(facets["processing_level"], "value", "")),
     ]
-    widget: dict[str, list[float]] = {name: [] for name, _ in changes}
-    raw: dict[str, list[float]] = {name: [] for name, _ in changes}
-    round_trips: set[tuple[str, ...]] = set()
+    rows_time: dict[str, list[float]] = {name: [] for name, _ in changes}
+    counts_time: dict[str, list[float]] = {name: [] for name, _ in changes}
+    raw_items: dict[str, list[float]] = {name: [] for name, _ in changes}
+    raw_counts: dict[str, list[float]] = {name: [] for name, _ in changes}
+    queries: dict[str, tuple[str, ...]] = {}
     totals: dict[str, int] = {}
     for _ in range(rounds):
         for name, change in changes:
             listener.names.clear()
             updated.clear()
+            counted = panel.counted
             start = time.perf_counter()
             change()
             if not updated:
                 raise AssertionError(f"{name}: results were not updated")
-            widget[name].append(updated[-1] - start)
-            round_trips.add(tuple(listener.names))
+            rows_time[name].append(updated[0] - start)
+            if panel.counting:
+                counts_time[name].append(_wait_counts(panel, counted) - start)
+            queries[name] = tuple(n for n in listener.names if n in ("items", "counts"))
             totals[name] = panel.total
-            criteria = dict(panel.criteria(), page=panel.page, page_size=panel.page_size)
+            criteria = dict(panel.criteria())
             start = time.perf_counter()
-            session.search(**criteria)
-            raw[name].append(time.perf_counter() - start)
+            session.items(**criteria, page=panel.page, page_size=panel.page_size)
+            raw_items[name].append(time.perf_counter() - start)
+            if counts_time[name]:
+                start = time.perf_counter()
+                session.counts(**criteria)
+                raw_counts[name].append(time.perf_counter() - start)
     rows = [
-        "| change | matching records | widget: change -> results, median ms | p95 ms "
-        "| Session.search alone, median ms |",
-        "|---|---:|---:|---:|---:|",
+        "| change | matching records | first rows, median ms | p95 ms | counts shown, median ms "
+        "| `items` alone, ms | `counts` alone, ms | queries |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, _ in changes:
-        rows.append(f"| {name.strip()} | {totals[name]:,} | {ms(widget[name])} | "
-                    f"{p95(widget[name])} | {ms(raw[name])} |")
-    every = [t for v in widget.values() for t in v]
-    every_raw = [t for v in raw.values() for t in v]
-    rows.append(f"| **all changes** | | **{ms(every)}** | **{p95(every)}** | {ms(every_raw)} |")
+        counted_ms = ms(counts_time[name]) if counts_time[name] else "not recounted"
+        raw_ms = ms(raw_counts[name]) if raw_counts[name] else "-"
+        sent = " ".join(f"{q} x{queries[name].count(q)}" for q in dict.fromkeys(queries[name]))
+        rows.append(f"| {name.strip()} | {totals[name]:,} | {ms(rows_time[name])} | "
+                    f"{p95(rows_time[name])} | {counted_ms} | {ms(raw_items[name])} | {raw_ms} "
+                    f"| {sent} |")
+    every = [t for v in rows_time.values() for t in v]
+    rows.append(f"| **every change** | | **{ms(every)}** | **{p95(every)}** | | | | |")
+    typing = bench_typing(panel)
     summary = {
-        "first_page_ms": first * 1000,
-        "median_ms": statistics.median(every) * 1000,
-        "p95_ms": float(p95(every)),
-        "raw_median_ms": statistics.median(every_raw) * 1000,
-        "round_trips": sorted(round_trips),
+        "first_rows_ms": first_rows * 1000,
+        "first_counts_ms": first_counts * 1000,
+        "rows_median_ms": statistics.median(every) * 1000,
+        "rows_max_ms": max(every) * 1000,
+        "typing": typing,
     }
     return rows, summary
+
+
+def bench_typing(panel: Any) -> dict[str, float]:
+    """Keystrokes 0.1 s apart, counts running behind them: time from keystroke to rows."""
+    panel.clear()
+    _settle(panel)
+    times: list[float] = []
+    for text in ("n", "ng", "ngc", "ngc ", "ngc 3", "ngc 31", "ngc 313", "ngc 3132"):
+        searches = panel.searches
+        start = time.perf_counter()
+        panel.text_input.value = text  # the page query runs here; counts go to the worker
+        times.append(time.perf_counter() - start)
+        assert panel.searches == searches + 1
+        time.sleep(0.1)
+    _settle(panel)
+    return {"median_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000}
 
 
 def bench_lineage(
@@ -233,15 +287,18 @@ def main() -> None:
             f"loaded in {loaded:.0f} s. Python {platform.python_version()}, "
             f"{platform.machine()}, {os.cpu_count()} CPUs. {args.rounds} rounds.",
             "",
-            "## SearchPanel: filter change -> updated `results`",
+            "## SearchPanel: a change -> first rows, then counts",
             "",
         ]
         rows, summary = bench_search(reader, args.rounds)
         lines += rows
+        typing = summary["typing"]
         lines += [
             "",
-            f"First page at construction: {summary['first_page_ms']:.0f} ms. Commands per "
-            f"change (command monitoring): {summary['round_trips']}.",
+            f"Opening the panel (unfiltered): first rows {summary['first_rows_ms']:.0f} ms, "
+            f"counts {summary['first_counts_ms']:.0f} ms. Typing 'ngc 3132' a key per 0.1 s "
+            f"while counts run: rows {typing['median_ms']:.0f} ms median, "
+            f"{typing['max_ms']:.0f} ms worst per keystroke.",
             "",
             f"## LineageViewer: one observation of {exposures * 3 + 2:,} files",
             "",

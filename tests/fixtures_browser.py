@@ -17,7 +17,7 @@ Fixtures:
   CI installs Chromium in ``.ci/run``; ``playwright install`` is never needed or used.
 - ``browser_page``: a fresh page (own context, 1400x1000) per test; on failure a
   screenshot ``<test name>-failure.png`` is written to ``test-output/screenshots/``.
-- :func:`screenshot` writes a named screenshot to the same folder.
+- :func:`screenshot` writes a named screenshot (whole page or viewport) to the same folder.
 
 Helpers for notebooks: :func:`open_notebook` (navigate, answer the kernel dialog, wait for
 an idle kernel), :func:`run_all_cells` (JupyterLab's "Run All Cells" through the Run menu)
@@ -267,11 +267,12 @@ def browser() -> Iterator[Any]:
         playwright.stop()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot as ``test-output/screenshots/<name>.png``."""
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot as ``test-output/screenshots/<name>.png`` (the whole page, or with
+    ``full_page=False`` only what the viewport shows)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -208,8 +208,8 @@ class SearchPanel(widgets.VBox):
             layout=widgets.Layout(width="280px", min_height="28px", flex="0 0 auto"),
         )
         self.tags_input.add_class("jwstnb-tags")
-        self.date_from_input = self._date_box("Uploaded from", "jwstnb-date-from")
-        self.date_to_input = self._date_box("to", "jwstnb-date-to")
+        self.date_from_input = self._date_box("Uploaded", "jwstnb-date-from", "190px")
+        self.date_to_input = self._date_box("to", "jwstnb-date-to", "130px")
         self.clear_button = widgets.Button(
             description="Clear filters", icon="times", layout=widgets.Layout(width="auto")
         )
@@ -310,10 +310,10 @@ class SearchPanel(widgets.VBox):
         self.observe(self._on_status, ["status_text", "state"])
 
     @staticmethod
-    def _date_box(label: str, css_class: str) -> widgets.Text:
+    def _date_box(label: str, css_class: str, width: str) -> widgets.Text:
         box = widgets.Text(
             placeholder="YYYY-MM-DD", description=label, continuous_update=False,
-            style={"description_width": "initial"}, layout=widgets.Layout(width="auto"),
+            style={"description_width": "initial"}, layout=widgets.Layout(width=width),
         )
         box.add_class(css_class)
         return box
@@ -433,7 +433,7 @@ class SearchPanel(widgets.VBox):
         self._generation += 1
         try:
             criteria = self.criteria()
-        except Exception as exc:
+        except Exception as exc:  # a position or date the panel cannot read
             self._failed(exc)
             return
         self._criteria = criteria
@@ -535,8 +535,14 @@ class SearchPanel(widgets.VBox):
     def _update_status(self) -> None:
         if self.state == "error":
             return
-        total = None if self.counting else self.total
-        self.status_text = page_summary(total, self.page, self.page_size, len(self.results))
+        shown = len(self.results)
+        if not self.counting:
+            self.status_text = page_summary(self.total, self.page, self.page_size, shown)
+        elif 0 < shown < self.page_size:  # the last page: the total is known already
+            known = (self.page - 1) * self.page_size + shown
+            self.status_text = page_summary(known, self.page, self.page_size) + " · counting..."
+        else:
+            self.status_text = page_summary(None, self.page, self.page_size, shown)
         self._update_paging()
 
     def _empty_message(self) -> str:

@@ -2,14 +2,16 @@
 
 One JupyterLab (tests/browser/conftest.py) serves ``notebooks/widgets.ipynb`` with the
 sample scanned into the test database. The Lab tests share one page on which the notebook
-ran once (Run All Cells), in order: search, facets, row details, lineage, preview, a
-2,000-file lineage; the Voila test renders the same notebook. What the screen must show is
-checked against what the database says (an anonymous session, like the notebook's).
+ran once (Run All Cells), in order: search, facets, row details, the details layout at
+1280x800, a position search, lineage, the lineage at 1280 px opened from the panel,
+preview, a 2,000-file lineage; the Voila test renders the same notebook. What the screen
+must show is checked against what the database says (an anonymous session, like the notebook's).
 Screenshots go to ``test-output/screenshots/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.browser
 
 ROWS = ".jwstnb-search tr.jwstnb-row"
 SEARCH_BOX = ".jwstnb-search-text input"
+POSITION_BOX = ".jwstnb-position input"
+STATUS = ".jwstnb-search .jwstnb-status"
 NODES = ".jwstnb-lineage g.jwstnb-node"
 
 
@@ -105,6 +109,40 @@ def _wait_for(page: Any, reader: Any, **criteria: Any) -> list[str]:
     return _wait_rows(page, lambda names: sorted(names) == expected)
 
 
+def _wait_counted(page: Any) -> None:
+    """Wait until the total and facet counts (which follow the rows) are on screen."""
+    expect(page.locator(STATUS)).not_to_contain_text("ounting", timeout=30_000)
+    expect(page.locator(STATUS)).not_to_contain_text("Searching", timeout=30_000)
+
+
+def _in_view(page: Any, locator: Any, clip: Any = None) -> bool:
+    """True when ``locator``'s box lies inside the viewport (and inside ``clip``'s box)."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    if box is None:
+        return False
+    inside = (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"]
+              and box["y"] + box["height"] <= size["height"])
+    if clip is not None:
+        outer = clip.bounding_box()
+        inside = inside and outer is not None and (
+            box["x"] >= outer["x"] - 1 and box["y"] >= outer["y"] - 1
+            and box["x"] + box["width"] <= outer["x"] + outer["width"] + 1
+            and box["y"] + box["height"] <= outer["y"] + outer["height"] + 1)
+    return inside
+
+
+@contextlib.contextmanager
+def _viewport(page: Any, width: int, height: int) -> Iterator[None]:
+    """Run a block at another viewport size (a laptop screen), then restore it."""
+    before = page.viewport_size
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        yield
+    finally:
+        page.set_viewport_size(before)
+
+
 def test_search_box_filters_rows_on_screen(lab: Any, reader: Any) -> None:
     everything = _wait_for(lab, reader)
     expected = reader.search(text="uncal", page_size=20)
@@ -123,6 +161,7 @@ def test_search_box_filters_rows_on_screen(lab: Any, reader: Any) -> None:
 def test_facet_click_changes_the_page(lab: Any, reader: Any) -> None:
     _clear_search(lab)
     before = _wait_for(lab, reader)
+    _wait_counted(lab)
     level = reader.search(page_size=1).facets["processing_level"]
     choice = "L2a" if level.get("L2a") else next(iter(level))
     count = level[choice]
@@ -131,6 +170,7 @@ def test_facet_click_changes_the_page(lab: Any, reader: Any) -> None:
     assert f"{choice} ({count:,})" in labels  # the option label shows the count
     select.select_option(index=labels.index(f"{choice} ({count:,})"))
     names = _wait_for(lab, reader, processing_level=choice)
+    _wait_counted(lab)
     assert names != before
     badges = lab.locator(f"{ROWS} .jwstnb-badge").all_inner_texts()
     assert set(badges) == {choice}
@@ -177,14 +217,129 @@ def test_row_click_shows_details_thumbnail_and_opens_the_preview(
     _clear_search(lab)
 
 
+def test_details_actions_visible_without_scrolling_at_1280x800(
+    lab: Any, reader: Any, browser_data: BrowserData
+) -> None:
+    from jwstnb.storage import Storage
+
+    storage = Storage(browser_data.storage_url)
+    with _viewport(lab, 1280, 800):
+        _clear_search(lab)
+        lab.locator(SEARCH_BOX).fill("i2d")
+        _wait_for(lab, reader, text="i2d")
+        chosen = next(r.file_name for r in reader.search(text="i2d", page_size=20).items
+                      if storage.exists(r.file_path))
+        panel = lab.locator(".jwstnb-search").first
+        panel.evaluate("el => el.scrollIntoView({block: 'start'})")
+        lab.locator(ROWS, has_text=chosen).click()
+        box = lab.locator(".jwstnb-search .jwstnb-details-box")
+        box.get_by_text("TELESCOP").wait_for()
+        details = box.locator(".jwstnb-details-html")
+        header = box.locator(".jwstnb-header-view")
+        for button in (".jwstnb-open-preview", ".jwstnb-open-lineage"):
+            action = lab.locator(f".jwstnb-search {button}")
+            expect(action).to_be_enabled()
+            assert _in_view(lab, action), f"{button} is not on screen at 1280x800"
+        # Two columns: the record on the left, thumbnail and header on the right.
+        left, right = details.bounding_box(), header.bounding_box()
+        assert left and right and right["x"] >= left["x"] + left["width"] - 1
+        assert abs(right["y"] - left["y"]) < 260  # side by side, not stacked
+        # Every column is reachable: the table scrolls sideways when it is wider.
+        table = lab.locator(".jwstnb-search .jwstnb-table")
+        reach = table.evaluate("el => el.scrollWidth <= el.clientWidth || "
+                               "getComputedStyle(el).overflowX === 'auto'")
+        assert reach
+        screenshot(lab, "lab-search-details-1280x800", full_page=False)
+        _clear_search(lab)
+
+
+def test_typing_a_position_shows_rows_with_ra_dec(lab: Any, reader: Any) -> None:
+    position, radius = "151.757 -40.436", 2 / 60  # NGC 3132, 2 arcmin
+    expected = reader.search(position=position, radius=radius, page_size=20)
+    assert 0 < expected.total < reader.count(), "the sample has no positions to find"
+    _clear_search(lab)
+    _wait_for(lab, reader)
+    lab.locator(".jwstnb-radius input").fill("2")
+    lab.locator(".jwstnb-radius-unit select").select_option("arcmin")
+    lab.locator(POSITION_BOX).fill(position)
+    names = _wait_for(lab, reader, position=position, radius=radius)
+    assert names
+    ra = lab.locator(f"{ROWS} td[data-col='ra']").all_inner_texts()
+    dec = lab.locator(f"{ROWS} td[data-col='dec']").all_inner_texts()
+    assert ra and all(abs(float(v) - 151.757) < 0.1 for v in ra if v)
+    assert any(v for v in ra) and all(abs(float(v) + 40.436) < 0.1 for v in dec if v)
+    expect(lab.locator(".jwstnb-search th[data-col='ra']")).to_contain_text("RA")
+    expect(lab.locator(STATUS)).to_contain_text(f"of {expected.total:,}")
+    screenshot(lab, "lab-search-position")
+    # A target name resolves from the database's own targets (no network needed).
+    target = next(r.image_info.target_name for r in expected.items
+                  if r.image_info and r.image_info.target_name)
+    lab.locator(POSITION_BOX).fill(target)
+    _wait_for(lab, reader, position=_target_position(reader, target), radius=radius)
+    lab.locator(POSITION_BOX).fill("")
+    _wait_for(lab, reader)
+
+
+def _target_position(reader: Any, target: str) -> tuple[float, float]:
+    """Where the database says ``target`` is (what the panel resolves a name to)."""
+    from jwstnb import sky
+
+    coord = sky.resolve(target, reader)
+    return float(coord.ra.deg), float(coord.dec.deg)
+
+
+def test_lineage_from_the_panel_at_1280_shows_l3_and_the_selected_i2d(
+    lab: Any, reader: Any
+) -> None:
+    with _viewport(lab, 1280, 800):
+        _clear_search(lab)
+        lab.locator(SEARCH_BOX).fill("i2d")
+        _wait_for(lab, reader, text="i2d")
+        i2d = next(r for r in reader.search(text="i2d", processing_level="L3", page_size=20).items
+                   if not r.observation_base_id.startswith("jw09999"))
+        lab.locator(ROWS, has_text=i2d.file_name).click()
+        lab.locator(".jwstnb-search .jwstnb-open-lineage").click()
+        viewer = lab.locator(".jwstnb-search .jwstnb-viewer-box .jwstnb-lineage")
+        node = viewer.locator(f"g.jwstnb-node[data-id='{i2d.id}']")
+        node.wait_for()
+        expect(node).to_have_class("jwstnb-node jwstnb-selected")
+        scroller = viewer.locator(".jwstnb-graph-scroll")
+        scroller.evaluate("el => el.scrollIntoView({block: 'center'})")
+        l3 = viewer.locator("g.jwstnb-column[data-level='L3'] rect")
+        assert _in_view(lab, l3, clip=scroller), "the L3 column is cut off at 1280 px"
+        assert _in_view(lab, node, clip=scroller), "the selected i2d is not in view"
+        # No sideways scrolling needed: the columns fit the notebook's width.
+        fits = scroller.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+        assert fits
+        # Long names are elided in the middle; the full name is the hover title.
+        texts = viewer.locator("g.jwstnb-node text").all_text_contents()
+        titles = viewer.locator("g.jwstnb-node title").all_text_contents()
+        for text, full in zip(texts, titles, strict=True):
+            head, _, tail = text.partition("\u2026")
+            assert full.startswith(head) and full.split("\n")[0].endswith(tail), (text, full)
+        assert any("\u2026" in text for text in texts)
+        assert i2d.file_name in node.locator("title").text_content()
+        # Picking another row moves the open viewer along (no stale counts).
+        others = [r for r in reader.search(text="i2d", page_size=20).items
+                  if r.observation_base_id != i2d.observation_base_id]
+        other = min(others, key=lambda r: r.observation_base_id == BIG_OBSERVATION)
+        screenshot(lab, "lab-lineage-1280", full_page=False)
+        lab.locator(ROWS, has_text=other.file_name).click()
+        expect(viewer.locator(".jwstnb-observation select")).to_have_value(
+            other.observation_base_id)
+        expect(viewer.locator(f"g.jwstnb-node[data-id='{other.id}']")).to_have_class(
+            "jwstnb-node jwstnb-selected")
+        _clear_search(lab)
+
+
 def test_lineage_node_click_shows_its_details(lab: Any, reader: Any) -> None:
     viewer = lab.locator(".jwstnb-lineage").last
     columns = viewer.locator("g.jwstnb-column text").all_text_contents()
     assert [c.split(" ")[0] for c in columns] == ["L1", "L2a", "L2b", "L3", "unknown"]
     assert all("(" in c for c in columns)  # counts in the headers
     assert viewer.locator("path.jwstnb-edges").count() > 0
-    node = viewer.locator("g.jwstnb-node", has_text="_cal.fits").first
-    name = node.locator("text").text_content() or ""
+    node = viewer.locator("g.jwstnb-node[data-name$='_cal.fits']").first
+    name = node.get_attribute("data-name") or ""  # the full name (the label may be elided)
     node.click()
     details = viewer.locator(".jwstnb-lineage-details")
     details.get_by_text(name).first.wait_for()
@@ -200,11 +355,12 @@ def test_lineage_node_click_shows_its_details(lab: Any, reader: Any) -> None:
 def test_preview_shows_an_image(lab: Any) -> None:
     preview = lab.locator(".jwstnb-preview").last
     image = preview.locator("img.jwstnb-preview-image")
-    lab.wait_for_function("img => img.naturalWidth > 200", arg=image.element_handle())
+    # The preview sends the picture at the data's own size (the sample mosaic: 128 px).
+    lab.wait_for_function("img => img.naturalWidth > 100", arg=image.element_handle())
     first = image.get_attribute("src")
     preview.locator(".jwstnb-stretch button", has_text="log").click()
     lab.wait_for_function(
-        "([img, old]) => img.src !== old && img.naturalWidth > 200",
+        "([img, old]) => img.src !== old && img.naturalWidth > 100",
         arg=[image.element_handle(), first],
     )
     expect(preview.locator(".jwstnb-preview-status")).to_contain_text("log · RA/Dec axes")
@@ -217,13 +373,14 @@ def test_lineage_of_two_thousand_files(lab: Any) -> None:
     start = time.monotonic()
     viewer.locator(".jwstnb-observation select").select_option(value=BIG_OBSERVATION)
     lab.wait_for_function(
-        "n => document.querySelectorAll('.jwstnb-lineage g.jwstnb-node').length === n",
+        "n => { const all = document.querySelectorAll('.jwstnb-lineage');"
+        " return all[all.length - 1].querySelectorAll('g.jwstnb-node').length === n; }",
         arg=BIG_FILES, timeout=60_000,
     )
     elapsed = time.monotonic() - start
     assert elapsed < 30, f"2,000 files took {elapsed:.1f}s to appear"
     assert viewer.locator("g.jwstnb-column text").first.text_content() == "L1 (666)"
-    node = viewer.locator("g.jwstnb-node", has_text="_i2d.fits")
+    node = viewer.locator("g.jwstnb-node[data-name$='_i2d.fits']")
     node.scroll_into_view_if_needed()
     node.click()
     viewer.locator(".jwstnb-lineage-details").get_by_text("and 658 more").wait_for()
@@ -240,12 +397,12 @@ def test_the_same_notebook_in_voila(browser_page: Any, widgets_lab: JupyterServe
     page.locator(SEARCH_BOX).fill("rate")
     names = _wait_for(page, reader, text="rate")
     assert names and all("rate" in name for name in names)
-    node = page.locator(NODES, has_text="_uncal.fits").first
-    name = node.locator("text").text_content() or ""
+    node = page.locator(f"{NODES}[data-name$='_uncal.fits']").first
+    name = node.get_attribute("data-name") or ""
     node.click()
     page.locator(".jwstnb-lineage-details").get_by_text(name).first.wait_for()
     image = page.locator(".jwstnb-preview img.jwstnb-preview-image")
     image.wait_for()
-    page.wait_for_function("img => img.naturalWidth > 200", arg=image.element_handle())
+    page.wait_for_function("img => img.naturalWidth > 100", arg=image.element_handle())
     assert "SearchPanel(session" not in page.locator("body").inner_text()  # no code shown
     screenshot(page, "voila-widgets")

@@ -6,13 +6,15 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({
   "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
 }[c]));
 
-const GAP = 44, ROW_H = 22, BOX_H = 18, TOP = 34, PAD = 8, CHAR_W = 6.6;
-const COLLAPSED = 76, MIN_COL = 150, MAX_COL = 460;
+const GAP = 36, ROW_H = 22, BOX_H = 18, TOP = 34, PAD = 8, CHAR_W = 6.6;
+// ARC: room right of the last column for same-column arcs (cal -> crf).
+const COLLAPSED = 76, MIN_COL = 96, MAX_COL = 460, ARC = 24;
 
 export function elide(name, width) {
   const fits = Math.max(5, Math.floor((width - 16) / CHAR_W));
   if (name.length <= fits) return name;
-  const tail = Math.floor((fits - 1) / 2);
+  // JWST names say most at the end (exposure, detector, suffix): keep two thirds of it.
+  const tail = Math.ceil((2 * (fits - 1)) / 3);
   return `${name.slice(0, fits - 1 - tail)}\u2026${name.slice(name.length - tail)}`;
 }
 
@@ -23,8 +25,9 @@ function columnGeometry(columns, nodes, available) {
   const natural = Math.min(MAX_COL, Math.max(MIN_COL, Math.ceil(16 + longest * CHAR_W)));
   const shown = (c) => c.count + (c.external || 0) > 0;
   const full = columns.filter(shown).length || 1;
-  const spare = available - 2 * PAD - GAP * (columns.length - 1)
+  const spare = available - 2 * PAD - ARC - GAP * (columns.length - 1)
     - COLLAPSED * (columns.length - full);
+  // Fill the view; below MIN_COL a column would say too little, so the view scrolls.
   const width = Math.max(MIN_COL, Math.min(natural, Math.floor(spare / full)));
   const xs = [], widths = [];
   let x = PAD;
@@ -33,7 +36,7 @@ function columnGeometry(columns, nodes, available) {
     xs.push(x); widths.push(w);
     x += w + GAP;
   }
-  return { xs, widths, total: x - GAP + PAD + 30 };
+  return { xs, widths, total: x - GAP + PAD + ARC };
 }
 
 function render({ model, el }) {
@@ -49,7 +52,7 @@ function render({ model, el }) {
     const y1 = ay + BOX_H / 2, y2 = by + BOX_H / 2;
     if (a[2] === b[2]) {  // same column (cal -> crf, asn -> member): an arc on the right
       const x = ax + geo.widths[a[2]];
-      return `M${x},${y1}C${x + 36},${y1} ${x + 36},${y2} ${x},${y2}`;
+      return `M${x},${y1}C${x + ARC},${y1} ${x + ARC},${y2} ${x},${y2}`;
     }
     const [left, right] = a[2] < b[2] ? [a, b] : [b, a];
     const [lx, ly] = pos(left), [rx, ry] = pos(right);
