@@ -538,8 +538,8 @@ class FitsPreview(widgets.VBox):
         self._clear()
         self._show_controls(planes=1, spectra=False)
         self.view.kind = "none"
-        self.view.message = message
-        self.status_text = message
+        self.view.message = message  # the whole story in the view; a short status line
+        self.status_text = f"HDU {index} ({names[index] or 'PRIMARY'}): nothing to draw"
         self.state = "empty"
 
     def _show_controls(self, *, planes: int, spectra: bool) -> None:

@@ -251,3 +251,14 @@ def test_x1d_spectrum_is_drawn(preview_lab: Any) -> None:
     assert counts[0] > 300 and counts[1] > 300, counts
     preview.locator(".jwstnb-pv-viewport").scroll_into_view_if_needed()
     screenshot(page, "preview-x1d-spectrum")
+
+    # an HDU without data: the plot goes, the message says what holds what
+    preview.locator(".jwstnb-hdu select").select_option(label="0: PRIMARY no data")
+    message = preview.locator(".jwstnb-pv-message")
+    expect(message).to_have_text(
+        "HDU 0 (PRIMARY) holds no image (no data). Spectra: HDU 1 (EXTRACT1D). "
+        "This file has no image HDU."
+    )
+    expect(preview.locator(".jwstnb-pv-viewport")).to_be_hidden()
+    assert image.get_attribute("src") is None
+    screenshot(page, "preview-no-image")

@@ -121,10 +121,10 @@ def test_switching_to_an_hdu_without_image_clears_the_picture(storage: Storage) 
     assert "EXTNAME = 'ERR" in preview.header_view.value
     preview.hdu_dropdown.value = 3  # a table: the old picture goes, the message says why
     assert preview.state == "empty" and preview.png == b"" and preview.view.png == b""
-    assert preview.status_text == (
+    assert preview.view.message == (
         "HDU 3 (ASDF) holds no image (table, 2 rows x 1 column). Images: HDU 1 (SCI), 2 (ERR)."
     )
-    assert preview.view.message == preview.status_text
+    assert preview.status_text == "HDU 3 (ASDF): nothing to draw"  # not the sentence again
     assert "EXTNAME = 'ASDF" in preview.header_view.value
     preview.hdu_dropdown.value = 1
     assert preview.state == "ready" and preview.view.kind == "image"

@@ -339,7 +339,7 @@ def test_an_hdu_without_image_clears_the_old_image_and_names_the_images(
     assert preview.view.message == (
         "HDU 2 (ASDF) holds no image (table, 1 row x 1 column). Images: HDU 1 (SCI)."
     )
-    assert "holds no image" in preview.status.value
+    assert "HDU 2 (ASDF): nothing to draw" in preview.status.value
     assert "EXTNAME = 'ASDF" in preview.header_view.value  # its header is still shown
     preview.hdu_dropdown.value = 1
     assert preview.state == "ready" and preview.view.png
