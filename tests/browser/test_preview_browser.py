@@ -220,6 +220,23 @@ def test_zoom_pan_and_pixel_readout(preview_lab: Any) -> None:
     expect(readout).to_contain_text(f"x {x}, y {y}: {value} MJy/sr · RA {ra} Dec {dec}")
     screenshot(page, "preview-zoom-readout")
 
+    # the round trip (pointer -> kernel -> readout on screen) for the next pixel to the right
+    latency = preview.evaluate("""(el, [px, py]) => new Promise((resolve) => {
+        const out = el.querySelector(".jwstnb-pv-readout"), before = out.textContent;
+        const start = performance.now();
+        const watch = new MutationObserver(() => {
+            if (out.textContent === before) return;
+            watch.disconnect();
+            resolve(performance.now() - start);
+        });
+        watch.observe(out, { childList: true, characterData: true, subtree: true });
+        el.querySelector(".jwstnb-pv-viewport").dispatchEvent(
+            new PointerEvent("pointermove", { clientX: px, clientY: py, bubbles: true }));
+    })""", [rect[0] + (x + 1.5) * rect[2] / NX, rect[1] + (row + 0.5) * rect[3] / NY])
+    expect(readout).to_contain_text(f"x {x + 1}, y {y}: ")
+    print(f"readout round trip: {latency:.0f} ms")
+    assert latency < 2000
+
 
 def test_x1d_spectrum_is_drawn(preview_lab: Any) -> None:
     page = preview_lab
