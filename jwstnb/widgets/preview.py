@@ -51,6 +51,7 @@ __all__ = [
     "format_value",
     "hdu_choices",
     "no_image_message",
+    "plane_coordinate",
     "world_grid",
 ]
 
@@ -202,6 +203,32 @@ def world_grid(wcs: Any, height: int, width: int, points: int = _GRID_POINTS) ->
     ra = (ra - centre + 180.0) % 360.0 - 180.0 + centre
     return {"x": xs.tolist(), "y": ys.tolist(), "ra": ra.ravel().tolist(),
             "dec": dec.ravel().tolist()}
+
+
+def plane_coordinate(header: Any, plane: int) -> str:
+    """The spectral coordinate of a cube's plane (``λ 2.872 um``) from its header's WCS, in
+    the header's own unit (``CUNIT3``); empty when the cube has no spectral axis."""
+    import warnings
+
+    from astropy import units as u
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            spectral = WCS(header).spectral
+        if spectral.naxis != 1 or not spectral.has_spectral:
+            return ""
+        value = spectral.pixel_to_world(plane)
+        unit = str(header.get("CUNIT3", "") or "").strip()
+        quantity = u.Quantity(value).to(u.Unit(unit), equivalencies=u.spectral()) if unit else (
+            u.Quantity(value)
+        )
+    except Exception:  # a cube without a readable spectral WCS is shown without it
+        return ""
+    symbol = {"WAVE": "λ", "FREQ": "ν"}.get(str(header.get("CTYPE3", ""))[:4].upper(), "")
+    label = f"{quantity.value:.6g} {quantity.unit.to_string()}"
+    return f"{symbol} {label}" if symbol else label
 
 
 def _sexagesimal(ra: float, dec: float) -> str:
@@ -587,7 +614,8 @@ class FitsPreview(widgets.VBox):
         if step > 1:
             parts[0] += f", 1 pixel in {step} shown"
         if planes > 1:
-            parts.append(f"plane {plane_no + 1} of {planes}")
+            where = plane_coordinate(self.headers[index], plane_no) if self.headers else ""
+            parts.append(f"plane {plane_no + 1} of {planes}" + (f" ({where})" if where else ""))
         parts.append(self.stretch)
         parts.append("RA/Dec axes and readout from the WCS" if wcs is not None else
                      "no celestial WCS")

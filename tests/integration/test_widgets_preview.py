@@ -217,8 +217,8 @@ def _s3d() -> bytes:
     cube = np.stack([np.full((ny, nx), 10.0 * (p + 1), "float32") for p in range(planes)])
     cube[:, 150, 150] = [100.0, 200.0, 300.0]
     header = _wcs_header()
-    header["CTYPE3"], header["CUNIT3"], header["CRVAL3"], header["CDELT3"] = (
-        "WAVE", "um", 2.87, 0.001)
+    header.update({"CTYPE3": "WAVE", "CUNIT3": "um", "CRVAL3": 2.87, "CDELT3": 0.001,
+                   "CRPIX3": 1.0})
     out = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cube, header=header, name="SCI")]
                  ).writeto(out)
@@ -276,12 +276,12 @@ def test_s2d_is_shown_as_an_image(products: Storage) -> None:
 def test_s3d_plane_slider_reads_one_plane(products: Storage) -> None:
     preview = FitsPreview(products, S3D, stretch="linear")
     assert preview.state == "ready" and preview.plane_slider.max == 3
-    assert preview.status_text.startswith("300x300 pixels · plane 1 of 3 · linear")
+    assert preview.status_text.startswith("300x300 pixels · plane 1 of 3 (λ 2.87 um) · linear")
     preview.view.pointer = [150, 150]
     assert preview.view.readout.startswith("x 150, y 150: 100 ")
     products.reset_counters()
     preview.plane_slider.value = 3
-    assert "plane 3 of 3" in preview.status_text
+    assert "plane 3 of 3 (λ 2.872 um)" in preview.status_text
     assert preview.view.readout.startswith("x 150, y 150: 300 ")  # follows the plane
     assert "RA " in preview.view.readout  # the cube's celestial axes
     plane = 300 * 300 * 4

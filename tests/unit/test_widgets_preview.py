@@ -33,6 +33,7 @@ from jwstnb.widgets.preview import (
     format_value,
     hdu_choices,
     no_image_message,
+    plane_coordinate,
     world_grid,
 )
 
@@ -395,3 +396,14 @@ def test_cube_plane_slider(fake: FakeStorage) -> None:
     assert re.match(r"x 0, y 0: 3\b", preview.view.readout)  # the readout follows the plane
     preview.plane = 1
     assert preview.plane_slider.value == 2 and "plane 2 of 3" in preview.status_text
+
+
+def test_plane_coordinate_reads_the_spectral_axis_in_the_header_unit() -> None:
+    header = fits.Header()
+    header.update({"NAXIS": 3, "NAXIS1": 4, "NAXIS2": 4, "NAXIS3": 5, "CTYPE1": "RA---TAN",
+                   "CTYPE2": "DEC--TAN", "CTYPE3": "WAVE", "CUNIT3": "um", "CRVAL3": 2.87,
+                   "CDELT3": 0.001, "CRPIX3": 1.0})
+    assert plane_coordinate(header, 0) == "λ 2.87 um"
+    assert plane_coordinate(header, 4) == "λ 2.874 um"
+    del header["CTYPE3"]
+    assert plane_coordinate(header, 1) == ""  # no spectral axis, no label
