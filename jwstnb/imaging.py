@@ -215,6 +215,8 @@ REQUEST_SECONDS = 0.03
 BYTES_PER_SECOND = 50e6
 CONCURRENCY = 8
 CHUNK_BYTES = 8 * 2**20
+#: No single request of a plane read is larger than this (it bounds memory too).
+MAX_CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -255,19 +257,25 @@ def plan_plane_read(
     ``ny`` x ``nx`` plane of ``itemsize``-byte pixels: sampled rows, or the whole plane.
 
     Sampled rows cost one request per group of rows (rows closer than what a request's
-    latency would fetch are merged); the whole plane costs its bytes in few large requests.
+    latency would fetch are merged); the whole plane costs its bytes in a few large
+    requests (``concurrency`` pieces of at least ``chunk_bytes``, at most
+    ``MAX_CHUNK_BYTES``). Calibrate the model to the store: a store that serves one request
+    per object at a time is ``concurrency=1``.
     """
     row = nx * itemsize
+    size = ny * row
+    # pieces of at least chunk_bytes, enough of them to keep `concurrency` requests busy,
+    # none above MAX_CHUNK_BYTES; whole rows each
+    piece = min(MAX_CHUNK_BYTES, max(chunk_bytes, math.ceil(size / max(1, concurrency))))
+    chunk = max(row, piece // max(1, row) * row)
     gap_limit = request_seconds * bytes_per_second
     merged: list[tuple[int, int]] = []
     for r in range(0, ny, max(1, step)):
         start, stop = r * row, (r + 1) * row
-        if merged and start - merged[-1][1] <= gap_limit and stop - merged[-1][0] <= chunk_bytes:
+        if merged and start - merged[-1][1] <= gap_limit and stop - merged[-1][0] <= chunk:
             merged[-1] = (merged[-1][0], stop)
         else:
             merged.append((start, stop))
-    size = ny * row
-    chunk = max(row, chunk_bytes // max(1, row) * row)  # whole rows per chunk
     whole = [(a, min(size, a + chunk)) for a in range(0, size, chunk)]
     args = (request_seconds, bytes_per_second, concurrency)
     rows_plan, plane_plan = _plan("rows", merged, *args), _plan("plane", whole, *args)

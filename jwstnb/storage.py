@@ -113,7 +113,7 @@ class Cutout:
         return tuple(self.data.shape)
 
 
-class _RangeCache(BaseCache):
+class _RangeCache(BaseCache):  # type: ignore[misc, unused-ignore]
     """A sparse cache of fetched byte ranges for one remote file (an fsspec cache).
 
     A miss reads what was asked plus one block (so sequential header reads take one or two
@@ -179,7 +179,7 @@ class _RangeCache(BaseCache):
         stop = min(self.size, end + self.blocksize)
         data = self.fetcher(start, stop)
         self._add(start, data)
-        return data[: end - start]
+        return bytes(data[: end - start])
 
     def prefetch(self, ranges: list[tuple[int, int]], merge_gap: int | None = None) -> None:
         """Fetch the byte ranges ``[(start, end), ...]`` not cached yet, at once.
@@ -328,6 +328,8 @@ def _guarded(method: _F) -> _F:
         except (JwstnbError, _ArgumentError):
             raise
         except Exception as exc:
+            if not _is_backend_error(exc):
+                raise
             target = args[0] if args else kwargs.get("key", kwargs.get("prefix", ""))
             key = getattr(target, "file_path", target)
             raise self._backend_error(str(key), exc) from None
@@ -381,10 +383,10 @@ class _Bounded:
         return data
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._after(super().read(self._room(size)))  # type: ignore[misc]
+        return bytes(self._after(super().read(self._room(size))))  # type: ignore[misc]
 
     def read1(self, size: int = -1) -> bytes:
-        return self._after(super().read1(self._room(size)))  # type: ignore[misc]
+        return bytes(self._after(super().read1(self._room(size))))  # type: ignore[misc]
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -508,8 +510,11 @@ class _Mount:
         self.protocol: str = protocols[0]
         self.is_local = self.protocol in ("file", "local")
         self.remote = not self.is_local and self.protocol != "memory"
-        # the real (symlink-free) root of a local mount: no key may resolve outside it
+        # the real (symlink-free) root of a local mount: no key may resolve outside it;
+        # paths are built from it, so listings (real paths) and keys agree
         self.real_root = os.path.realpath(self.root or "/") if self.is_local else None
+        if self.real_root is not None and self.real_root != os.sep:
+            self.root = self.real_root.rstrip(os.sep)
 
     @property
     def display(self) -> str:
@@ -835,10 +840,14 @@ class Storage:
         """Every file under ``prefix`` -> its size in bytes, from one listing per mount
         (sorted keys; jwstnb's own ``.jwstnb/`` files and symlinks leaving a local mount are
         left out)."""
+        return {key: int(info.get("size") or 0) for key, info in self._listing(prefix).items()}
+
+    def _listing(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every file under ``prefix`` -> its fsspec info, one listing per mount (sorted)."""
         if prefix not in ("", "/"):
             validate_key(prefix.rstrip("/"))
         prefix = "" if prefix == "/" else prefix
-        out: dict[str, int] = {}
+        out: dict[str, dict[str, Any]] = {}
         for mount in self._mounts:
             if mount.prefix.startswith(prefix):
                 rel_prefix = ""
@@ -846,10 +855,10 @@ class Storage:
                 rel_prefix = prefix[len(mount.prefix) :]
             else:
                 continue
-            for rel, size in _list_mount(mount, rel_prefix).items():
+            for rel, info in _list_mount(mount, rel_prefix).items():
                 key = mount.prefix + rel
                 if key.startswith(prefix) and self._mount_for(key) is mount:
-                    out[key] = size
+                    out[key] = info
         return dict(sorted(out.items()))
 
     def list(self, prefix: str = "") -> list[str]:
@@ -893,7 +902,7 @@ class Storage:
             fs = mount.fs
 
             def counted(start: int, end: int) -> bytes:
-                data = fetcher(start, end)
+                data = bytes(fetcher(start, end))
                 counter.add(len(data))
                 return data
 
@@ -901,7 +910,7 @@ class Storage:
                 blobs = fs.cat_ranges([path] * len(starts), starts, ends, on_error="raise")
                 for blob in blobs:
                     counter.add(len(blob))
-                return blobs
+                return list(blobs)
 
             if ours:
                 f.cache = _RangeCache(f.blocksize, counted, f.size, fetch_many=many)
@@ -1215,18 +1224,37 @@ class Storage:
             raise _ArgumentError("size must be a positive number of pixels")
         size = int(size)
         where = self._resolve(key)
-        try:
-            info = where.mount.fs.info(where.path)
-        except FileNotFoundError:
-            raise self._missing(where.key, where) from None
-        name = _thumb_name(where.rel, info, size, stretch, ext)
+        version, known = _record_version(key, where)
+        if version is None:
+            try:
+                info = where.mount.fs.info(where.path)
+            except FileNotFoundError:
+                raise self._missing(where.key, where) from None
+            version, known = _version(info), int(info.get("size") or 0) or None
+        name = _thumb_name(where.rel, version, size, stretch, ext)
         cached = self._thumb_get(where, name)
         if cached is not None:
             return cached
-        known = info.get("size")
-        png = self._render_thumbnail(where, size, stretch, ext, int(known) if known else None)
+        png = self._render_thumbnail(where, size, stretch, ext, known)
         self._thumb_put(where, name, png)
         return png
+
+    @_guarded
+    def file_version(self, key: Any) -> str:
+        """The version of a file (a key or a record): a digest of its size and ETag (object
+        stores) or modification time (disks); it changes when the file is rewritten."""
+        where = self._resolve(key)
+        try:
+            return _version(where.mount.fs.info(where.path))
+        except FileNotFoundError:
+            raise self._missing(where.key, where) from None
+
+    @_guarded
+    def file_versions(self, prefix: str = "") -> dict[str, str]:
+        """Every file under ``prefix`` -> :meth:`file_version`, from the same one listing per
+        mount as :meth:`sizes` (a scan keeps it as ``metadata["file_version"]``, so a
+        record's cached thumbnail is found without asking the store for the file's ETag)."""
+        return {key: _version(info) for key, info in self._listing(prefix).items()}
 
     def _render_thumbnail(
         self, where: _Where, size: int, stretch: str, ext: Any, file_size: int | None = None
@@ -1257,7 +1285,7 @@ class Storage:
 
             home = data_home() / "cache" / "thumbs"
         else:
-            home = Path(os.fspath(self._thumb_home))  # type: ignore[arg-type]
+            home = Path(os.fspath(self._thumb_home))  # type: ignore[arg-type, unused-ignore]
         digest = hashlib.sha256(where.mount.url.encode()).hexdigest()[:16]
         return str(home / digest / name)
 
@@ -1357,8 +1385,8 @@ def _cloud_rel(metadata: Any) -> str | None:
     return rel if is_valid_key(rel) else None
 
 
-def _list_mount(mount: _Mount, rel_prefix: str) -> dict[str, int]:
-    """Files under ``rel_prefix`` of one mount -> size (keys relative to the mount)."""
+def _list_mount(mount: _Mount, rel_prefix: str) -> dict[str, dict[str, Any]]:
+    """Files under ``rel_prefix`` of one mount -> fsspec info (keys relative to the mount)."""
     if rel_prefix == "":
         folder, keep = mount.root, ""
     else:
@@ -1372,7 +1400,7 @@ def _list_mount(mount: _Mount, rel_prefix: str) -> dict[str, int]:
         found = mount.fs.find(folder, detail=True) if folder or mount.root == "" else {}
     except FileNotFoundError:
         return {}
-    out: dict[str, int] = {}
+    out: dict[str, dict[str, Any]] = {}
     for path, info in found.items():
         if info.get("type", "file") != "file":
             continue
@@ -1384,7 +1412,7 @@ def _list_mount(mount: _Mount, rel_prefix: str) -> dict[str, int]:
         if not is_valid_key(mount.prefix + rel):
             log.warning("skipping a file whose name is not a valid storage key: %r", rel)
             continue
-        out[rel] = int(info.get("size") or 0)
+        out[rel] = info
     return out
 
 
@@ -1403,16 +1431,34 @@ def _is_backend_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is not None
 
 
-def _thumb_name(rel: str, info: Mapping[str, Any], size: int, stretch: str, ext: Any) -> str:
-    """The cache name of a thumbnail: the file's key, then a digest of its version (size
-    and ETag or modification time) and the rendering (size, stretch, extension)."""
-    version = "|".join(
-        str(info.get(name, ""))
-        for name in ("size", "ETag", "etag", "mtime", "LastModified", "last_modified")
-    )
-    digest = hashlib.sha256(f"{rel}|{version}".encode()).hexdigest()[:24]
+def _version(info: Mapping[str, Any]) -> str:
+    """A file's version from its fsspec info: size and ETag, else modification time."""
+    parts = [str(info.get("size", ""))]
+    for name in ("ETag", "etag", "mtime", "LastModified", "last_modified"):
+        if info.get(name) not in (None, ""):
+            parts.append(f"{name}={info[name]}")
+            break
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _record_version(target: Any, where: _Where) -> tuple[str | None, int | None]:
+    """``(metadata["file_version"], file_size)`` of a record read from its own mount (a
+    scan stores both), else ``(None, None)``: the store is asked instead."""
+    metadata = getattr(target, "metadata", None)
+    if isinstance(target, str) or not isinstance(metadata, Mapping) or where.mount.read_only:
+        return None, None
+    version = metadata.get("file_version")
+    if not isinstance(version, str) or not re.fullmatch(r"[0-9a-f]{8,64}", version):
+        return None, None
+    size = getattr(target, "file_size", None)
+    return version, int(size) if isinstance(size, int) and size > 0 else None
+
+
+def _thumb_name(rel: str, version: str, size: int, stretch: str, ext: Any) -> str:
+    """The cache name of a thumbnail: the file's key, then its version and the rendering
+    (size, stretch, extension)."""
     token = re.sub(r"[^A-Za-z0-9_-]+", "_", "auto" if ext is None else str(ext)).strip("_")
-    return f"{rel}/{digest}-{size}px-{stretch}-{token or 'ext'}.png"
+    return f"{rel}/{version}-{size}px-{stretch}-{token or 'ext'}.png"
 
 
 
@@ -1610,7 +1656,7 @@ def _section_type() -> type[_PlaneSection]:
     instead of converting it to an array (astropy checks the type)."""
     from astropy.io.fits.hdu.image import Section
 
-    class LazyPlaneSection(_PlaneSection, Section):
+    class LazyPlaneSection(_PlaneSection, Section):  # type: ignore[misc, unused-ignore]
         pass
 
     return LazyPlaneSection

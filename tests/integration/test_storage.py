@@ -190,6 +190,34 @@ def test_thumbnail_is_computed_once_per_file_version(storage: Storage) -> None:
     assert storage.thumbnail(KEY, size=64) != first
 
 
+def test_a_scanned_record_finds_its_thumbnail_without_asking_the_store(
+    storage: Storage,
+) -> None:
+    """A record that carries ``metadata["file_version"]`` (from the scan's listing) names
+    its cached thumbnail directly: no request for the FITS file's ETag or bytes."""
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Record:
+        file_path: str
+        file_size: int
+        metadata: dict[str, str] = field(default_factory=dict)
+
+    storage.write_bytes(KEY, make_fits_bytes((128, 128)))
+    versions = storage.file_versions("mast/")
+    assert versions == {KEY: storage.file_version(KEY)}
+    record = Record(KEY, storage.size(KEY), {"file_version": versions[KEY]})
+    first = storage.thumbnail(record, size=32)
+    assert storage.thumbnail(KEY, size=32) == first  # the same cache entry as by key
+    storage.delete(KEY)  # the FITS file is not read again, not even its size
+    storage.reset_counters()
+    assert storage.thumbnail(record, size=32) == first
+    if not storage.is_local:
+        assert storage.read_requests == 1
+    storage.write_bytes(KEY, make_fits_bytes((128, 128), seed=3))
+    assert storage.file_version(KEY) != versions[KEY]
+
+
 @pytest.mark.parametrize("stretch", ["zscale", "asinh", "linear", "log"])
 def test_thumbnail_pixels_are_the_normalised_plane(storage: Storage, stretch: str) -> None:
     """The thumbnail is imaging.normalise of the strided plane (what FitsPreview shows)."""
