@@ -87,6 +87,8 @@ async def test_status_reports_database_counts_and_redacted_storage(
     assert db["role"] == "anonymous"
     assert doc["records"]["total"] == 2
     assert doc["records"]["by_processing_level"].get("L2b") == 2
+    assert doc["records"]["by_data_type"] == {"image": 2}
+    assert set(doc["records"]) >= {"observations", "by_status", "by_instrument"}
 
     assert doc["storage"]["configured"] is True
     assert "jwst-bucket/team" in doc["storage"]["url"]

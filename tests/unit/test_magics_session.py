@@ -64,3 +64,25 @@ def test_status_magic_names_database_without_password(shell, capsys) -> None:
     out = capsys.readouterr().out
     assert "jwst_data" in out and "anonymous" in out
     assert "storage file://" in out
+
+
+def test_lineage_magic_gives_the_viewer_the_configured_storage(shell) -> None:
+    from jwstnb import samples
+
+    viewer = shell.run_line_magic("jwst", f"lineage {samples.NIRCAM_OBSERVATION}")
+    assert viewer.storage is not None  # clicking a file shows its thumbnail
+    assert viewer.storage.url.startswith("file://")
+
+
+def test_status_magic_redacts_the_storage_secret(
+    shell, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwstnb.magics import JwstMagics
+
+    secret = "s3cr3t-in-the-url"
+    monkeypatch.setenv("JWSTNB_STORAGE_URL", f"s3://key:{secret}@jwst-bucket/team")
+    shell.register_magics(JwstMagics(shell))  # a new instance reads the new setting
+    shell.run_line_magic("jwst", "status")
+    out = capsys.readouterr().out
+    assert "jwst-bucket/team" in out
+    assert secret not in out
