@@ -48,7 +48,7 @@ class CountsLike(Protocol):
 
 @runtime_checkable
 class SearchSession(Protocol):
-    """What the SearchPanel asks of a session.
+    """What the SearchPanel asks of a session (and of the lineage viewer it opens).
 
     ``items`` returns one page of records (an index-sorted query), ``counts`` the total and
     facets (bounded by ``max_time_ms``; ``jwstnb.errors.QueryTimeout`` when the server stops
@@ -65,6 +65,8 @@ class SearchSession(Protocol):
 
     def lineage(self, group: str) -> Any: ...
 
+    def observations(self) -> Sequence[str]: ...
+
 
 @runtime_checkable
 class LineageSession(Protocol):
@@ -79,13 +81,20 @@ class LineageSession(Protocol):
 
 @runtime_checkable
 class WidgetStorage(Protocol):
-    """What the widgets read from storage: thumbnails, headers and the file itself."""
+    """What the widgets read from storage: thumbnails and headers for the details, and what
+    FitsPreview reads (``read_headers``, ``image_data``, ``cutout``, ``open_fits``)."""
 
     def thumbnail(self, key: str, size: int = 256) -> bytes: ...
 
     def read_header(self, key: str, ext: int | str = 0) -> Any: ...
 
-    def open_fits(self, key: str) -> Any: ...
+    def read_headers(self, key: str) -> list[Any]: ...
+
+    def image_data(self, key: str, ext: Any = None, *, step: int = 1) -> Any: ...
+
+    def cutout(self, key: str, ext: Any = "SCI", *args: Any, plane: int = 0) -> Any: ...
+
+    def open_fits(self, key: str, *, check: bool = True) -> Any: ...
 
 
 def static_file(name: str) -> Path:

@@ -14,6 +14,8 @@ stylesheets (lintable, cached by the browser; no JupyterLab build step).
 
 from __future__ import annotations
 
+from typing import Any
+
 import anywidget
 import traitlets
 
@@ -29,7 +31,7 @@ class ResultsTable(anywidget.AnyWidget):
     _esm = static_file("table.js")
     _css = static_file("table.css")
     rows = traitlets.List(traitlets.Dict()).tag(sync=True)
-    columns = traitlets.List().tag(sync=True)
+    columns: traitlets.List[list[Any]] = traitlets.List().tag(sync=True)
     selected_id = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
     level_colours = traitlets.Dict().tag(sync=True)

@@ -36,7 +36,7 @@ __all__ = ["LineageViewer"]
 _PICK = '<div class="jwstnb-note">Click a file to see its details.</div>'
 
 
-class LineageViewer(widgets.VBox):
+class LineageViewer(widgets.VBox):  # type: ignore[misc]
     """The lineage of one observation (``observationBaseId``), L1 -> L2a -> L2b -> L3.
 
     ``LineageViewer(session, observation_base_id, *, storage=None, selected_id=None,
@@ -49,7 +49,7 @@ class LineageViewer(widgets.VBox):
     selected_id = traitlets.Unicode("", help="id of the chosen file ('' for none)")
     selected = traitlets.Dict(allow_none=True, default_value=None, help="the chosen record")
     counts = traitlets.Dict(help="level -> number of files, for L1, L2a, L2b, L3, unknown")
-    observations = traitlets.List(help="observation ids the selector offers")
+    observations: traitlets.List[str] = traitlets.List(help="observation ids the selector offers")
     status_text = traitlets.Unicode("")
     state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
 
@@ -232,7 +232,7 @@ class LineageViewer(widgets.VBox):
         node_id = change["new"]
         self.graph.selected_id = node_id
         if not node_id:
-            self.selected = None
+            self.selected = None  # type: ignore[assignment]  # allow_none=True
             self.details_html.value = _PICK
             self.thumbnail_image.layout.display = "none"
             return
@@ -241,7 +241,7 @@ class LineageViewer(widgets.VBox):
             self._open_group_of(node)
             return
         if node is None:
-            self.selected = None
+            self.selected = None  # type: ignore[assignment]  # allow_none=True
             self.details_html.value = (
                 f'<div class="jwstnb-error">{html.escape(node_id)} is not a file of '
                 f"{html.escape(self.observation_base_id)}.</div>"

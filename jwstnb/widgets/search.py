@@ -115,7 +115,7 @@ def _radius_in_unit(degrees: float) -> tuple[float, str]:
     return round(degrees, 6), "deg"
 
 
-class SearchPanel(widgets.VBox):
+class SearchPanel(widgets.VBox):  # type: ignore[misc]
     """Search the records a session may read; pick one to see details, preview or lineage.
 
     ``SearchPanel(session, storage=None, *, page_size=20, debounce=0.3, thumbnails=True,
@@ -125,7 +125,9 @@ class SearchPanel(widgets.VBox):
     once elsewhere (scripts and tests see the total when a call returns).
     """
 
-    results = traitlets.List(help="rows of the current page (dicts, see _format.record_row)")
+    results: traitlets.List[dict[str, Any]] = traitlets.List(
+        help="rows of the current page (dicts, see _format.record_row)"
+    )
     selected = traitlets.Dict(allow_none=True, default_value=None, help="the chosen record")
     total = traitlets.Int(0, help="records matching the criteria (all pages), once counted")
     counting = traitlets.Bool(False, help="True while the total and facets are on their way")
@@ -134,7 +136,9 @@ class SearchPanel(widgets.VBox):
     page_size = traitlets.Int(20)
     facets = traitlets.Dict(help="facet key -> {value: count} for the current criteria")
     order = traitlets.Unicode(DEFAULT_ORDER, help='sort field; "-" first for descending')
-    position = traitlets.List(help="[ra, dec] in degrees of the position searched, or []")
+    position: traitlets.List[float] = traitlets.List(
+        help="[ra, dec] in degrees of the position searched, or []"
+    )
     radius = traitlets.Float(0.0, help="cone radius in degrees")
     status_text = traitlets.Unicode("", help="what the status line says")
     state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
@@ -569,9 +573,10 @@ class SearchPanel(widgets.VBox):
             self.next_button.disabled = len(self.results) < self.page_size
         else:
             self.next_button.disabled = self.page >= self.pages
-        self.page_label.value = (
-            f"&nbsp;page {self.page:,} of {max(self.pages, 1):,}&nbsp;" if self.pages else ""
-        )
+        if self.counting or not self.pages:  # the number of pages is not known (yet)
+            self.page_label.value = f"&nbsp;page {self.page:,}&nbsp;" if self.results else ""
+        else:
+            self.page_label.value = f"&nbsp;page {self.page:,} of {self.pages:,}&nbsp;"
 
     @contextlib.contextmanager
     def _quietly(self) -> Iterator[None]:
@@ -659,15 +664,14 @@ class SearchPanel(widgets.VBox):
 
     def select(self, record: str | int | None) -> None:
         """Choose a record: its id, its index in ``results``, or None to clear the choice."""
-        if isinstance(record, int):
-            record = self.results[record]["id"]
-        self.table.selected_id = record or ""
+        record_id = self.results[record]["id"] if isinstance(record, int) else record
+        self.table.selected_id = record_id or ""
 
     def _on_table_select(self, change: dict[str, Any]) -> None:
         record_id = change["new"]
         if not record_id:
             self.selected_record = None
-            self.selected = None
+            self.selected = None  # type: ignore[assignment]  # allow_none=True
             self.details_html.value = _PICK
             self.header_view.value = ""
             self.thumbnail_image.layout.display = "none"

@@ -244,6 +244,9 @@ def test_details_actions_visible_without_scrolling_at_1280x800(
         left, right = details.bounding_box(), header.bounding_box()
         assert left and right and right["x"] >= left["x"] + left["width"] - 1
         assert abs(right["y"] - left["y"]) < 260  # side by side, not stacked
+        # The tags box is a readable size.
+        tags = lab.locator(".jwstnb-search .jwstnb-tags").bounding_box()
+        assert tags and tags["width"] >= 250 and tags["height"] >= 24
         # Every column is reachable: the table scrolls sideways when it is wider.
         table = lab.locator(".jwstnb-search .jwstnb-table")
         reach = table.evaluate("el => el.scrollWidth <= el.clientWidth || "

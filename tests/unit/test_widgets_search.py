@@ -139,12 +139,14 @@ def test_the_page_shows_before_the_counts(gated: FakeSession) -> None:
     assert len(panel.results) == 20 and panel.counting and panel.state == "ready"
     assert panel.status_text == "Records 1-20 of ... (counting)"
     assert not panel.next_button.disabled  # a full page: there may be more
+    assert panel.page_label.value == "&nbsp;page 1&nbsp;"  # no stale "of N"
     assert gated.names()[:2] == ["items", "counts"]
     gated.gate.set()  # type: ignore[union-attr]
     _wait(lambda: not panel.counting)
     assert panel.total == 45 and panel.pages == 3
     assert panel.facets["processing_level"] == {"L1": 12, "L2a": 11, "L2b": 11, "L3": 11}
     assert panel.status_text == "Records 1-20 of 45 · page 1 of 3"
+    assert panel.page_label.value == "&nbsp;page 1 of 3&nbsp;"
     assert dict(panel.facet_dropdowns["processing_level"].options)["L1 (12)"] == "L1"
 
 
