@@ -95,11 +95,14 @@ def data_home(home: str | os.PathLike[str] | None = None) -> Path:
 # --- fail closed: permissions and the state file ----------------------------------------------
 
 
-def _private(path: Path, what: str, fix: str) -> None:
-    """Refuse ``path`` unless it is ours and closed to group and others (POSIX only)."""
+def _private(path: Path, what: str, fix: str, *, follow: bool = False) -> None:
+    """Refuse ``path`` unless it is ours and closed to group and others (POSIX only).
+
+    A link is refused unless ``follow`` (a data directory may be a link to a bigger disk:
+    its target is checked)."""
     if os.name != "posix":
         return
-    info = path.lstat()
+    info = path.stat() if follow else path.lstat()
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
         raise ConnectionFailed(
             f"{what} {path} is a link or belongs to another user; the embedded database "
@@ -123,7 +126,9 @@ def _check_home(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     if fresh and os.name == "posix" and home.stat().st_uid == os.geteuid():
         os.chmod(home, 0o700)
-    _private(home, "the data directory", f"run `chmod 700 {home}` (as its owner) and retry")
+    _private(
+        home, "the data directory", f"run `chmod 700 {home}` (as its owner) and retry", follow=True
+    )
     db = home / _DB_DIR
     if db.is_dir() and stat.S_IMODE(db.stat().st_mode) & 0o077:
         os.chmod(db, 0o700)  # inside a private home: tighten, nothing was exposed
@@ -692,7 +697,7 @@ def status(home: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     problem: str | None = None
     try:
         if path.exists():
-            _private(path, "the data directory", f"run `chmod 700 {path}`")
+            _private(path, "the data directory", f"run `chmod 700 {path}`", follow=True)
             _load_state(path)
     except ConnectionFailed as exc:
         problem = str(exc)
