@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Spectrum",
     "SpectrumSource",
+    "header_int",
     "read_spectrum",
     "spectrum_columns",
     "spectrum_png",
@@ -56,7 +57,8 @@ class Spectrum:
     label: str
 
 
-def _int(header: Any, key: str) -> int:
+def header_int(header: Any, key: str) -> int:
+    """An integer header card, 0 when it is missing or not a number."""
     try:
         return int(header.get(key, 0) or 0)
     except (TypeError, ValueError):
@@ -69,7 +71,7 @@ def spectrum_columns(header: Any) -> dict[str, str] | None:
     if str(header.get("XTENSION", "") or "").strip().upper() != "BINTABLE":
         return None
     names: dict[str, str] = {}
-    for i in range(1, _int(header, "TFIELDS") + 1):
+    for i in range(1, header_int(header, "TFIELDS") + 1):
         name = str(header.get(f"TTYPE{i}", "") or "").strip()
         names.setdefault(name.upper(), name)
     if WAVELENGTH not in names or FLUX not in names:
@@ -83,7 +85,7 @@ def spectrum_columns(header: Any) -> dict[str, str] | None:
 
 def _repeat(header: Any, column: str) -> int:
     """The number of values in each cell of ``column`` (``TFORMn`` = ``<repeat><type>``)."""
-    for i in range(1, _int(header, "TFIELDS") + 1):
+    for i in range(1, header_int(header, "TFIELDS") + 1):
         if str(header.get(f"TTYPE{i}", "")).strip().upper() == column.upper():
             match = re.match(r"\s*(\d*)", str(header.get(f"TFORM{i}", "1D")))
             return int(match.group(1)) if match and match.group(1) else 1
@@ -103,11 +105,11 @@ def spectrum_sources(headers: list[Any], per_integration: bool = False) -> list[
             continue
         name = str(header.get("EXTNAME", "") or f"HDU {index}").strip()
         if _repeat(header, columns["wavelength"]) > 1:
-            for row in range(_int(header, "NAXIS2")):
+            for row in range(header_int(header, "NAXIS2")):
                 out.append(SpectrumSource(index, row, f"integration {row + 1} ({name} row {row})"))
             continue
-        number = _int(header, "INT_NUM") or (len(out) + 1 if per_integration else 0)
-        version = _int(header, "EXTVER")
+        number = header_int(header, "INT_NUM") or (len(out) + 1 if per_integration else 0)
+        version = header_int(header, "EXTVER")
         if number:
             label = f"integration {number} ({name} {version or index})"
         else:
@@ -132,7 +134,7 @@ def read_spectrum(hdu: Any, source: SpectrumSource) -> Spectrum:
     wanted = spectrum_columns(header)
     if wanted is None:
         raise ValueError(f"HDU {source.hdu} has no WAVELENGTH and FLUX columns")
-    row_bytes, rows = _int(header, "NAXIS1"), _int(header, "NAXIS2")
+    row_bytes, rows = header_int(header, "NAXIS1"), header_int(header, "NAXIS2")
     first, count = (0, rows) if source.row is None else (source.row, 1)
     if not 0 <= first < rows or count < 1:
         raise ValueError(f"HDU {source.hdu} has no row {source.row} (it has {rows})")

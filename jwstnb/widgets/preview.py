@@ -10,9 +10,10 @@ and the preview of a file show the same pixel values.
 
 The picture is drawn by a small browser view (``static/preview.js``): the Python side sends
 the stretched, coloured image as a PNG (one PNG pixel per shown data pixel), the colour bar
-and its ticks; the view zooms and pans it, and sends the pixel under the pointer back as the
-``pointer`` trait, which the Python side answers with the pixel value and RA/Dec in
-``readout``. Everything is plain traitlets, so it is driven and tested without a browser.
+and its ticks, and RA/Dec on a coarse pixel grid from which the view labels its axes for
+whatever part is zoomed into; the view sends the pixel under the pointer back as the
+``pointer`` trait, which the Python side answers with the pixel value and RA/Dec (astropy,
+exact) in ``readout``. Everything is plain traitlets, so it is driven and tested without a browser.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from jwstnb.widgets._common import error_text, is_fits_key, static_file
 from jwstnb.widgets._spectra import (
     Spectrum,
     SpectrumSource,
+    header_int,
     read_spectrum,
     spectrum_columns,
     spectrum_png,
@@ -66,13 +68,6 @@ _TICK_SAMPLE = 65_536
 _GRID_POINTS = 17
 
 
-def _header_int(header: Any, key: str) -> int:
-    try:
-        return int(header.get(key, 0) or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def hdu_choices(headers: list[tuple[str, Any]]) -> list[tuple[str, int, bool]]:
     """``(label, index, is_image)`` per HDU from its ``(name, header)``: ``1: SCI 2048x2048``,
     ``3: ASDF table, 1 row x 1 column``.
@@ -81,12 +76,12 @@ def hdu_choices(headers: list[tuple[str, Any]]) -> list[tuple[str, int, bool]]:
     """
     out = []
     for index, (name, header) in enumerate(headers):
-        naxis = _header_int(header, "NAXIS")
-        dims = [_header_int(header, f"NAXIS{i}") for i in range(1, naxis + 1)]
+        naxis = header_int(header, "NAXIS")
+        dims = [header_int(header, f"NAXIS{i}") for i in range(1, naxis + 1)]
         xtension = str(header.get("XTENSION", "IMAGE") or "IMAGE").strip().upper()
         is_image = xtension == "IMAGE" and naxis >= 2 and all(d > 0 for d in dims[:2])
         if xtension in ("BINTABLE", "TABLE"):
-            rows, columns = _header_int(header, "NAXIS2"), _header_int(header, "TFIELDS")
+            rows, columns = header_int(header, "NAXIS2"), header_int(header, "TFIELDS")
             shape = f"table, {rows} row{'s' * (rows != 1)} x {columns} column{'s' * (columns != 1)}"
             shape += " (spectrum)" if spectrum_columns(header) else ""
         else:
@@ -505,8 +500,8 @@ class FitsPreview(widgets.VBox):
         """How many planes the HDU's slider offers (the axis before the last two)."""
         if not self.headers:
             return 1
-        naxis = _header_int(self.headers[index], "NAXIS")
-        return max(1, _header_int(self.headers[index], "NAXIS3")) if naxis >= 3 else 1
+        naxis = header_int(self.headers[index], "NAXIS")
+        return max(1, header_int(self.headers[index], "NAXIS3")) if naxis >= 3 else 1
 
     def _plane(self, index: int, plane: int) -> tuple[Any, int]:
         """Plane ``plane`` of the HDU, strided to at most ``max_size`` a side (read once)."""
@@ -517,7 +512,7 @@ class FitsPreview(widgets.VBox):
                 self._planes[index, plane] = (data[::step, ::step], step)
             else:
                 header = self.headers[index]
-                ny, nx = _header_int(header, "NAXIS2"), _header_int(header, "NAXIS1")
+                ny, nx = header_int(header, "NAXIS2"), header_int(header, "NAXIS1")
                 step = stride_for((ny, nx), self.max_size)
                 if plane == 0:  # strided reads of the first plane
                     data = self.storage.image_data(self.key, ext=index, step=step)
@@ -546,7 +541,6 @@ class FitsPreview(widgets.VBox):
             else:
                 self._render_image(index)
         except Exception as exc:
-            self._clear()
             self._fail(f"Cannot show HDU {index}: {error_text(exc)}")
 
     def _clear(self) -> None:
@@ -588,7 +582,7 @@ class FitsPreview(widgets.VBox):
             unit = str(header.get("BUNIT", "") or "").strip()
         full_shape = (data.shape[0] * step, data.shape[1] * step)
         if self.headers:
-            full_shape = (_header_int(header, "NAXIS2"), _header_int(header, "NAXIS1"))
+            full_shape = (header_int(header, "NAXIS2"), header_int(header, "NAXIS1"))
         normalised = normalise(data, self.stretch)
         grey = self.cmap == "gray"  # 8-bit grey, byte for byte what a thumbnail shows
         png = to_png(normalised, cmap=None if grey else self.cmap)
@@ -679,6 +673,10 @@ class FitsPreview(widgets.VBox):
     # --- status ------------------------------------------------------------------------
 
     def _fail(self, message: str) -> None:
+        """Nothing can be drawn: the old picture goes; the status line (red) says why."""
+        self._clear()
+        self.view.kind = "none"
+        self.view.message = ""
         self.status_text = message
         self.state = "error"
 

@@ -158,7 +158,8 @@ def test_unreadable_files_are_readable_errors(storage: Storage, key: str, reason
     preview = FitsPreview(storage, key)
     assert preview.state == "error"
     assert reason in preview.status_text
-    assert preview.png == b""
+    assert preview.png == b"" and preview.view.kind == "none"
+    assert preview.view.message == ""  # said once, in the status line
 
 
 # --- spectra and cubes, on local disk and on S3 (moto), with the bytes they cost -----------

@@ -207,8 +207,7 @@ function render({ model, el }) {
     if (!url) {
       image.removeAttribute("src");
       viewport.style.display = "none";
-      message.style.display = "";
-      message.textContent = model.get("message") || "";
+      onMessage();
       lastPointer = "";
       readout.textContent = "";
       return;
@@ -304,7 +303,11 @@ function render({ model, el }) {
 
   const showReadout = () => { readout.textContent = model.get("readout") || ""; };
   const onPicture = () => { drawPicture(); drawBar(); };
-  const onMessage = () => { message.textContent = model.get("message") || ""; };
+  function onMessage() {
+    const text = model.get("message") || "";
+    message.textContent = text;
+    message.style.display = text && !image.getAttribute("src") ? "" : "none";
+  }
   const onKind = () => { el.dataset.kind = model.get("kind"); drawBar(); drawAxes(); };
   const listeners = [
     ["change:png", onPicture], ["change:kind", onKind], ["change:bar_png", drawBar],
