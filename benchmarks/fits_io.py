@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ BUCKET = "jwstnb-bench"
 BIG_KEY = "big/jw01234-o001_t001_nircam_clear-f200w_i2d.fits"
 SMALL_PREFIX = "small/"
 N_SMALL = 200
+SMALL_KEY_FOR_WARMUP = "warmup/jw01234001001_02101_00999_nrca1_cal.fits"
 
 
 class CountingProxy:
@@ -240,6 +242,8 @@ def main() -> int:
         data = big_file()
         size = len(data)
         s3.put_object(Bucket=BUCKET, Key=BIG_KEY, Body=data)
+        s3.put_object(Bucket=BUCKET, Key=BIG_KEY.replace(".fits", "_copy.fits"), Body=data)
+        s3.put_object(Bucket=BUCKET, Key=SMALL_KEY_FOR_WARMUP, Body=small_file(999))
         del data
         small = {f"{SMALL_PREFIX}jw01234001001_02101_{i + 1:05d}_nrca1_cal.fits": small_file(i)
                  for i in range(args.small)}
@@ -276,12 +280,22 @@ def main() -> int:
         rows.append(dict(what="100x100 cutout of SCI", jb=jb, jt=jt, ab=ab, at=at,
                          base="astropy use_fsspec (s3fs defaults)", total=size))
 
-        # 2. thumbnail: first view (computed, then cached in the bucket), second view
+        # 2. thumbnail: first view (computed, then cached in the bucket), second view.
+        # The panel passes the record, which a scan gave its size and file_version.
         costs = {"request_seconds": per_request_big, "concurrency": 1}
+        lister = Storage(f"s3://{BUCKET}", endpoint_url=endpoint)
+        record = SimpleNamespace(
+            file_path=BIG_KEY, file_size=size,
+            metadata={"file_version": lister.file_versions("big/")[BIG_KEY]},
+        )
 
-        def jw_thumb() -> bytes:
-            st = Storage(f"s3://{BUCKET}", endpoint_url=endpoint, read_costs=costs)
-            return st.thumbnail(BIG_KEY, size=256)
+        def jw_thumb(target: Any, st: Storage | None = None) -> Callable[[], bytes]:
+            def run() -> bytes:
+                nonlocal st
+                st = st or Storage(f"s3://{BUCKET}", endpoint_url=endpoint, read_costs=costs)
+                return st.thumbnail(target, size=256)
+
+            return run
 
         def jw_plane() -> np.ndarray:
             st = Storage(f"s3://{BUCKET}", endpoint_url=endpoint, read_costs=costs)
@@ -293,38 +307,62 @@ def main() -> int:
             step = imaging.stride_for(plane.shape, 256)
             return imaging.to_png(imaging.normalise(plane[::step, ::step], "zscale"), 256)
 
-        png, jb, jt, _ = measure(proxy, jw_thumb)
-        assert png.startswith(b"\x89PNG")
-        plane_array, pb, pt, _ = measure(proxy, jw_plane)
-        assert plane_array.shape == (4096, 4096)
-        del plane_array
+        # moto on a shared machine is noisy: alternate the two, three rounds, medians
+        plane_runs, thumb_runs = [], []
+        for _ in range(3):
+            with contextlib.suppress(FileNotFoundError):
+                lister.fs.rm(f"{BUCKET}/.jwstnb", recursive=True)  # a cold thumbnail cache
+            plane_array, pb, pt, _ = measure(proxy, jw_plane)
+            assert plane_array.shape == (4096, 4096)
+            del plane_array
+            plane_runs.append(pt)
+            png, jb, jt, _ = measure(proxy, jw_thumb(record))
+            assert png.startswith(b"\x89PNG")
+            thumb_runs.append(jt)
+        pt, jt = statistics.median(plane_runs), statistics.median(thumb_runs)
+        notes.append(
+            "First views (3 rounds, cold cache each): thumbnail "
+            + ", ".join(f"{t:.2f}" for t in thumb_runs) + " s; whole plane "
+            + ", ".join(f"{t:.2f}" for t in plane_runs) + " s (the table shows medians)."
+        )
         reference, ab, at, _ = measure(proxy, astropy_thumb)
         assert reference == png, "the thumbnail differs from the whole-plane rendering"
+        # the same by key alone (one HEAD of the FITS file for its ETag), on a fresh cache
+        _by_key, kb, kt, _ = measure(proxy, jw_thumb(BIG_KEY.replace(".fits", "_copy.fits")))
         ny = nx = 4096
         plan = imaging.plan_plane_read(ny, nx, 4, imaging.stride_for((ny, nx), 256), **costs)
         rows.append(dict(what="256 px thumbnail, first view", jb=jb, jt=jt, ab=pb, at=pt,
                          base="jwstnb: whole SCI plane (image_data)", total=size))
         rows.append(dict(what="256 px thumbnail, first view", jb=jb, jt=jt, ab=ab, at=at,
                          base="astropy: whole SCI HDU (same normalisation)", total=size))
-        # second view: a fresh Storage (as a new kernel would make), the PNG cached in S3
-        seconds = []
+        rows.append(dict(what="256 px thumbnail, first view, by key", jb=kb, jt=kt, ab=pb,
+                         at=pt, base="jwstnb: whole SCI plane (image_data)", total=size))
+        # second view: the panel's Storage (one per kernel), then a fresh one
+        kernel = Storage(f"s3://{BUCKET}", endpoint_url=endpoint)
+        kernel.thumbnail(SMALL_KEY_FOR_WARMUP, size=16)  # the kernel's S3 client exists
+        seconds: list[float] = []
         for _ in range(5):
-            st = Storage(f"s3://{BUCKET}", endpoint_url=endpoint)
-            second, sb, stime, _ = measure(proxy, lambda st=st: st.thumbnail(BIG_KEY, size=256))
+            kernel.reset_counters()
+            start = time.perf_counter()
+            second = kernel.thumbnail(record, size=256)
+            seconds.append(time.perf_counter() - start)
             assert second == png
-            seconds.append(stime)
+        requests, got = kernel.read_requests, kernel.bytes_read
+        _second, sb, fresh_t, _ = measure(proxy, jw_thumb(record))
+        _second, _kb2, key_t, _ = measure(proxy, jw_thumb(BIG_KEY))
         notes.append(
             f"Thumbnail plan (cost model calibrated to this moto: {per_request_big * 1000:.0f} "
             f"ms per request, one at a time): {plan.kind}, {plan.requests} request(s), "
-            f"{human(plan.bytes)} of the {human(ny * nx * 4)} plane. Second view (cached PNG, "
-            f"fresh Storage): median {statistics.median(seconds) * 1000:.1f} ms over 5 "
-            f"(max {max(seconds) * 1000:.1f} ms), {st.read_requests} read request of "
-            f"{human(st.bytes_read)} (the PNG; plus one HEAD of the FITS file for its ETag), "
-            f"{human(sb)} on the wire."
+            f"{human(plan.bytes)} of the {human(ny * nx * 4)} plane. Second view of the "
+            f"record's thumbnail (cached PNG in the bucket), the panel's Storage: median "
+            f"{statistics.median(seconds) * 1000:.1f} ms over 5 (max "
+            f"{max(seconds) * 1000:.1f} ms), {requests} read request of {human(got)}; a fresh "
+            f"Storage (new S3 client): {fresh_t * 1000:.0f} ms, {human(sb)} on the wire; by key "
+            f"alone (adds a HEAD of the 201 MB object, slow on moto): {key_t * 1000:.0f} ms."
         )
-        rows.append(dict(what="256 px thumbnail, second view", jb=sb, jt=statistics.median(seconds),
-                         ab=ab, at=at, base="astropy: whole SCI HDU (same normalisation)",
-                         total=size))
+        rows.append(dict(what="256 px thumbnail, second view", jb=sb,
+                         jt=statistics.median(seconds), ab=pb, at=pt,
+                         base="jwstnb: whole SCI plane (image_data)", total=size))
 
         # 3. scan of small files
         keys = sorted(small)

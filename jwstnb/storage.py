@@ -829,9 +829,12 @@ class Storage:
     @_guarded
     def size(self, key: Any) -> int:
         """Size of the file in bytes (a key or a record); StorageFileNotFound if missing."""
-        where = self._resolve(key)
+        return int(self._info(self._resolve(key)).get("size") or 0)
+
+    def _info(self, where: _Where) -> dict[str, Any]:
+        """The fsspec info (size, ETag or mtime, ...) of a file; StorageFileNotFound."""
         try:
-            return int(where.mount.fs.size(where.path))
+            return dict(where.mount.fs.info(where.path))
         except FileNotFoundError:
             raise self._missing(where.key, where) from None
 
@@ -1226,10 +1229,7 @@ class Storage:
         where = self._resolve(key)
         version, known = _record_version(key, where)
         if version is None:
-            try:
-                info = where.mount.fs.info(where.path)
-            except FileNotFoundError:
-                raise self._missing(where.key, where) from None
+            info = self._info(where)
             version, known = _version(info), int(info.get("size") or 0) or None
         name = _thumb_name(where.rel, version, size, stretch, ext)
         cached = self._thumb_get(where, name)
@@ -1243,11 +1243,7 @@ class Storage:
     def file_version(self, key: Any) -> str:
         """The version of a file (a key or a record): a digest of its size and ETag (object
         stores) or modification time (disks); it changes when the file is rewritten."""
-        where = self._resolve(key)
-        try:
-            return _version(where.mount.fs.info(where.path))
-        except FileNotFoundError:
-            raise self._missing(where.key, where) from None
+        return _version(self._info(self._resolve(key)))
 
     @_guarded
     def file_versions(self, prefix: str = "") -> dict[str, str]:
@@ -1312,7 +1308,8 @@ class Storage:
     def _thumb_get(self, where: _Where, name: str) -> bytes | None:
         for fs, path, remote in self._thumb_targets(where, name):
             try:
-                data = bytes(fs.cat_file(path))
+                # start=0: one ranged GET (s3fs asks for the size first without one)
+                data = bytes(fs.cat_file(path, start=0))
             except Exception:  # a miss (or an unreadable cache): compute it again
                 continue
             if remote:
