@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets as widgets
 import traitlets
 
 from jwstnb.imaging import STRETCHES, celestial_wcs, normalise, stride_for, to_png, to_uint8
-from jwstnb.widgets._common import error_text, is_fits_key, static_file
+from jwstnb.widgets._common import WidgetStorage, error_text, is_fits_key, static_file
 from jwstnb.widgets._spectra import (
     Spectrum,
     SpectrumSource,
@@ -46,7 +46,6 @@ __all__ = [
     "CMAPS",
     "STRETCHES",
     "FitsPreview",
-    "PreviewStorage",
     "PreviewView",
     "colorbar_ticks",
     "default_hdu",
@@ -237,20 +236,6 @@ def _sexagesimal(ra: float, dec: float) -> str:
     return f"RA {ra_text} Dec {dec_text} ({ra % 360.0:.5f}°, {dec:+.5f}°)"
 
 
-@runtime_checkable
-class PreviewStorage(Protocol):
-    """What FitsPreview reads from storage (:class:`jwstnb.storage.Storage` has them all):
-    headers without data, a strided first plane, one plane of a cube, the lazy file."""
-
-    def read_headers(self, key: str) -> list[Any]: ...
-
-    def image_data(self, key: str, ext: Any = None, *, step: int = 1) -> Any: ...
-
-    def cutout(self, key: str, ext: Any = "SCI", *args: Any, plane: int = 0) -> Any: ...
-
-    def open_fits(self, key: str, *, check: bool = True) -> Any: ...
-
-
 class PreviewView(anywidget.AnyWidget):
     """The browser view: the image (zoom with the wheel or the buttons, pan by dragging), the
     colour bar, and the readout of the pixel under the pointer.
@@ -307,7 +292,7 @@ class FitsPreview(widgets.VBox):
 
     def __init__(
         self,
-        storage: PreviewStorage,
+        storage: WidgetStorage,
         key: str,
         *,
         ext: int | str | None = None,

@@ -17,6 +17,7 @@ from astropy.wcs import WCS
 from PIL import Image
 
 from jwstnb.imaging import STRETCHES, normalise
+from jwstnb.widgets._common import WidgetStorage
 from jwstnb.widgets._spectra import (
     SpectrumSource,
     read_spectrum,
@@ -27,7 +28,6 @@ from jwstnb.widgets._spectra import (
 from jwstnb.widgets.preview import (
     CMAPS,
     FitsPreview,
-    PreviewStorage,
     colorbar_ticks,
     default_hdu,
     format_value,
@@ -289,6 +289,12 @@ class FakeStorage:
     def open_fits(self, key: str, *, check: bool = True) -> fits.HDUList:
         return self._open(key)
 
+    def read_header(self, key: str, ext: int | str = 0) -> Any:
+        return self.read_headers(key)[ext if isinstance(ext, int) else 0]
+
+    def thumbnail(self, key: str, size: int = 256) -> bytes:  # the preview never asks
+        raise AssertionError("FitsPreview draws its own picture")
+
 
 def _bytes(hdul: fits.HDUList) -> bytes:
     out = io.BytesIO()
@@ -323,9 +329,9 @@ def test_storage_and_the_fake_both_fit_what_the_preview_reads(
 ) -> None:
     from jwstnb.storage import Storage
 
-    assert isinstance(Storage(tmp_path.as_uri()), PreviewStorage)
-    assert isinstance(fake, PreviewStorage)
-    assert not isinstance(object(), PreviewStorage)
+    assert isinstance(Storage(tmp_path.as_uri()), WidgetStorage)
+    assert isinstance(fake, WidgetStorage)
+    assert not isinstance(object(), WidgetStorage)
 
 
 def test_an_hdu_without_image_clears_the_old_image_and_names_the_images(
