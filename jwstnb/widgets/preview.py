@@ -269,7 +269,7 @@ class PreviewView(anywidget.AnyWidget):
     )
 
 
-class FitsPreview(widgets.VBox):
+class FitsPreview(widgets.VBox):  # type: ignore[misc]
     """A file from storage as an image or a spectrum, with its controls and its header.
 
     ``FitsPreview(storage, key, *, ext=None, stretch="zscale", cmap="gray", max_size=1024)``;
