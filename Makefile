@@ -1,6 +1,7 @@
-# The two commands of the README: `make demo` (JupyterLab on the tutorials, sample data in
-# the embedded local database) and `make test` (lint + the whole test suite). Both set up
-# their own virtual environment in .venv, so they work on a fresh machine.
+# The two commands of the README: `make demo` (JupyterLab on working copies of the tutorials,
+# sample data in the embedded local database, stopped again when JupyterLab exits) and
+# `make test` (lint + type check + the whole test suite). Both set up their own virtual
+# environment in .venv, so they work on a fresh machine.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,12 +27,13 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@command -v chromium >/dev/null 2>&1 || echo "warning: chromium is missing: apt-get install -y chromium (browser tests will fail)"
 
-test: $(VENV)/.installed-test chromium
-	$(BIN)/ruff check .
+test: lint chromium
 	$(BIN)/python -m pytest
 
+# ruff everywhere; mypy over jwstnb/ (strict on the pure modules: pyproject's [tool.mypy])
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/jwstnb demo $(DEMO_ARGS)

@@ -268,3 +268,63 @@ def test_lost_credentials_then_reset_password(tmp_path: Path) -> None:
         assert again.returncode == 0, again.stderr
     finally:
         run(tmp_path, "db", "stop")
+
+
+# --- the pieces, without a subprocess -------------------------------------------------------
+
+
+def test_error_line_is_one_line_without_secrets() -> None:
+    from jwstnb.cli import error_line
+    from jwstnb.errors import StorageError
+    from jwstnb.query import invalid
+
+    line = error_line(
+        StorageError("cannot list s3://key:hunter22@bucket/x\n  botocore said: no"),
+        "scan",
+        ["s3://key:hunter22@bucket/x"],
+    )
+    assert line.startswith("jwstnb scan: ") and "\n" not in line and "hunter22" not in line
+    assert "jwstnb doctor" in line
+    line = error_line(invalid("processingLevel", "must be L1, L2a, L2b or L3", "L9"), "restore")
+    assert line == "jwstnb restore: processingLevel: must be L1, L2a, L2b or L3"
+    missing = ModuleNotFoundError("No module named 's3fs'", name="s3fs")
+    assert error_line(missing, "scan").endswith("s3fs is not installed: pip install 'jwstnb[s3]'")
+    bug = error_line(TypeError("boom"), "seed")
+    assert "unexpected TypeError: boom" in bug and "JWSTNB_DEBUG=1" in bug
+
+
+def test_check_parent_refuses_or_creates_only_when_asked(tmp_path: Path) -> None:
+    from jwstnb.cli import CliError, check_parent
+
+    target = tmp_path / "a" / "b" / "x.jsonl"
+    with pytest.raises(CliError, match="--parents"):
+        check_parent(target.as_uri(), create=False)
+    assert not (tmp_path / "a").exists()
+    check_parent(str(tmp_path / "x.jsonl"), create=False)  # the folder exists: fine
+    check_parent("s3://bucket/none/x.jsonl", create=False)  # no folders to make remotely
+    check_parent(target.as_uri(), create=True)
+    assert target.parent.is_dir()
+
+
+def test_prepare_tutorials_keeps_changed_copies_and_refreshes_the_rest(tmp_path: Path) -> None:
+    from jwstnb.cli import prepare_tutorials
+
+    source, target = tmp_path / "src", tmp_path / "work"
+    source.mkdir()
+    (source / "a.ipynb").write_text("a1")
+    (source / "b.ipynb").write_text("b1")
+    (source / "conftest.py").write_text("not a tutorial")
+    assert prepare_tutorials(source, target) == []
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith(".")) == [
+        "a.ipynb", "b.ipynb",
+    ]
+    (target / "a.ipynb").write_text("a1, edited by the user")
+    (source / "a.ipynb").write_text("a2")
+    (source / "b.ipynb").write_text("b2")
+    notes = prepare_tutorials(source, target)
+    assert len(notes) == 1 and "a.ipynb" in notes[0]
+    assert (target / "a.ipynb").read_text() == "a1, edited by the user"
+    assert (target / "b.ipynb").read_text() == "b2"
+    (target / "a.ipynb").unlink()
+    assert prepare_tutorials(source, target) == []
+    assert (target / "a.ipynb").read_text() == "a2"
