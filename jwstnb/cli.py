@@ -327,6 +327,11 @@ def _out(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _progress(args: argparse.Namespace) -> bool:
+    """A progress bar only for a person watching: not with --quiet, not into a log or pipe."""
+    return not args.quiet and sys.stderr.isatty()
+
+
 def _report(what: str, report: Any) -> int:
     """Print a library report (its own string) and its warnings; 1 when anything failed."""
     _out(f"{what}: {report}")
@@ -356,7 +361,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     storage = _storage(args) if args.storage else None
     with _session(args) as session:
         report = ingest.scan_url(
-            session, args.url, mount=args.mount, storage=storage, progress=not args.quiet
+            session, args.url, mount=args.mount, storage=storage, progress=_progress(args)
         )
     return _report(redact(args.url), report)
 
@@ -731,7 +736,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("scan", cmd_scan, "import every file under a storage URL")
     p.add_argument("url", help="storage URL, e.g. file:///data/jwst or s3://bucket/prefix")
     p.add_argument("--mount", default=None, help="register URL as this storage mount first")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
+    )
 
     p = command("import-mast", cmd_import_mast, "import saved MAST rows (JSON)")
     p.add_argument("file", help='JSON: {"observation": {...}, "products": [...]} or a list')

@@ -145,9 +145,9 @@ def test_scan_reports_a_truncated_fits_in_one_line_and_collects_warnings(
     for line in failed:
         assert "no SIMPLE card" not in line, line
         assert "truncat" in line.lower(), line
-    # astropy's warnings are collected into the report, never printed raw into the bar
-    assert not re.search(r"^WARNING: ", proc.stderr, re.M), proc.stderr
-    assert "Warning" not in proc.stderr, proc.stderr
+    # astropy's warnings are collected into the report, never printed raw into a progress
+    # bar (and with stderr not a terminal there is no bar): stderr stays empty
+    assert proc.stderr.strip() == "", proc.stderr
 
 
 # --- backups ---------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 pytestmark = pytest.mark.integration
 
 STORAGE_SECRET = "s3cr3t-storage-pw"
-STORAGE_URL = f"s3://alice:{STORAGE_SECRET}@jwst-bucket/team?secret_access_key={STORAGE_SECRET}"
+STORAGE_URL = (
+    f"s3://alice:{STORAGE_SECRET}@jwst-bucket/team?secret_access_key={STORAGE_SECRET}"
+    f"&sig={STORAGE_SECRET}&account_key={STORAGE_SECRET}&auth={STORAGE_SECRET}"
+)
 
 
 def _record(i: int, *, public: bool) -> object:
