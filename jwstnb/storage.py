@@ -1,11 +1,17 @@
 """Files by storage key, on any fsspec store, and FITS that reads only what it needs.
 
-``Storage("s3://bucket/prefix")`` (or ``file:///...``, ``memory://...``, any fsspec URL, or
-``JWSTNB_STORAGE_URL``) resolves relative storage keys (:mod:`jwstnb.keys`, checked before any
-I/O) under one base. FITS files open lazily through small-block fsspec file objects, so a
-cutout reads the headers it passes and the rows it needs, not the whole file (s3fs's default
-50 MiB read-ahead would turn a 100x100 cutout into a 50 MB download). Unreadable or malformed
-files raise :class:`jwstnb.errors.FitsError` naming the key and the reason.
+``Storage("s3://bucket/prefix")`` (or ``file:///...``, ``memory://...``, any fsspec URL), a
+mapping of key prefixes to URLs (mounts: the longest matching prefix picks one), or
+``Storage()`` (the default mount plus the config file's mounts, :mod:`jwstnb.config`)
+resolves relative storage keys (:mod:`jwstnb.keys`, checked before any I/O; on local disks
+also after resolving symbolic links). Records read from the public JWST bucket when no mount
+holds their key. FITS files open lazily through small-block fsspec file objects, so a cutout
+reads the headers it passes and the rows it needs, not the whole file (s3fs's default 50 MiB
+read-ahead would turn a 100x100 cutout into a 50 MB download); compressed files and pictures
+inflate only up to set limits. Unreadable or malformed files raise
+:class:`jwstnb.errors.FitsError` naming the key and the reason; back-end failures raise
+:class:`jwstnb.errors.StorageError` without secrets. Thumbnails are drawn by
+:mod:`jwstnb.imaging` and cached once per file version.
 """
 
 from __future__ import annotations
@@ -1251,6 +1257,15 @@ class Storage:
         mount as :meth:`sizes` (a scan keeps it as ``metadata["file_version"]``, so a
         record's cached thumbnail is found without asking the store for the file's ETag)."""
         return {key: _version(info) for key, info in self._listing(prefix).items()}
+
+    @_guarded
+    def files(self, prefix: str = "") -> dict[str, tuple[int, str]]:
+        """Every file under ``prefix`` -> ``(size, file_version)``, from one listing per
+        mount (what a scan needs for ``file_size`` and ``metadata["file_version"]``)."""
+        return {
+            key: (int(info.get("size") or 0), _version(info))
+            for key, info in self._listing(prefix).items()
+        }
 
     def _render_thumbnail(
         self, where: _Where, size: int, stretch: str, ext: Any, file_size: int | None = None

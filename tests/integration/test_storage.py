@@ -206,6 +206,7 @@ def test_a_scanned_record_finds_its_thumbnail_without_asking_the_store(
     storage.write_bytes(KEY, make_fits_bytes((128, 128)))
     versions = storage.file_versions("mast/")
     assert versions == {KEY: storage.file_version(KEY)}
+    assert storage.files("mast/") == {KEY: (storage.size(KEY), versions[KEY])}
     record = Record(KEY, storage.size(KEY), {"file_version": versions[KEY]})
     first = storage.thumbnail(record, size=32)
     assert storage.thumbnail(KEY, size=32) == first  # the same cache entry as by key
