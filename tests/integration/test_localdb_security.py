@@ -364,6 +364,9 @@ def test_lost_state_file_fails_closed_then_reset_password_recovers(
 ) -> None:
     with jwstnb.connect(timeout=20) as s:
         rid = s.insert(JwstDataModel(file_name="keep-me.fits", data_type="image"))
+    root: MongoClient[dict[str, Any]] = MongoClient(localdb.admin_uri(home))
+    root.admin.command("createUser", "leftover", pwd="leftover-password", roles=["root"])
+    root.close()
     old = json.loads((home / "localdb.json").read_text())
     attacker = Attacker(home)
     hold_provisioning.append(lambda: attacker.tried_everything_on("provisioning"))
@@ -388,6 +391,8 @@ def test_lost_state_file_fails_closed_then_reset_password_recovers(
         assert new["admin_password"] != old["admin_password"]
         with jwstnb.connect(timeout=20) as s:
             assert s.get(rid).file_name == "keep-me.fits"
+        # a recovery leaves exactly the toolkit's two accounts
+        assert _accounts(home) == {localdb.ADMIN_USER, localdb.APP_USER}
         attacker.tried_everything_on("auth")
     finally:
         seen = attacker.finish()
