@@ -1,0 +1,830 @@
+"""Sky geometry: STC-S / WCS / pointing -> centre + footprint, GeoJSON for MongoDB, cones.
+
+Pure: no I/O except :func:`resolve` (astropy's name resolver). astropy, numpy and
+spherical-geometry are imported inside the functions, so ``import jwstnb.sky`` is light.
+
+What each library does for us:
+
+- ``spherical_geometry`` (STScI): polygons with great-circle edges on the unit sphere
+  (orientation, point-in-polygon, cones as polygons, great-circle interpolation, lon/lat <->
+  unit vectors).
+- ``astropy.coordinates``: parsing positions and angles in every notation astronomers type,
+  frame conversion (FK4/B1950, FK5, Galactic -> ICRS), angular separations, offsets for STC-S
+  boxes, the Sesame name resolver; ``astropy.wcs`` maps image corners onto the sky.
+
+GeoJSON for MongoDB (:meth:`Footprint.geojson`, :func:`cone_geojson`) is built so that it means
+the same region whether a server reads edges as great circles (MongoDB's ``2dsphere``) or as
+straight lines in longitude/latitude (SecantusDB, the embedded server): every edge is cut into
+pieces short enough that the two readings differ by less than :data:`CHART_TOLERANCE`, and every
+shape is cut along the meridians at multiples of 90 degrees (meridians are great circles AND
+straight lines, so the cuts are exact in both readings). Each piece is therefore smaller than a
+hemisphere, never crosses RA 180 (longitude +-180), and a region around a pole is a band that
+reaches latitude +-90: no big-polygon CRS is needed, so the same GeoJSON can be stored in a
+document and sent in a query. Cones are padded by :data:`CONE_PAD` so a candidate set built
+with them holds every true match under either reading; :func:`matches_cone` then decides
+exactly with great circles.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+    from numpy.typing import NDArray
+
+    Vectors = NDArray[np.float64]
+
+__all__ = [
+    "CHART_TOLERANCE",
+    "CONE_PAD",
+    "Footprint",
+    "TargetSource",
+    "centre_from_pointing",
+    "cone_geojson",
+    "footprint_from_wcs",
+    "matches_cone",
+    "parse_position",
+    "parse_radius",
+    "parse_stcs",
+    "point_geojson",
+    "resolve",
+    "sky_geojson",
+    "stored_geojson",
+]
+
+Vertex = tuple[float, float]
+Ring = tuple[Vertex, ...]
+Circle = tuple[float, float, float]
+
+#: Largest difference (degrees) allowed between an edge read as a great circle and read as a
+#: straight line in longitude/latitude: edges are cut until their midpoints agree this well.
+CHART_TOLERANCE = 0.1 / 3600.0
+#: Extra radius (degrees) of the polygon sent for a cone: covers both readings of the stored
+#: footprints and of the cone polygon itself, many times over.
+CONE_PAD = 1.0 / 3600.0
+#: A circle is sent as a circumscribed polygon of this many great-circle sides ...
+_CIRCLE_SIDES = 24
+#: ... up to this radius (degrees); bigger circles are sent as their longitude/latitude box.
+_MAX_POLYGON_RADIUS = 45.0
+#: Longest step (degrees of longitude) along a parallel of a box; its great-circle sag is then
+#: at most step**2 / 16 radians (0.25 arcsec), well inside CONE_PAD.
+_PARALLEL_STEP = 0.25
+#: Longest meridian edge (degrees) in the GeoJSON, so no edge joins two antipodal points.
+_MERIDIAN_STEP = 30.0
+_POLE = 90.0 - 1e-9
+_MAX_TEXT = 100_000
+_FRAMES_AS_ICRS = {"ICRS", "GSC1", "J2000", "UNKNOWNFRAME"}
+_FRAMES_CONVERTED = {"FK4": "fk4", "B1950": "fk4", "FK5": "fk5", "GALACTIC": "galactic"}
+_REFPOS = {
+    "GEOCENTER", "TOPOCENTER", "BARYCENTER", "HELIOCENTER", "LSR", "LSRK", "LSRD",
+    "GALACTIC_CENTER", "LOCAL_GROUP_CENTER", "EMBARYCENTER", "MOON", "MERCURY", "VENUS",
+    "MARS", "JUPITER", "SATURN", "URANUS", "NEPTUNE", "PLUTO", "RELOCATABLE",
+    "UNKNOWNREFPOS",
+}
+_FLAVORS = {"SPHERICAL2", "UNITSPHERE"}
+_SHAPES = {"POLYGON": None, "CIRCLE": 3, "BOX": 4}
+
+
+def _invalid(field_name: str, message: str, value: Any = None) -> Exception:
+    """A ``jwstnb.errors.ValidationError`` (a ValueError) naming the argument."""
+    from jwstnb.query import invalid
+
+    return invalid(field_name, message, value)
+
+
+def _wrap_ra(ra: float) -> float:
+    ra = float(ra) % 360.0
+    return 0.0 if ra >= 360.0 else ra  # -1e-17 % 360 rounds to 360.0
+
+
+def _finite(value: Any, field_name: str) -> float:
+    if isinstance(value, bool):
+        raise _invalid(field_name, "must be a number, not a boolean", value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _invalid(field_name, "must be a number", repr(value)) from None
+    if not math.isfinite(number):
+        raise _invalid(field_name, "must be a finite number", repr(value))
+    return number
+
+
+def _vertex(ra: Any, dec: Any, field_name: str) -> Vertex:
+    ra_deg, dec_deg = _finite(ra, field_name), _finite(dec, field_name)
+    if not -90.0 <= dec_deg <= 90.0:
+        raise _invalid(field_name, "Dec must lie between -90 and +90 degrees", dec_deg)
+    return _wrap_ra(ra_deg), dec_deg
+
+
+# --- the footprint ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A region of the sky in ICRS degrees: polygons (great-circle edges) and/or circles.
+
+    ``polygons`` are vertex lists ``((ra, dec), ...)`` (open rings: the first vertex is not
+    repeated); a polygon's inside is the smaller of the two regions its ring bounds (so vertex
+    order does not matter, as MAST writes both). ``circles`` are ``(ra, dec, radius)``. Several
+    shapes mean their union. RA is kept in [0, 360).
+    """
+
+    polygons: tuple[Ring, ...] = ()
+    circles: tuple[Circle, ...] = ()
+
+    def __post_init__(self) -> None:
+        polygons = tuple(_ring(p) for p in self.polygons)
+        circles = []
+        for circle in self.circles:
+            if len(circle) != 3:
+                raise _invalid("footprint", "a circle is (ra, dec, radius)", repr(circle))
+            ra, dec = _vertex(circle[0], circle[1], "footprint")
+            radius = _finite(circle[2], "footprint")
+            if not 0.0 < radius <= 180.0:
+                raise _invalid("footprint", "a circle's radius is above 0 and at most 180 "
+                               "degrees", radius)
+            circles.append((ra, dec, radius))
+        if not polygons and not circles:
+            raise _invalid("footprint", "a footprint needs at least one polygon or circle")
+        object.__setattr__(self, "polygons", polygons)
+        object.__setattr__(self, "circles", tuple(circles))
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(ra, dec) in degrees: the normalised mean direction of the vertices and centres."""
+        import numpy as np
+
+        points = [v for ring in self.polygons for v in ring] + [c[:2] for c in self.circles]
+        xyz = _to_vectors([p[0] for p in points], [p[1] for p in points])
+        mean = xyz.mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        if norm < 1e-9:  # symmetric about the origin: no meaningful mean, take a vertex
+            return points[0]
+        return _to_lonlat(mean / norm)
+
+    def to_stcs(self) -> str:
+        """STC-S text (ICRS); ``parse_stcs(fp.to_stcs()) == fp`` (floats written exactly)."""
+        shapes = [
+            "POLYGON ICRS " + " ".join(f"{ra!r} {dec!r}" for ra, dec in ring)
+            for ring in self.polygons
+        ] + [f"CIRCLE ICRS {ra!r} {dec!r} {r!r}" for ra, dec, r in self.circles]
+        if len(shapes) == 1:
+            return shapes[0]
+        return "UNION ICRS ( " + " ".join(shapes) + " )"
+
+    def geojson(self) -> dict[str, Any]:
+        """GeoJSON for a MongoDB ``2dsphere`` index (stored documents and queries alike).
+
+        Longitude = RA in [-180, 180], latitude = Dec; counter-clockwise closed rings, cut
+        along the meridians at multiples of 90 degrees so no piece crosses RA 180 or is bigger
+        than a hemisphere (see the module notes); ``Polygon`` for one piece, else
+        ``MultiPolygon``. A concave polygon is sent as its longitude/latitude box (a
+        superset: what matches exactly is decided by :func:`matches_cone`).
+        """
+        pieces: list[list[list[float]]] = []
+        for ring in self.polygons:
+            xyz = _oriented(ring)
+            if _is_convex(xyz):
+                pieces.extend(_sector_pieces(_chart_ring(xyz)))
+            else:
+                pieces.extend(_box_pieces(*_chart_bounds(_chart_ring(xyz))))
+        for ra, dec, radius in self.circles:
+            pieces.extend(_circle_pieces(ra, dec, radius))
+        return _geometry(pieces)
+
+    def overlaps_cone(self, ra: float, dec: float, radius: float) -> bool:
+        """True when some point of the footprint lies within ``radius`` degrees of (ra, dec)."""
+        from astropy.coordinates import angular_separation  # type: ignore[import-untyped, unused-ignore]
+
+        for c_ra, c_dec, c_r in self.circles:
+            sep = math.degrees(float(angular_separation(
+                math.radians(c_ra), math.radians(c_dec), math.radians(ra), math.radians(dec))))
+            if sep <= c_r + radius:
+                return True
+        point = _to_vectors([ra], [dec])[0]
+        for ring in self.polygons:
+            xyz = _oriented(ring)
+            if _contains(xyz, point) or _boundary_distance(xyz, point) <= math.radians(radius):
+                return True
+        return False
+
+
+def _ring(polygon: Iterable[Sequence[Any]]) -> Ring:
+    vertices = [_vertex(*_pair(v), "footprint") for v in polygon]
+    if len(vertices) > 1 and vertices[0] == vertices[-1]:
+        vertices.pop()  # a closed ring: the closing vertex repeats the first
+    deduped = [v for i, v in enumerate(vertices) if i == 0 or v != vertices[i - 1]]
+    if len(set(deduped)) < 3:
+        raise _invalid("footprint", "a polygon needs at least three distinct vertices",
+                       repr(vertices[:4]))
+    return tuple(deduped)
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise _invalid("footprint", "a vertex is an (ra, dec) pair", repr(value))
+    return value[0], value[1]
+
+
+# --- vectors and great circles --------------------------------------------------------------------
+
+
+def _to_vectors(lon: Sequence[float], lat: Sequence[float]) -> Vectors:
+    import numpy as np
+    from spherical_geometry.vector import lonlat_to_vector  # type: ignore[import-untyped, unused-ignore]
+
+    x, y, z = lonlat_to_vector(np.asarray(lon, float), np.asarray(lat, float), degrees=True)
+    return np.column_stack((x, y, z))
+
+
+def _to_lonlat(xyz: Vectors) -> tuple[float, float]:
+    from spherical_geometry.vector import vector_to_lonlat  # type: ignore[import-untyped, unused-ignore]
+
+    lon, lat = vector_to_lonlat(xyz[..., 0], xyz[..., 1], xyz[..., 2], degrees=True)
+    return _wrap_ra(float(lon)), max(-90.0, min(90.0, float(lat)))
+
+
+def _spherical(xyz: Vectors) -> Any:
+    from spherical_geometry.polygon import SingleSphericalPolygon  # type: ignore[import-untyped, unused-ignore]
+
+    polygon = SingleSphericalPolygon(xyz)
+    if polygon._degenerate:  # spherical-geometry's only flag for it
+        raise _invalid("footprint", "a polygon's vertices all lie on one great circle")
+    return polygon
+
+
+def _oriented(ring: Ring) -> Vectors:
+    """Unit vectors of a ring, counter-clockwise seen from outside the sphere (inside on the
+    left), inside = the smaller region: spherical-geometry orients them (clockwise), we flip."""
+    points: Vectors = _spherical(_to_vectors(*zip(*ring, strict=True))).points
+    return points[:-1][::-1].copy()
+
+
+def _contains(xyz: Vectors, point: Vectors) -> bool:
+    polygon = _spherical(xyz[::-1])
+    return bool(polygon.contains_point(point))
+
+
+def _is_convex(xyz: Vectors) -> bool:
+    import numpy as np
+
+    a, b, c = xyz, np.roll(xyz, -1, axis=0), np.roll(xyz, -2, axis=0)
+    turns = np.einsum("ij,ij->i", np.cross(a, b), c)
+    return bool(np.all(turns >= -1e-15))
+
+
+def _angle(u: Vectors, v: Vectors) -> Vectors:
+    import numpy as np
+
+    angle: Vectors = np.arctan2(np.linalg.norm(np.cross(u, v), axis=-1),
+                                np.einsum("...j,...j", u, v))
+    return angle
+
+
+def _boundary_distance(xyz: Vectors, point: Vectors) -> float:
+    """Angular distance (radians) from ``point`` to the nearest edge of a great-circle ring.
+
+    Hand-written: neither spherical-geometry nor astropy measures point-to-arc distance. The
+    nearest point of an arc is the projection of ``point`` on its great circle when that
+    projection lies on the arc, else an end.
+    """
+    import numpy as np
+
+    a, b = xyz, np.roll(xyz, -1, axis=0)
+    ends = np.minimum(_angle(a, point), _angle(b, point))
+    normal = np.cross(a, b)
+    length = np.linalg.norm(normal, axis=1)
+    ok = length > 1e-15
+    normal[ok] /= length[ok, None]
+    foot = point - np.outer(normal @ point, np.ones(3)) * normal
+    on_arc = (
+        ok
+        & (np.einsum("ij,ij->i", np.cross(a, foot), normal) >= 0)
+        & (np.einsum("ij,ij->i", np.cross(foot, b), normal) >= 0)
+    )
+    to_circle = np.arcsin(np.clip(np.abs(normal @ point), 0.0, 1.0))
+    return float(np.min(np.where(on_arc, to_circle, ends)))
+
+
+# --- longitude/latitude chart -> GeoJSON ---------------------------------------------------------
+
+
+def _unwrap(previous: float, lon: float) -> float:
+    return previous + ((lon - previous + 180.0) % 360.0 - 180.0)
+
+
+def _edge_points(a: Vectors, b: Vectors, lon_a: float, depth: int = 0) -> list[Vertex]:
+    """Points along the great circle a->b (a excluded, b included) at unwrapped longitudes,
+    cut until the chart's straight chord and the great circle agree within CHART_TOLERANCE."""
+    from spherical_geometry.great_circle_arc import midpoint  # type: ignore[import-untyped, unused-ignore]
+
+    lon_b, lat_b = _to_lonlat(b)
+    _, lat_a = _to_lonlat(a)
+    if abs(lat_b) >= _POLE:  # up a meridian into the pole: straight in both readings
+        return [(lon_a, lat_b)]
+    lon_b = _unwrap(lon_a, lon_b)
+    if abs(lat_a) >= _POLE:
+        return [(lon_b, lat_b)]
+    if depth < 24 and abs(lon_b - lon_a) > 1e-12:
+        mid = midpoint(a, b)
+        lat_m = _to_lonlat(mid)[1]
+        chord = _to_vectors([(lon_a + lon_b) / 2.0], [(lat_a + lat_b) / 2.0])[0]
+        if abs(lat_m) >= _POLE or math.degrees(float(_angle(chord, mid))) > CHART_TOLERANCE:
+            first = _edge_points(a, mid, lon_a, depth + 1)
+            return first + _edge_points(mid, b, first[-1][0], depth + 1)
+    return [(lon_b, lat_b)]
+
+
+def _chart_ring(xyz: Vectors) -> list[Vertex]:
+    """A counter-clockwise great-circle ring as a closed ring in the (unwrapped lon, lat) chart.
+
+    A ring that winds once around a pole becomes the band between it and that pole; a vertex
+    at a pole becomes an edge along latitude +-90 spanning the polygon's angle there.
+    """
+    import numpy as np
+
+    lonlat = [_to_lonlat(p) for p in xyz]
+    start = next((i for i, (_, lat) in enumerate(lonlat) if abs(lat) < _POLE), None)
+    if start is None:
+        raise _invalid("footprint", "a polygon cannot have all its vertices at a pole")
+    xyz = np.roll(xyz, -start, axis=0)
+    lonlat = lonlat[start:] + lonlat[:start]
+    chart: list[Vertex] = [lonlat[0]]
+    n = len(xyz)
+    for i in range(n):
+        lon, lat = chart[-1]
+        nxt = (i + 1) % n
+        if abs(lonlat[nxt][1]) >= _POLE:  # into a pole and out along another meridian
+            pole = math.copysign(90.0, lonlat[nxt][1])
+            out_lon = lonlat[(i + 2) % n][0]
+            # Inside on the left: at the north pole the corner runs west, at the south east.
+            turn = (lon - out_lon) % 360.0 if pole > 0 else (out_lon - lon) % 360.0
+            chart += [(lon, pole), (lon - turn if pole > 0 else lon + turn, pole)]
+            continue
+        if abs(lat) >= _POLE:  # leaving a pole: straight down the meridian
+            chart.append((_unwrap(lon, lonlat[nxt][0]), lonlat[nxt][1]))
+            continue
+        chart += _edge_points(xyz[i], xyz[nxt], lon)
+    winding = chart[-1][0] - chart[0][0]
+    chart.pop()  # the closing vertex: same place as the first
+    if abs(winding) > 180.0:  # the ring goes once around a pole: close it along the pole
+        pole = 90.0 if winding > 0 else -90.0
+        end = chart[0][0] + winding
+        chart += [(end, chart[0][1]), (end, pole), (chart[0][0], pole)]
+    return chart
+
+
+def _chart_bounds(chart: list[Vertex]) -> tuple[float, float, float, float]:
+    lons, lats = [v[0] for v in chart], [v[1] for v in chart]
+    lo, hi = min(lons), max(lons)
+    if hi - lo >= 360.0 - 1e-9:
+        lo, hi = -180.0, 180.0
+    pad = CONE_PAD
+    return lo, hi, max(-90.0, min(lats) - pad), min(90.0, max(lats) + pad)
+
+
+def _clip(ring: list[Vertex], x: float, keep_above: bool) -> list[Vertex]:
+    """Sutherland-Hodgman against the line lon = x (hand-written: a vertical line in the
+    chart is a meridian, so this is the exact great-circle cut, and no dependency of jwstnb
+    clips polygons in a plane)."""
+    out: list[Vertex] = []
+    for i, (lon, lat) in enumerate(ring):
+        p_lon, p_lat = ring[i - 1]
+        inside = lon >= x if keep_above else lon <= x
+        p_inside = p_lon >= x if keep_above else p_lon <= x
+        if inside != p_inside:
+            t = (x - p_lon) / (lon - p_lon)
+            out.append((x, p_lat + t * (lat - p_lat)))
+        if inside:
+            out.append((lon, lat))
+    return out
+
+
+def _sector_pieces(chart: list[Vertex]) -> list[list[list[float]]]:
+    """Cut a chart ring along lon = 90k and move each piece into [-180, 180]."""
+    lo, hi = min(v[0] for v in chart), max(v[0] for v in chart)
+    pieces = []
+    sector = math.floor(lo / 90.0) * 90.0
+    while sector < hi:
+        part = _clip(_clip(chart, sector, True), sector + 90.0, False)
+        shift = ((sector + 180.0) % 360.0 - 180.0) - sector
+        ring = _finish([(lon + shift, lat) for lon, lat in part])
+        if ring is not None:
+            pieces.append(ring)
+        sector += 90.0
+    return pieces
+
+
+def _finish(ring: list[Vertex]) -> list[list[float]] | None:
+    """A GeoJSON ring: clamped, no repeated points, long meridian edges cut, closed, CCW."""
+    clean: list[Vertex] = []
+    for lon, lat in ring:
+        v = (min(180.0, max(-180.0, lon)), min(90.0, max(-90.0, lat)))
+        if not clean or abs(v[0] - clean[-1][0]) > 1e-12 or abs(v[1] - clean[-1][1]) > 1e-12:
+            clean.append(v)
+    while len(clean) > 1 and abs(clean[0][0] - clean[-1][0]) <= 1e-12 and abs(
+            clean[0][1] - clean[-1][1]) <= 1e-12:
+        clean.pop()
+    if len(clean) < 3:
+        return None
+    area = sum(clean[i - 1][0] * v[1] - v[0] * clean[i - 1][1] for i, v in enumerate(clean))
+    width = max(v[0] for v in clean) - min(v[0] for v in clean)
+    if abs(area) <= 1e-14 or width <= 1e-10:  # a sliver left by a cut: nothing to index
+        return None
+    if area < 0:  # GeoJSON's exterior rings turn counter-clockwise
+        clean.reverse()
+    out: list[list[float]] = []
+    for i, (lon, lat) in enumerate(clean):
+        p_lon, p_lat = clean[i - 1]
+        if abs(p_lon - lon) < 1e-9 and abs(lat - p_lat) > _MERIDIAN_STEP:
+            steps = math.ceil(abs(lat - p_lat) / _MERIDIAN_STEP)
+            out += [[lon, p_lat + (lat - p_lat) * k / steps] for k in range(1, steps)]
+        out.append([lon, lat])
+    out.append(list(out[0]))
+    return out
+
+
+def _box_pieces(lon_lo: float, lon_hi: float, lat_lo: float,
+                lat_hi: float) -> list[list[list[float]]]:
+    """A longitude/latitude box as GeoJSON pieces; parallels cut every _PARALLEL_STEP so their
+    great-circle reading sags less than the padding the callers add."""
+    steps = max(1, math.ceil((lon_hi - lon_lo) / _PARALLEL_STEP))
+    lons = [lon_lo + (lon_hi - lon_lo) * k / steps for k in range(steps + 1)]
+    bottom = [(lon, lat_lo) for lon in lons] if lat_lo > -90.0 else [(lon_lo, -90.0),
+                                                                      (lon_hi, -90.0)]
+    top = [(lon, lat_hi) for lon in reversed(lons)] if lat_hi < 90.0 else [(lon_hi, 90.0),
+                                                                           (lon_lo, 90.0)]
+    return _sector_pieces(bottom + top)
+
+
+def _circle_pieces(ra: float, dec: float, radius: float) -> list[list[list[float]]]:
+    """A circle as GeoJSON pieces that contain it: a circumscribed polygon when it is small,
+    else its longitude/latitude box (the box of a cap is exact, astropy-free trigonometry)."""
+    if radius <= _MAX_POLYGON_RADIUS:
+        from spherical_geometry.polygon import SingleSphericalPolygon  # type: ignore[import-untyped, unused-ignore]
+
+        # Vertices at the distance where the sides' midpoints touch the circle.
+        vertex = math.atan(math.tan(math.radians(radius)) / math.cos(math.pi / _CIRCLE_SIDES))
+        polygon = SingleSphericalPolygon.from_cone(
+            ra, dec, math.degrees(vertex), degrees=True, steps=_CIRCLE_SIDES + 1)
+        return _sector_pieces(_chart_ring(polygon.points[:-1][::-1].copy()))
+    pad = math.degrees(math.radians(_PARALLEL_STEP) ** 2 / 16.0)  # parallels' sag bound
+    lat_lo, lat_hi = max(-90.0, dec - radius - pad), min(90.0, dec + radius + pad)
+    span = math.sin(math.radians(radius)) / max(math.cos(math.radians(dec)), 1e-300)
+    if lat_hi >= 90.0 or lat_lo <= -90.0 or span >= 1.0:
+        return _box_pieces(-180.0, 180.0, lat_lo, lat_hi)
+    half = math.degrees(math.asin(span))
+    return _box_pieces(ra - half, ra + half, lat_lo, lat_hi)
+
+
+def _geometry(pieces: list[list[list[float]]]) -> dict[str, Any]:
+    if len(pieces) == 1:
+        return {"type": "Polygon", "coordinates": [pieces[0]]}
+    return {"type": "MultiPolygon", "coordinates": [[ring] for ring in pieces]}
+
+
+def point_geojson(ra: float, dec: float) -> dict[str, Any]:
+    """A GeoJSON Point for a centre (longitude = RA in [-180, 180])."""
+    ra_deg, dec_deg = _vertex(ra, dec, "position")
+    lon = ra_deg - 360.0 if ra_deg > 180.0 else ra_deg
+    return {"type": "Point", "coordinates": [lon, dec_deg]}
+
+
+def stored_geojson(footprint: Footprint) -> dict[str, Any]:
+    """The GeoJSON a record stores for its footprint (storable: see :meth:`Footprint.geojson`)."""
+    return footprint.geojson()
+
+
+def sky_geojson(footprint: Footprint | None,
+                centre: tuple[float, float] | None) -> dict[str, Any] | None:
+    """What a record stores for position search: its footprint, else its centre, else None."""
+    if footprint is not None:
+        return footprint.geojson()
+    if centre is not None:
+        return point_geojson(*centre)
+    return None
+
+
+def cone_geojson(ra: float, dec: float, radius: float) -> dict[str, Any]:
+    """GeoJSON for ``$geoIntersects`` that contains the whole cone (padded by CONE_PAD).
+
+    Valid at the poles and across RA 0/360, read as great circles or as lon/lat lines. Radius
+    0 is sent as a cone of radius CONE_PAD too (not a Point), so a footprint whose edge the
+    position touches is still a candidate on a server that reads edges as lon/lat lines.
+    """
+    ra_deg, dec_deg = _vertex(ra, dec, "position")
+    radius_deg = parse_radius(radius)
+    return _geometry(_circle_pieces(ra_deg, dec_deg, min(180.0, radius_deg + CONE_PAD)))
+
+
+def matches_cone(footprint: Footprint | None, centre: tuple[float, float] | None,
+                 ra: float, dec: float, radius: float) -> bool:
+    """The search rule, exact on great circles: the footprint overlaps the cone (radius 0: it
+    contains the position, edges included); with no footprint, the centre lies in the cone."""
+    if footprint is not None:
+        return footprint.overlaps_cone(ra, dec, radius)
+    if centre is None:
+        return False
+    from astropy.coordinates import angular_separation  # type: ignore[import-untyped, unused-ignore]
+
+    sep = angular_separation(*(math.radians(float(v)) for v in (centre[0], centre[1], ra, dec)))
+    return math.degrees(float(sep)) <= radius
+
+
+# --- STC-S ---------------------------------------------------------------------------------------
+
+
+def parse_stcs(text: str) -> Footprint:
+    """A footprint from STC-S as MAST writes ``s_region``: POLYGON, CIRCLE, BOX (centre and full
+    widths; great-circle sides through the corners offset from the centre), UNION of those, or
+    several shapes one after another (a union too).
+
+    Frames: ICRS, GSC1, J2000, UNKNOWNFRAME taken as ICRS (J2000/FK5 differ from ICRS by
+    about 0.02 arcsec); FK4 (B1950), FK5 and GALACTIC converted to ICRS by astropy. Reference
+    positions (TOPOCENTER, ...) and SPHERICAL2 are accepted and ignored. Anything else is a
+    ``ValidationError`` (a ValueError) naming ``footprint``.
+    """
+    if not isinstance(text, str):
+        raise _invalid("footprint", "STC-S must be text", repr(text))
+    if len(text) > _MAX_TEXT:
+        raise _invalid("footprint", f"STC-S longer than {_MAX_TEXT} characters", text)
+    tokens = re.findall(r"[()]|[^\s()]+", text)
+    if not tokens:
+        raise _invalid("footprint", "STC-S is empty", text)
+    polygons: list[Ring] = []
+    circles: list[Circle] = []
+    end = _parse_shapes(tokens, 0, "ICRS", polygons, circles, text)
+    if end != len(tokens):
+        raise _invalid("footprint", f"unexpected {tokens[end]!r} in STC-S", text)
+    return Footprint(tuple(polygons), tuple(circles))
+
+
+def _parse_shapes(tokens: list[str], i: int, frame: str, polygons: list[Ring],
+                  circles: list[Circle], text: str) -> int:
+    """Shapes from tokens[i:] until a ')' or the end; returns the index reached."""
+    while i < len(tokens) and tokens[i] != ")":
+        word = tokens[i].upper()
+        i, shape_frame = _prefix(tokens, i + 1, frame)
+        if word == "UNION":
+            if i >= len(tokens) or tokens[i] != "(":
+                raise _invalid("footprint", "UNION needs its shapes in parentheses", text)
+            i = _parse_shapes(tokens, i + 1, shape_frame, polygons, circles, text)
+            if i >= len(tokens):
+                raise _invalid("footprint", "UNION ( ... has no closing parenthesis", text)
+            i += 1
+            continue
+        if word not in _SHAPES:
+            raise _invalid("footprint", f"unknown STC-S shape {tokens[i - 1]!r} (POLYGON, "
+                           "CIRCLE, BOX or UNION)", text)
+        numbers: list[float] = []
+        while i < len(tokens) and _is_number(tokens[i]):
+            numbers.append(_finite(tokens[i], "footprint"))
+            i += 1
+        _add_shape(word, numbers, shape_frame, polygons, circles, text)
+    return i
+
+
+def _prefix(tokens: list[str], i: int, frame: str) -> tuple[int, str]:
+    """Skip a shape's frame / reference position / flavor words; returns (index, frame)."""
+    while i < len(tokens):
+        word = tokens[i].upper()
+        if word in _FRAMES_AS_ICRS or word in _FRAMES_CONVERTED:
+            frame = word
+        elif word not in _REFPOS and word not in _FLAVORS:
+            break
+        i += 1
+    return i, frame
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _add_shape(word: str, numbers: list[float], frame: str, polygons: list[Ring],
+               circles: list[Circle], text: str) -> None:
+    needed = _SHAPES[word]
+    if needed is None:
+        if len(numbers) < 6 or len(numbers) % 2:
+            raise _invalid("footprint", "POLYGON needs at least three ra dec pairs", text)
+        pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
+        polygons.append(_ring(_to_icrs(pairs, frame)))
+    elif len(numbers) != needed:
+        what = "ra dec radius" if word == "CIRCLE" else "ra dec width height"
+        raise _invalid("footprint", f"{word} needs {what} ({needed} numbers)", text)
+    elif word == "CIRCLE":
+        (ra, dec), = _to_icrs([(numbers[0], numbers[1])], frame)
+        circles.append((ra, dec, numbers[2]))
+    else:
+        ra, dec, width, height = numbers
+        polygons.append(_ring(_to_icrs(_box_corners(ra, dec, width, height, text), frame)))
+
+
+def _box_corners(ra: float, dec: float, width: float, height: float,
+                 text: str) -> list[Vertex]:
+    """The four corners of an STC-S BOX, counter-clockwise, offset from its centre along its
+    own RA and Dec directions by half the widths (astropy's spherical offsets)."""
+    import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    if not (0.0 < width < 180.0 and 0.0 < height < 180.0):
+        raise _invalid("footprint", "BOX widths must lie between 0 and 180 degrees", text)
+    centre = SkyCoord(*_vertex(ra, dec, "footprint"), unit="deg", frame="icrs")
+    dx, dy = width / 2.0, height / 2.0
+    corners = [(dx, -dy), (dx, dy), (-dx, dy), (-dx, -dy)]  # RA grows east: CCW from outside
+    moved = centre.spherical_offsets_by([c[0] for c in corners] * u.deg,
+                                        [c[1] for c in corners] * u.deg)
+    return [(float(a), float(b)) for a, b in zip(moved.ra.deg, moved.dec.deg, strict=True)]
+
+
+def _to_icrs(pairs: list[Vertex], frame: str) -> list[Vertex]:
+    if frame not in _FRAMES_CONVERTED:
+        return [_vertex(ra, dec, "footprint") for ra, dec in pairs]
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    for ra, dec in pairs:
+        _vertex(ra, dec, "footprint")
+    lon, lat = zip(*pairs, strict=True)
+    icrs = SkyCoord(list(lon), list(lat), unit="deg", frame=_FRAMES_CONVERTED[frame]).icrs
+    return [(float(a), float(b)) for a, b in zip(icrs.ra.deg, icrs.dec.deg, strict=True)]
+
+
+# --- WCS and pointing ----------------------------------------------------------------------------
+
+
+def footprint_from_wcs(wcs: Any, shape: Sequence[int]) -> Footprint:
+    """The footprint of an image: its four outer pixel corners through an astropy WCS.
+
+    ``shape`` is the array shape (ny, nx). The WCS's celestial frame (FK5, Galactic, ...) is
+    converted to ICRS. A ValueError when the corners do not land on the sky.
+    """
+    from astropy.wcs.utils import pixel_to_skycoord  # type: ignore[import-untyped, unused-ignore]
+
+    if len(shape) < 2 or min(int(shape[-1]), int(shape[-2])) <= 0:
+        raise _invalid("shape", "an image shape is (ny, nx) with both above 0", repr(shape))
+    ny, nx = int(shape[-2]), int(shape[-1])
+    celestial = getattr(wcs, "celestial", wcs)
+    xs, ys = [-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5]
+    try:
+        corners = pixel_to_skycoord(xs, ys, celestial, origin=0).icrs
+    except Exception as exc:  # astropy raises several types for a broken WCS
+        raise _invalid("wcs", f"its corners do not map onto the sky ({exc})") from None
+    return Footprint((tuple(zip(corners.ra.deg.tolist(), corners.dec.deg.tolist(),
+                                strict=True)),))
+
+
+_POINTING_KEYS = (("TARG_RA", "TARG_DEC"), ("RA_REF", "DEC_REF"), ("RA_TARG", "DEC_TARG"))
+
+
+def centre_from_pointing(header: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(ra, dec) from pointing keywords: TARG_RA/TARG_DEC, RA_REF/DEC_REF, RA_TARG/DEC_TARG,
+    else CRVAL1/CRVAL2 of a celestial WCS (CTYPE RA---* / DEC--*, either order); else None."""
+    for ra_key, dec_key in _POINTING_KEYS:
+        found = _header_position(header.get(ra_key), header.get(dec_key))
+        if found is not None:
+            return found
+    ctype1 = str(header.get("CTYPE1") or "").upper()
+    ctype2 = str(header.get("CTYPE2") or "").upper()
+    if ctype1.startswith("RA") and ctype2.startswith("DEC"):
+        return _header_position(header.get("CRVAL1"), header.get("CRVAL2"))
+    if ctype1.startswith("DEC") and ctype2.startswith("RA"):
+        return _header_position(header.get("CRVAL2"), header.get("CRVAL1"))
+    return None
+
+
+def _header_position(ra: Any, dec: Any) -> tuple[float, float] | None:
+    if isinstance(ra, bool) or isinstance(dec, bool):
+        return None
+    try:
+        ra_deg, dec_deg = float(ra), float(dec)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg) and -90.0 <= dec_deg <= 90.0):
+        return None
+    return _wrap_ra(ra_deg), dec_deg
+
+
+# --- positions, radii, names --------------------------------------------------------------------
+
+
+def parse_position(value: Any) -> tuple[float, float]:
+    """(ra, dec) in ICRS degrees from an astropy SkyCoord (any frame), an (ra, dec) pair in
+    degrees, or text astropy parses ("10.6847 41.2687", "00h42m44.3s +41d16m09s",
+    "10.6847d 41.2687d"; colon-separated sexagesimal means hours for RA)."""
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    if isinstance(value, SkyCoord):
+        if not value.isscalar:
+            raise _invalid("position", "give one position, not an array of them", repr(value))
+        icrs = value.icrs
+        return _vertex(icrs.ra.deg, icrs.dec.deg, "position")
+    if isinstance(value, str):
+        return _parse_position_text(value)
+    if isinstance(value, Mapping | bytes):
+        raise _invalid("position", "a position is a SkyCoord, an (ra, dec) pair in degrees or "
+                       "text such as '10.6847 41.2687'", repr(value))
+    try:
+        items = list(value)
+    except TypeError:
+        raise _invalid("position", "a position is a SkyCoord, an (ra, dec) pair in degrees "
+                       "or text such as '10.6847 41.2687'", repr(value)) from None
+    if len(items) != 2:
+        raise _invalid("position", "an (ra, dec) pair has two numbers", repr(value))
+    return _vertex(_degrees(items[0], "position"), _degrees(items[1], "position"), "position")
+
+
+def _parse_position_text(text: str) -> tuple[float, float]:
+    import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    cleaned = text.replace(",", " ").strip()
+    if not cleaned or len(cleaned) > 200:
+        raise _invalid("position", "give coordinates such as '10.6847 41.2687'", text)
+    unit = (u.hourangle, u.deg) if ":" in cleaned else (u.deg, u.deg)
+    try:
+        coord = SkyCoord(cleaned, unit=unit, frame="icrs")
+    except Exception:  # astropy raises ValueError, UnitsError, IndexError...
+        raise _invalid("position", "astropy cannot read these coordinates; try "
+                       "'10.6847 41.2687' or '00h42m44.3s +41d16m09s'", text) from None
+    if not coord.isscalar:
+        raise _invalid("position", "give one position", text)
+    return _vertex(coord.ra.deg, coord.dec.deg, "position")
+
+
+def _degrees(value: Any, field_name: str) -> float:
+    """A number in degrees, or an astropy angle/quantity converted to degrees."""
+    unit = getattr(value, "unit", None)
+    if unit is not None:
+        import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+
+        try:
+            return _finite(value.to_value(u.deg), field_name)
+        except (u.UnitsError, TypeError, ValueError):
+            raise _invalid(field_name, f"must be an angle, not {unit}", repr(value)) from None
+    return _finite(value, field_name)
+
+
+def parse_radius(value: Any) -> float:
+    """A cone radius in degrees: a number (degrees), an astropy Angle/Quantity, or text such
+    as '5 arcsec'; 0 allowed, negative or above 180 refused."""
+    if isinstance(value, str):
+        from astropy.coordinates import Angle  # type: ignore[import-untyped, unused-ignore]
+
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                value = Angle(text)
+            except Exception:  # astropy raises several types for unreadable text
+                raise _invalid("radius", "give degrees or an angle such as '5 arcsec'",
+                               value) from None
+    radius = _degrees(value, "radius")
+    if not 0.0 <= radius <= 180.0:
+        raise _invalid("radius", "a radius lies between 0 and 180 degrees", radius)
+    return radius
+
+
+class TargetSource(Protocol):
+    """What :func:`resolve` asks first: a Session knows the targets already in the database."""
+
+    def target_position(self, name: str) -> tuple[float, float] | None: ...
+
+
+def resolve(name: str, session: TargetSource | None = None, timeout: float = 5.0) -> SkyCoord:
+    """A target name -> ICRS SkyCoord: the database's own targets first (offline), then
+    astropy's Sesame name resolver (``timeout`` seconds per mirror, so it never hangs);
+    :class:`jwstnb.errors.NameNotResolved` when neither knows the name."""
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    from jwstnb.errors import NameNotResolved
+
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise _invalid("target", "a target name is non-empty text", repr(name))
+    if session is not None:
+        known = session.target_position(name.strip())
+        if known is not None:
+            ra, dec = _vertex(known[0], known[1], "target")
+            return SkyCoord(ra, dec, unit="deg", frame="icrs")
+    from astropy.coordinates.name_resolve import NameResolveError  # type: ignore[import-untyped, unused-ignore]
+    from astropy.utils.data import conf  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        with conf.set_temp("remote_timeout", timeout):
+            return SkyCoord.from_name(name.strip(), frame="icrs")
+    except (NameResolveError, OSError, TimeoutError) as exc:
+        reason = str(exc).splitlines()[0][:200]
+    where = "the targets in this database nor " if session is not None else ""
+    raise NameNotResolved(
+        f"no position for target {name.strip()!r}: neither {where}astropy's name resolver "
+        f"(Sesame) knows it ({reason}). Give coordinates instead, e.g. '151.757 -40.436'."
+    )
