@@ -501,7 +501,10 @@ def _set_accounts(
         admin.command(verb, user, pwd=password, roles=roles)
     if not only_these:
         return
-    for db_name in client.list_database_names():
+    from jwstnb.schema import DATABASE
+
+    # ``admin`` (and a fresh toolkit database) may hold no collection, so are not listed
+    for db_name in {"admin", DATABASE, *client.list_database_names()}:
         db = client[db_name]
         for record in db.command("usersInfo", 1).get("users", []):
             if db_name == "admin" and record["user"] in accounts:
