@@ -17,7 +17,6 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -298,16 +297,22 @@ def scan(
     *,
     workers: int = 8,
     progress: bool = True,
+    executor: Any = None,
 ) -> ScanReport:
     """Import every FITS/JSON/ECSV/CSV/PNG/JPG/TIFF file under ``prefix`` as a record.
 
-    Headers are read concurrently (``workers`` threads); records are upserted by
-    (owner, ``filePath``), so a re-scan updates in place and reports unchanged files as
-    ``skipped``. A file that cannot be read goes to ``failed`` with the reason and the scan
-    goes on. Lineage is then recomputed for every program touched. A lost database raises
-    :class:`jwstnb.errors.ConnectionFailed` (nothing is half-written: scan again).
+    Headers are read concurrently: by ``workers`` threads, or with ``executor`` (a
+    ``dask.distributed.Client`` or a scheduler address; ``pip install 'jwstnb[dask]'``) on
+    the cluster's workers in batches, each worker opening files by storage key. This process
+    writes the records: upserted by (owner, ``filePath``), so a re-scan updates in place and
+    reports unchanged files as ``skipped``. A file that cannot be read goes to ``failed``
+    with the reason and the scan goes on. Lineage is then recomputed for every program
+    touched. A lost database raises :class:`jwstnb.errors.ConnectionFailed` (nothing is
+    half-written: scan again).
     """
     from tqdm.auto import tqdm
+
+    from jwstnb.processing import read_records
 
     session.require_admin("a scan")
     report = ScanReport()
@@ -322,36 +327,19 @@ def scan(
     existing = session.records_at(keys)
     touched: set[str] = set()
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
-    pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="jwstnb-scan")
+    read = read_records(storage, [(k, sizes[k]) for k in keys], executor=executor,
+                        workers=workers)
     try:
-        pending: dict[Future[JwstDataModel], str] = {}
-        queue = iter(keys)
-
-        def submit() -> None:
-            key = next(queue, None)
-            if key is not None:
-                pending[pool.submit(record_from_file, storage, key, sizes[key])] = key
-
-        for _ in range(max(1, int(workers)) * 2):
-            submit()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: pending[f]):
-                key = pending.pop(future)
-                try:
-                    model = future.result()
-                except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
-                    if isinstance(exc, ConnectionFailed):
-                        raise
-                    report.failed.append((key, _reason(key, exc)))
-                    log.info("scan: %s failed: %s", key, exc)
-                else:
-                    _store(session, model, existing.get(key), report)
-                    touched.update((model.file_name, key))
-                bar.update(1)
-                submit()
+        for key, model, why in read:
+            if model is None:
+                report.failed.append((key, str(why)))
+                log.info("scan: %s failed: %s", key, why)
+            else:
+                _store(session, model, existing.get(key), report)
+                touched.update((model.file_name, key))
+            bar.update(1)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        read.close()
         bar.close()
     report.relinked = relink(session, _programs(touched))
     return report
