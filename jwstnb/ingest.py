@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +26,16 @@ from jwstnb.errors import (
     JwstnbError,
     StorageFileNotFound,
     StorageNotConfigured,
+    invalid,
 )
 from jwstnb.keys import join_key, validate_key
-from jwstnb.naming import SCAN_EXTENSIONS, file_type, group_from_key, program_of
+from jwstnb.naming import (
+    SCAN_EXTENSIONS,
+    file_type,
+    group_from_key,
+    is_scannable,
+    program_of,
+)
 from jwstnb.query import DERIVED_FIELDS
 from jwstnb.records import (
     mast_pairs,
@@ -278,7 +285,8 @@ def read_mast_file(
 
 
 def _wanted(key: str) -> bool:
-    return key.lower().endswith(SCAN_EXTENSIONS)
+    """A file a scan imports (naming decides: no hidden folders such as jwstnb's caches)."""
+    return is_scannable(key)
 
 
 def _reason(key: str, exc: BaseException) -> str:
@@ -403,27 +411,37 @@ def import_mast(
     observation_row: Mapping[str, Any] | Any,
     product_rows: Iterable[Mapping[str, Any] | Any],
     storage: Storage | None = None,
+    *,
+    cloud_uris: Sequence[str | None] | None = None,
 ) -> ImportReport:
     """One record per MAST product file, at ``mast/{obs_id}/{productFilename}``.
 
     ``observation_row`` / ``product_rows`` are astroquery rows (dicts, astropy Rows or
     pandas Series). Sizes come from the rows, else from ``storage`` when given; association
     files found in ``storage`` contribute their members to lineage. Re-importing updates the
-    same records in place. The obs_id names the lineage group.
+    same records in place. The obs_id names the lineage group. ``cloud_uris`` (one per
+    product row, None where there is none; astroquery's ``get_cloud_uris``) are kept so the
+    files can be read from the public JWST bucket when no mount holds them.
     """
     session.require_admin("a MAST import")
     obs = row_items(observation_row)
     products = [row_items(p) for p in product_rows]
+    uris = list(cloud_uris) if cloud_uris is not None else [None] * len(products)
+    if len(uris) != len(products):
+        raise invalid(
+            "cloud_uris", f"expected one cloud URI (or None) per product row: {len(products)} "
+            f"rows, {len(uris)} URIs (as astroquery's get_cloud_uris returns them)",
+        )
     report = ImportReport()
     models: list[JwstDataModel] = []
-    for product in products:
+    for product, uri in zip(products, uris, strict=True):
         label = str(product.get("productFilename") or "?")
         try:
             size = None
             if product.get("size") in (None, "") and storage is not None:
                 key = join_key("mast", str(obs.get("obs_id") or ""), label)
                 size = storage.size(key) if storage.exists(key) else None
-            model = mast_record(obs, product, size=size)
+            model = mast_record(obs, product, size=size, cloud_uri=uri)
             if storage is not None and model.file_name.lower().endswith("_asn.json"):
                 model = _with_asn(storage, model)
         except (JwstnbError, ValueError, OSError) as exc:

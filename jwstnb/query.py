@@ -23,6 +23,8 @@ counts total and facets separately.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -662,6 +664,20 @@ def _range(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
     return bounds
 
 
+@functools.lru_cache(maxsize=64)
+def _cone_cached(ra: float, dec: float, radius: float) -> str:
+    from jwstnb import sky
+
+    return json.dumps(sky.cone_geojson(ra, dec, radius))
+
+
+def _cone(ra: float, dec: float, radius: float) -> dict[str, Any]:
+    """The cone's bounding GeoJSON (built once per cone: a page, its counts and its exact
+    check all send the same one)."""
+    shape: dict[str, Any] = json.loads(_cone_cached(ra, dec, radius))
+    return shape
+
+
 def match_plan(
     criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
 ) -> SearchPlan:
@@ -679,11 +695,8 @@ def match_plan(
         residual.append({field_name: condition})
 
     if criteria.position is not None:
-        from jwstnb import sky
-
         ra, dec = criteria.position
-        exact("skyRegion", {"$geoIntersects": {"$geometry": sky.cone_geojson(
-            ra, dec, criteria.radius)}})
+        exact("skyRegion", {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}})
         if sky_exclude:
             residual.append({"_id": {"$nin": list(sky_exclude)}})
     if criteria.observation_base_id is not None:
