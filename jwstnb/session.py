@@ -67,11 +67,21 @@ if TYPE_CHECKING:
 
     from jwstnb.lineage import Lineage
 
-__all__ = ["Counts", "Page", "Session", "connect", "records_table"]
+__all__ = ["Counts", "Page", "ScaleWarning", "Session", "connect", "records_table"]
 
 log = logging.getLogger(__name__)
 
 _HIDDEN = dict.fromkeys(DERIVED_FIELDS, 0)
+#: Records past which the embedded database stops answering unfiltered counts interactively
+#: (measured: docs/scale.md); connect() warns once when a collection is bigger.
+EMBEDDED_INTERACTIVE_LIMIT = 100_000
+_WARNED_SIZE = False
+
+
+class ScaleWarning(UserWarning):
+    """The embedded database has outgrown interactive use; move to a MongoDB server."""
+
+
 # SecantusDB reads every entry of the index range a query yields: a page of a broad search
 # reads the most recent uploads first, in windows this many seconds wide (then unbounded).
 _WINDOWS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0, 262144.0, 2097152.0, 16777216.0)
@@ -846,6 +856,24 @@ class Session:
             },
         }
 
+    def _warn_if_large(self) -> None:
+        """Warn once per process when the embedded database outgrows interactive use."""
+        global _WARNED_SIZE
+        if _WARNED_SIZE:
+            return
+        with self._errors():
+            n = int(self._coll.estimated_document_count())
+        if n > EMBEDDED_INTERACTIVE_LIMIT:
+            _WARNED_SIZE = True
+            warnings.warn(
+                f"the embedded database holds {n:,} records; past "
+                f"{EMBEDDED_INTERACTIVE_LIMIT:,} its unfiltered counts take seconds (pages stay "
+                "fast). Move to a MongoDB server: jwstnb export, then JWSTNB_MONGO_URI and "
+                "jwstnb restore (docs/scale.md)",
+                ScaleWarning,
+                stacklevel=3,
+            )
+
     # --- ingest, lineage and backup: the bulk work of admin tools ---------------------------
 
     def require_admin(self, what: str) -> None:
@@ -1475,4 +1503,6 @@ def connect(
     except BaseException:
         session.close()
         raise
+    if local:
+        session._warn_if_large()
     return session

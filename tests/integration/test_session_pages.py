@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -117,3 +118,31 @@ def test_page_to_table_has_units_and_coordinates(admin_session: Session) -> None
     assert list(frame["file_name"]) == list(table["file_name"])
     assert len(admin_session.table(batch=2)) == 3
     assert len(admin_session.table(limit=2, batch=2)) == 2
+
+
+@pytest.mark.parametrize("role", ["anonymous", "user", "admin"])
+def test_no_page_plan_sorts_in_memory(admin_session: Session, role: str) -> None:
+    """The page query never has a blocking SORT stage and never sits inside $facet."""
+    _many(admin_session, 30, start=utc_now(), step=timedelta(seconds=1))
+    s = {"anonymous": admin_session.anonymous(), "user": admin_session.as_user("alice"),
+         "admin": admin_session}[role]
+    for shape in ({}, {"data_type": "image"}, {"sort": "fileName", "descending": False},
+                  {"sort": "fileSize"}, {"instrument": "nircam", "sort": "observationDate"}):
+        plan = s.explain("search", **shape)
+        assert "SORT" not in plan["stages"] and "COLLSCAN" not in plan["stages"], shape
+        assert "$facet" not in repr(plan["pipeline"])
+
+
+def test_the_embedded_size_warning_names_the_numbers(
+    admin_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwstnb import session as session_module
+
+    _many(admin_session, 12, start=utc_now(), step=timedelta(seconds=1))
+    monkeypatch.setattr(session_module, "EMBEDDED_INTERACTIVE_LIMIT", 10)
+    monkeypatch.setattr(session_module, "_WARNED_SIZE", False)
+    with pytest.warns(session_module.ScaleWarning, match="holds 12 records; past 10"):
+        admin_session._warn_if_large()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        admin_session._warn_if_large()  # once per process
