@@ -8,10 +8,14 @@
 database, then one query is timed many times, the variants interleaved in each round:
 
 - ``jwstnb``: ``session.as_user(u).search(text="ngc 3132", data_type="image",
-  processing_level="L3")`` -> a Page of 20 pydantic records, total and six facets in ONE
-  aggregate, with the user's scope inside the filter.
-- ``raw, same pipeline``: the same aggregate written by hand with pymongo (dicts out, no
-  models): the strict measure of what the toolkit adds. Target: median ratio <= 1.15.
+  processing_level="L3")`` -> a Page of 20 pydantic records (an index-sorted page query),
+  then total and seven facets (a second aggregate), with the user's scope inside both.
+- ``raw, same pipeline``: the same two aggregates written by hand with pymongo (dicts out,
+  no models): the strict measure of what the toolkit adds. Target: median ratio <= 1.15.
+
+``--sweep 1000,10000,100000`` instead times, at each size, what the SearchPanel waits for:
+first rows (``Session.items``) and counts (``Session.counts``) for the unfiltered view and
+each step of a filter chain, and ``Session.search`` (both) beside them.
 - ``raw, obvious``: what one writes without jwstnb: ``find`` with ``$or`` scope and
   ``$regex`` text + ``sort/skip/limit``, ``count_documents``, and one aggregate per facet
   (8 round trips, none of them index-led on SecantusDB).
@@ -53,7 +57,8 @@ FILTERS = {"data_type": "image", "processing_level": "L3"}
 def synthetic(n: int, seed: int = 7) -> list[dict[str, Any]]:
     """``n`` valid stored documents: 60% public imports, 40% private to one of 100 users."""
     rnd = random.Random(seed)
-    t0 = datetime(2022, 7, 1, tzinfo=UTC)
+    # Uploads spread over the past, the newest a minute ago (as in a live archive).
+    t0 = datetime.now(UTC) - timedelta(seconds=37 * n + 60)
     instruments = {
         "NIRCAM": ["F090W", "F200W", "F444W"],
         "MIRI": ["F770W", "F1130W"],
@@ -108,13 +113,13 @@ def synthetic(n: int, seed: int = 7) -> list[dict[str, Any]]:
 
 
 def raw_same_pipeline(session: Session) -> Callable[[], Any]:
-    """The aggregate jwstnb sends, written by hand (index-led $match, then the rest)."""
+    """The two aggregates jwstnb sends (page, then counts), written by hand."""
     coll = session.client[session.database_name][session.collection_name]
     facets = {
         name: [{"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
         for name, path in FACET_PATHS.items()
     }
-    pipeline = [
+    match = [
         {"$match": {"keywords": {"$gte": "3132", "$lt": "3133"}}},
         {
             "$match": {
@@ -126,23 +131,20 @@ def raw_same_pipeline(session: Session) -> Callable[[], Any]:
                 "$and": [{"keywords": {"$regex": "^ngc"}}],
             }
         },
-        {
-            "$facet": {
-                "items": [
-                    {"$sort": {"uploadDate": -1, "_id": -1}},
-                    {"$skip": 0},
-                    {"$limit": 20},
-                    {"$project": {"keywords": 0, "readers": 0}},
-                ],
-                "total": [{"$count": "n"}],
-                **facets,
-            }
-        },
     ]
+    page = [
+        *match,
+        {"$sort": {"uploadDate": -1, "_id": -1}},
+        {"$skip": 0},
+        {"$limit": 20},
+        {"$project": {"keywords": 0, "readers": 0, "program": 0, "skyRegion": 0}},
+    ]
+    counts = [*match, {"$facet": {"total": [{"$count": "n"}], **facets}}]
 
     def run() -> Any:
-        result = next(iter(coll.aggregate(pipeline)))
-        return result["items"], result["total"][0]["n"], {k: result[k] for k in FACET_PATHS}
+        items = list(coll.aggregate(page))
+        result = next(iter(coll.aggregate(counts)))
+        return items, result["total"][0]["n"], {k: result[k] for k in FACET_PATHS}
 
     return run
 
@@ -193,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         help="rounds that also time the (slow) obvious raw version",
     )
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--sweep", help="sizes to time first rows and counts at, e.g. "
+                        "1000,10000,100000")
     args = parser.parse_args(argv)
+    if args.sweep:
+        return sweep([int(n) for n in args.sweep.split(",")], args)
 
     tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-")
     proc = None
@@ -273,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| variant | round trips | runs | median ms | ratio jwstnb / variant |",
         "|---|---:|---:|---:|---:|",
-        f"| jwstnb `Session.search` (Page of models) | 1 | {len(times['jwstnb'])} | "
+        f"| jwstnb `Session.search` (Page of models) | 2 | {len(times['jwstnb'])} | "
         f"{med['jwstnb']:.1f} | 1.00 |",
-        f"| raw pymongo, same pipeline by hand (dicts) | 1 | {len(times['same'])} | "
+        f"| raw pymongo, same pipelines by hand (dicts) | 2 | {len(times['same'])} | "
         f"{med['same']:.1f} | {med['jwstnb'] / med['same']:.2f} |",
         f"| raw pymongo, obvious find + count + 6 facet aggregates | 8 | "
         f"{len(times['obvious'])} | {med['obvious']:.1f} | {med['jwstnb'] / med['obvious']:.3f} |",
@@ -284,6 +290,85 @@ def main(argv: list[str] | None = None) -> int:
         f"(ratio of medians; median of per-round ratios {paired:.2f}; target <= 1.15).",
     ]
     table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+    return 0
+
+
+CHAIN: list[tuple[str, dict[str, Any]]] = [
+    ("unfiltered", {}),
+    ("text 'ngc'", {"text": "ngc"}),
+    ("text 'ngc 3132'", {"text": "ngc 3132"}),
+    ("+ data_type=image", {"text": "ngc 3132", "data_type": "image"}),
+    ("+ level=L3", {"text": "ngc 3132", "data_type": "image", "processing_level": "L3"}),
+    ("data_type=image only", {"data_type": "image"}),
+    ("instrument=NIRCAM only", {"instrument": "NIRCAM"}),
+]
+
+
+def _load(uri: str, n: int) -> tuple[Session, str]:
+    database = f"jwstnb_bench_{uuid.uuid4().hex[:8]}"
+    docs = synthetic(n)
+    raw: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=30_000)
+    for start in range(0, len(docs), 5000):
+        raw[database]["jwst_data"].insert_many(docs[start : start + 5000], ordered=False)
+    raw.close()
+    return connect(uri, admin=True, database=database, timeout=60), database
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def sweep(sizes: list[int], args: argparse.Namespace) -> int:
+    """Time to first rows and time to counts, per size and filter step (anonymous scope)."""
+    tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-")
+    proc = None
+    uri = args.uri
+    if not uri:
+        proc = SecantusProcess(Path(tmp.name) / "data")
+        proc.start(timeout=60)
+        uri = proc.uri
+    rows = []
+    try:
+        for n in sizes:
+            admin, database = _load(uri, n)
+            try:
+                s = admin.anonymous()
+                s.items()  # the first broad page finds where the newest uploads are
+                for label, criteria in CHAIN:
+                    repeats = 3 if n >= 50_000 else 5
+                    first = _median_ms(lambda c=criteria, v=s: v.items(**c), repeats)
+                    counts = _median_ms(
+                        lambda c=criteria, v=s: v.counts(**c), 1 if n >= 50_000 else 3
+                    )
+                    total = s.counts(**criteria).total
+                    rows.append(f"| {n:,} | {label} | {total:,} | {first:.0f} | {counts:.0f} |")
+            finally:
+                admin.client.drop_database(database)
+                admin.close()
+    finally:
+        if proc is not None:
+            proc.stop()
+        tmp.cleanup()
+    server = "SecantusDB (started here)" if proc is not None else "given URI"
+    table = "\n".join([
+        f"### First rows and counts by size ({server}, anonymous scope, page of 20)",
+        "",
+        "`python benchmarks/search.py --sweep " + ",".join(str(n) for n in sizes) + "`",
+        "",
+        "| records | search | matches | first rows, ms (Session.items) | counts, ms "
+        "(Session.counts) |",
+        "|---:|---|---:|---:|---:|",
+        *rows,
+    ])
     print(table)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

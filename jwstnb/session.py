@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -224,6 +224,8 @@ class _Connection:
         self.lock = threading.Lock()
         self._secantus: bool | None = None
         self.hint_supported = True
+        # The newest upload a broad page has shown: where windows of recent uploads start.
+        self.newest_upload: datetime | None = None
 
     @property
     def is_secantus(self) -> bool:
@@ -626,12 +628,13 @@ class Session:
         pipeline, plan = page_pipeline(criteria, self._scope, sky_exclude=exclude)
         wanted = criteria.page_size
         if self._conn.is_secantus and windowed(criteria, plan):
-            # Read the most recent uploads first: a full page from a window is exact.
+            # Read the most recent uploads first: a full page from a window is exact. The
+            # windows end at the newest upload seen so far (or now), open towards the future.
             from jwstnb.schema import utc_now
 
-            now = utc_now()
+            anchor = self._conn.newest_upload or utc_now()
             for seconds in _WINDOWS:
-                since = now - timedelta(seconds=seconds)
+                since = anchor - timedelta(seconds=seconds)
                 windowed_pipeline, window_plan = page_pipeline(
                     criteria, self._scope, since=since, sky_exclude=exclude
                 )
@@ -639,6 +642,12 @@ class Session:
                 if len(docs) >= wanted:
                     return self._models(docs, skipped)
         docs = self._aggregate(pipeline, plan, hint=page_hint(criteria, self._scope, plan))
+        if windowed(criteria, plan) and criteria.page == 1 and docs:
+            newest = docs[0].get("uploadDate")
+            if isinstance(newest, datetime) and (
+                self._conn.newest_upload is None or newest > self._conn.newest_upload
+            ):
+                self._conn.newest_upload = newest
         return self._models(docs, skipped)
 
     def _counts(
