@@ -110,6 +110,20 @@ def test_scan_imports_every_file_then_skips_them(
     assert "0 imported" in again, again
 
 
+def test_scan_of_a_folder_whose_url_is_percent_encoded(
+    jwstnb_cmd, tmp_path: Path, mongo_uri: str, db_name: str
+) -> None:
+    """``Path.as_uri()`` and file managers write a space as %20: it is the same folder."""
+    from tests.fixtures_storage import make_fits_bytes
+
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    (folder / "jw01234001001_02101_00001_nrca1_cal.fits").write_bytes(make_fits_bytes())
+    assert "%20" in folder.as_uri()
+    out = jwstnb_cmd("scan", folder.as_uri(), "--mount", "mine", "-q").stdout
+    assert "1 imported" in out, out
+
+
 def test_scan_of_an_unknown_protocol_fails_with_one_line(jwstnb_cmd, tmp_path: Path) -> None:
     proc = jwstnb_cmd("scan", "nosuchproto://x/y", "--mount", "x", check=False)
     assert proc.returncode == 1

