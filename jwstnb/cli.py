@@ -590,18 +590,19 @@ def _count(uri: str | None, database: str | None) -> str:
         return f"{session.database_name}.{session.collection_name}: {total} records"
 
 
+def _failed(name: str, what: str, exc: BaseException, source: str | None, fix: str) -> Check:
+    """A failed check whose detail ends with the error's own line (secrets of ``source`` out)."""
+    reason = error_line(exc, sources=[source]).split(": ", 1)[-1]
+    return Check(name, False, f"{what} ({reason})", fix=fix)
+
+
 def _database_check(uri: str, database: str | None) -> Check:
     shown = redact(uri)
     try:
         return Check("database", True, f"{shown} answers ({_count(uri, database)})")
     except Exception as exc:
-        reason = error_line(exc, sources=[uri]).split(": ", 1)[-1]
-        return Check(
-            "database",
-            False,
-            f"{shown} does not answer ({reason})",
-            fix=f"start that server, or fix --uri / {URI_ENV} (unset it for the embedded database)",
-        )
+        fix = f"start that server, or fix --uri / {URI_ENV} (unset it for the embedded database)"
+        return _failed("database", f"{shown} does not answer", exc, uri, fix)
 
 
 def _embedded_check(database: str | None) -> Check:
@@ -618,13 +619,14 @@ def _embedded_check(database: str | None) -> Check:
     try:
         counted = _count(None, database)
     except Exception as exc:
-        return Check(
-            "database",
-            False,
-            f"embedded database on port {st.get('port')}: {error_line(exc).split(': ', 1)[-1]}",
-            fix="`jwstnb db stop`, then `jwstnb db start` (see its log: "
-            f"{st.get('log')})",
+        from jwstnb.errors import CredentialsLost
+
+        fix = (
+            "jwstnb db reset-password"
+            if isinstance(exc, CredentialsLost)
+            else f"`jwstnb db stop`, then `jwstnb db start` (see its log: {st.get('log')})"
         )
+        return _failed("database", f"embedded database on port {st.get('port')}", exc, None, fix)
     return Check(
         "database", True, f"embedded database running on port {st.get('port')} ({counted})"
     )
@@ -662,13 +664,8 @@ def _storage_check(url: str | None) -> Check:
         fs.ls(root)
         return Check("storage", True, f"{shown} is readable")
     except Exception as exc:
-        reason = error_line(exc, sources=[url]).split(": ", 1)[-1]
-        return Check(
-            "storage",
-            False,
-            f"{shown} is not readable ({reason})",
-            fix=f"check --storage / {STORAGE_ENV} and its credentials",
-        )
+        fix = f"check --storage / {STORAGE_ENV} and its credentials"
+        return _failed("storage", f"{shown} is not readable", exc, url, fix)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
