@@ -520,6 +520,9 @@ class SkyView(anywidget.AnyWidget):
     def _update_caption(self) -> None:
         counts = self.scene.get("counts")
         text = _counts_text(counts) if counts and counts["records"] else ""
+        cone = self._cone()
+        if cone is not None and text:
+            text += f" · cone {cone[0]:.6f} {cone[1]:+.6f} r={cone[2]:.6f}°"
         record = self.selected_record
         if record is not None:
             level = getattr(record.processing_level, "value", record.processing_level)

@@ -70,10 +70,10 @@ function render({ model, el }) {
     for (const line of scene.grid || []) {
       const [x, y] = px(line.anchor);
       if (line.kind === "ra") {
-        out += `<text class="jwstnb-sky-label" x="${x.toFixed(1)}" y="${height - MARGIN + 14}" `
+        out += `<text class="jwstnb-sky-label jwstnb-sky-label-ra" x="${x.toFixed(1)}" y="${height - MARGIN + 14}" `
           + `text-anchor="middle">${esc(line.label)}</text>`;
       } else {
-        out += `<text class="jwstnb-sky-label" x="${MARGIN - 3}" y="${(y + 3).toFixed(1)}" `
+        out += `<text class="jwstnb-sky-label jwstnb-sky-label-dec" x="${MARGIN - 3}" y="${(y + 3).toFixed(1)}" `
           + `text-anchor="end" transform="rotate(-90 ${MARGIN - 3} ${(y + 3).toFixed(1)})">`
           + `${esc(line.label)}</text>`;
       }
