@@ -99,8 +99,8 @@ async def _run_in_kernel(kernel_manager, code: str, timeout: float = 120.0) -> s
         chunks: list[str] = []
 
         def output(msg: dict) -> None:
-            if msg["msg_type"] == "stream":
-                chunks.append(msg["content"]["text"])
+            if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+                chunks.append(msg["content"]["text"])  # log lines on stderr are not output
             elif msg["msg_type"] == "error":
                 chunks.append("\n".join(msg["content"]["traceback"]))
 
