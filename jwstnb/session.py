@@ -445,15 +445,22 @@ class Session:
         """Build every index the toolkit's queries rely on (idempotent); return their names."""
         from pymongo.errors import OperationFailure
 
-        models = [_index_model(spec) for spec in INDEXES]
+        with self._errors():
+            existing = {ix["name"]: dict(ix["key"]) for ix in self._coll.list_indexes()}
+        # An index already there with the same name and keys is built (servers add options
+        # of their own, e.g. 2dsphereIndexVersion, which a second create would call a conflict).
+        done = [s.name for s in INDEXES if existing.get(s.name) == dict(s.key_pattern)]
+        models = [_index_model(s) for s in INDEXES if s.name not in done]
+        if not models:
+            return done
         with self._errors():
             try:
-                return list(self._coll.create_indexes(models))
+                return done + list(self._coll.create_indexes(models))
             except OperationFailure as exc:
                 if exc.code not in (85, 86):  # IndexOptionsConflict / IndexKeySpecsConflict
                     raise
         # An index of the same keys exists under other options: build the others one by one.
-        names = []
+        names = list(done)
         for model in models:
             try:
                 with self._errors():
