@@ -43,6 +43,7 @@ __all__ = [
     "WavelengthRange",
     "collection_validator",
     "mjd_to_datetime",
+    "to_object_id",
     "utc_now",
 ]
 
@@ -100,7 +101,8 @@ def _to_utc(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def _to_object_id(value: Any) -> ObjectId:
+def to_object_id(value: Any) -> ObjectId:
+    """An ObjectId from itself or its 24-hex-digit string; ValueError otherwise."""
     if isinstance(value, ObjectId):
         return value
     if isinstance(value, str) and ObjectId.is_valid(value):
@@ -121,7 +123,7 @@ UtcDatetime = Annotated[
 # A MongoDB ObjectId (accepts its 24-hex-digit string form).
 ObjectIdField = Annotated[
     ObjectId,
-    BeforeValidator(_to_object_id),
+    BeforeValidator(to_object_id),
     PlainSerializer(lambda v: v, return_type=ObjectId, when_used="python"),
     PlainSerializer(str, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "bsonType": "objectId"}),

@@ -58,7 +58,13 @@ from jwstnb.query import (
     status_transition,
     windowed,
 )
-from jwstnb.schema import COLLECTION, DATABASE, JwstDataModel, ProcessingResult
+from jwstnb.schema import (
+    COLLECTION,
+    DATABASE,
+    JwstDataModel,
+    ProcessingResult,
+    to_object_id,
+)
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -251,11 +257,13 @@ class _Connection:
 
 
 def _oid(record_id: Any) -> ObjectId:
-    if isinstance(record_id, ObjectId):
-        return record_id
-    if isinstance(record_id, str) and ObjectId.is_valid(record_id):
-        return ObjectId(record_id)
-    raise NotFound(f"no record {str(record_id)[:80]!r}: a record id is 24 hexadecimal digits")
+    """A record id as an ObjectId; anything else cannot name a record (NotFound)."""
+    try:
+        return to_object_id(record_id)
+    except ValueError:
+        raise NotFound(
+            f"no record {str(record_id)[:80]!r}: a record id is 24 hexadecimal digits"
+        ) from None
 
 
 def _model(doc: Mapping[str, Any]) -> JwstDataModel:
