@@ -324,8 +324,9 @@ def scan(
 
     session.require_admin("a scan")
     report = ScanReport()
-    sizes = storage.sizes(prefix)
-    keys = [k for k in sizes if _wanted(k)]
+    # One record per file: a file two mounts reach is filed under its canonical key.
+    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    keys = sorted(sizes)
     if not keys:
         where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
         raise StorageFileNotFound(

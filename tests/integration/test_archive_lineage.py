@@ -133,3 +133,45 @@ def test_a_candidate_mosaic_reaches_every_contributing_exposure(
         i2d = next(n for n in obs_tree.nodes if n.file_name == f"{obs_id}_i2d.fits")
         cal = next(n for n in obs_tree.nodes if n.file_name.endswith("_cal.fits"))
         assert i2d.parent_id == cal.id
+
+
+def test_a_file_two_mounts_reach_is_one_record(admin_session: Session, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "mast").mkdir(parents=True)
+    storage = Storage({"": data.as_uri(), "mirror/": (data / "mast").as_uri()})
+    storage.write_bytes("mirror/jw02733001001_02101_00001_nrca1_cal.fits", _fits())
+    first = ingest.scan(admin_session, storage, "", progress=False)  # reaches it as mast/...
+    second = ingest.scan(admin_session, storage, "mirror/", progress=False)
+    assert first.imported == ["mirror/jw02733001001_02101_00001_nrca1_cal.fits"]
+    assert second.skipped == first.imported
+    assert admin_session.count() == 1
+
+
+def test_a_scan_lists_bombs_in_failed_and_imports_every_good_file(
+    admin_session: Session, tmp_path: Path
+) -> None:
+    import gzip
+    import struct
+    import zlib
+
+    storage = Storage((tmp_path / "store").as_uri())
+    storage.write_bytes("good/jw02733001001_02101_00001_nrca1_cal.fits", _fits())
+    # a PNG whose header claims 30000 x 30000 pixels
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+           + chunk(b"IDAT", zlib.compress(b"\0" * 30001)) + chunk(b"IEND", b""))
+    storage.write_bytes("good/huge.png", png)
+    # a gzip FITS that inflates far past the limit (a small one: the limit is per Storage)
+    header = fits.Header({"SIMPLE": True, "BITPIX": 8, "NAXIS": 1, "NAXIS1": 40_000_000})
+    blob = header.tostring().encode() + b"\0" * 40_000_000
+    storage.write_bytes("good/bomb_cal.fits.gz", gzip.compress(blob, compresslevel=1))
+    small = Storage((tmp_path / "store").as_uri(), max_inflate_bytes=2**20)
+    report = ingest.scan(admin_session, small, "good/", progress=False)
+    failed = dict(report.failed)
+    assert set(failed) == {"good/huge.png", "good/bomb_cal.fits.gz"}
+    assert "pixel" in failed["good/huge.png"] and "limit" in failed["good/bomb_cal.fits.gz"]
+    assert report.imported == ["good/jw02733001001_02101_00001_nrca1_cal.fits"]
