@@ -151,7 +151,8 @@ def _sky(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         dx = (ra - sra) * cosd * 3600.0
         dy = (dec - sdec) * 3600.0
         sky += peak * np.exp(-0.5 * (dx * dx + dy * dy) / 0.8**2)
-    return sky.astype(np.float32)
+    image: np.ndarray = np.asarray(sky, dtype=np.float32)
+    return image
 
 
 def _wcs_cards(
