@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -148,6 +149,9 @@ def bench_search(session: Session, rounds: int) -> tuple[list[str], dict[str, An
                 counts_time[name].append(_wait_counts(panel, counted) - start)
             queries[name] = tuple(n for n in listener.names if n in ("items", "counts"))
             totals[name] = panel.total
+            counted_s = f"{counts_time[name][-1]:.2f} s" if panel.counted > counted else "-"
+            print(f"  {name.strip()}: rows {rows_time[name][-1]:.2f} s, counts {counted_s}",
+                  file=sys.stderr, flush=True)
             criteria = dict(panel.criteria())
             start = time.perf_counter()
             session.items(**criteria, page=panel.page, page_size=panel.page_size)
@@ -259,6 +263,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    # A stopped run still stops the SecantusDB it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     proc = None
     tmp = None
