@@ -134,12 +134,13 @@ def error_line(exc: BaseException, command: str = "", sources: Sequence[str | No
     from jwstnb.errors import ConnectionFailed, JwstnbError, StorageError
 
     module = type(exc).__module__.split(".")[0]
+    doctor = " (see `jwstnb doctor`)" if command not in ("", "doctor") else ""
     if isinstance(exc, CliError):
         text = str(exc)
     elif module.startswith("pydantic") and hasattr(exc, "errors"):
         text = _validation_line(exc, command)
     elif isinstance(exc, ConnectionFailed | StorageError):
-        text = f"{exc} (see `jwstnb doctor`)"
+        text = f"{exc}{doctor}"
     elif isinstance(exc, JwstnbError):
         text = str(exc) or type(exc).__name__
     elif isinstance(exc, ModuleNotFoundError) and not (exc.name or "").startswith("jwstnb"):
@@ -150,7 +151,7 @@ def error_line(exc: BaseException, command: str = "", sources: Sequence[str | No
     elif module in ("botocore", "aiobotocore", "boto3", "aiohttp", "s3fs"):
         text = _storage_line(exc)
     elif module in ("pymongo", "bson"):
-        text = f"database error: {type(exc).__name__}: {exc} (see `jwstnb doctor`)"
+        text = f"database error: {type(exc).__name__}: {exc}{doctor}"
     elif isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
         where = exc.filename if getattr(exc, "filename", None) else exc
         text = f"{exc.strerror or 'not found'}: {where}; check the path"
