@@ -306,12 +306,12 @@ class _Pool:
 class _DaskPool(_Pool):
     """The workers of a ``dask.distributed.Client``."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, owned: bool = False) -> None:
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
         self.client = client
-        self.owned = False
+        self.owned = owned
         self.lost_errors = (KilledWorker, CancelledError, CommClosedError)
         threads = sum(client.nthreads().values())
         self.slots = max(2, 2 * threads)
@@ -323,7 +323,8 @@ class _DaskPool(_Pool):
         return self.client.submit(fn, *args, key=name, pure=False, retries=0)
 
     def vanished(self, future: Any) -> bool:
-        return getattr(future, "status", None) in ("lost", "cancelled")
+        # "lost" data is recomputed by Dask while the future is held: only cancelled is gone
+        return getattr(future, "status", None) == "cancelled"
 
     def cancel(self, futures: Iterable[Any]) -> None:
         futures = list(futures)
@@ -331,7 +332,8 @@ class _DaskPool(_Pool):
             self.client.cancel(futures)
 
     def close(self) -> None:
-        return None
+        if self.owned:  # made here from a scheduler address
+            self.client.close()
 
 
 def _pool(executor: Any, workers: int) -> _Pool:
@@ -347,7 +349,7 @@ def _pool(executor: Any, workers: int) -> _Pool:
                 f"running on the Dask cluster at {executor!r} needs Dask: "
                 "pip install 'jwstnb[dask]' (or pass executor=None to use threads)"
             ) from None
-        return _DaskPool(Client(executor))  # type: ignore[no-untyped-call]
+        return _DaskPool(Client(executor), owned=True)  # type: ignore[no-untyped-call]
     if type(executor).__module__.split(".")[0] == "distributed":
         return _DaskPool(executor)
     raise invalid(
