@@ -140,6 +140,8 @@ class Footprint:
 
     def __post_init__(self) -> None:
         polygons = tuple(_ring(p) for p in self.polygons)
+        for ring in polygons:
+            _oriented(ring)  # refuses a polygon whose vertices lie on one great circle
         circles = []
         for circle in self.circles:
             if len(circle) != 3:
@@ -254,21 +256,75 @@ def _spherical(xyz: Vectors) -> Any:
     from spherical_geometry.polygon import SingleSphericalPolygon  # type: ignore[import-untyped, unused-ignore]
 
     polygon = SingleSphericalPolygon(xyz)
-    if polygon._degenerate:  # spherical-geometry's only flag for it
+    if polygon._degenerate:  # spherical-geometry's flag: all vertices on one great circle
         raise _invalid("footprint", "a polygon's vertices all lie on one great circle")
     return polygon
 
 
+def _gnomonic(xyz: Vectors) -> tuple[Vectors, Vectors] | None:
+    """The ring in the tangent plane at its mean direction (gnomonic: great circles become
+    straight lines, so orientation and containment are exact planar questions), with that
+    direction; None when the ring does not fit in the open hemisphere around it.
+
+    Hand-written because spherical-geometry's orientation and inside point are unreliable for
+    sub-arcsecond polygons near the poles (its triple products underflow its tolerances).
+    """
+    import numpy as np
+
+    mean = xyz.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm < 1e-12:
+        return None
+    mean /= norm
+    dots = xyz @ mean
+    if float(dots.min()) <= 1e-6:
+        return None
+    helper = np.array([0.0, 0.0, 1.0]) if abs(mean[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    east = np.cross(helper, mean)
+    east /= np.linalg.norm(east)
+    north = np.cross(mean, east)  # east x north = mean: the plane seen from outside
+    flat = xyz / dots[:, None]
+    return np.column_stack((flat @ east, flat @ north)), np.vstack((mean, east, north))
+
+
+def _shoelace(flat: Vectors) -> float:
+    import numpy as np
+
+    x, y = flat[:, 0], flat[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
 def _oriented(ring: Ring) -> Vectors:
     """Unit vectors of a ring, counter-clockwise seen from outside the sphere (inside on the
-    left), inside = the smaller region: spherical-geometry orients them (clockwise), we flip."""
-    points: Vectors = _spherical(_to_vectors(*zip(*ring, strict=True))).points
-    return points[:-1][::-1].copy()
+    left), inside = the smaller region. A ValidationError when all lie on one great circle."""
+    import numpy as np
+
+    xyz = _to_vectors(*zip(*ring, strict=True))
+    plane = _gnomonic(xyz)
+    if plane is None:  # bigger than a hemisphere's worth: spherical-geometry orients it
+        points: Vectors = _spherical(xyz).points
+        return points[:-1][::-1].copy()  # it turns rings clockwise; we want the reverse
+    flat = plane[0]
+    area = _shoelace(flat)
+    extent = float(np.ptp(flat, axis=0).max())
+    if abs(area) <= 1e-9 * extent**2:
+        raise _invalid("footprint", "a polygon's vertices all lie on one great circle")
+    return xyz if area > 0 else xyz[::-1].copy()
 
 
 def _contains(xyz: Vectors, point: Vectors) -> bool:
-    polygon = _spherical(xyz[::-1])
-    return bool(polygon.contains_point(point))
+    """Whether a counter-clockwise ring's inside holds ``point`` (edges may go either way)."""
+    plane = _gnomonic(xyz)
+    if plane is None:
+        return bool(_spherical(xyz[::-1]).contains_point(point))
+    from matplotlib.path import Path
+
+    flat, (mean, east, north) = plane
+    height = float(point @ mean)
+    if height <= 0.0:
+        return False
+    target = point / height
+    return bool(Path(flat).contains_point((float(target @ east), float(target @ north))))
 
 
 def _is_convex(xyz: Vectors) -> bool:
@@ -276,7 +332,8 @@ def _is_convex(xyz: Vectors) -> bool:
 
     a, b, c = xyz, np.roll(xyz, -1, axis=0), np.roll(xyz, -2, axis=0)
     turns = np.einsum("ij,ij->i", np.cross(a, b), c)
-    return bool(np.all(turns >= -1e-15))
+    scale = float(np.max(np.abs(turns)))
+    return bool(np.all(turns >= -1e-9 * scale))
 
 
 def _angle(u: Vectors, v: Vectors) -> Vectors:
