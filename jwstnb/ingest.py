@@ -376,6 +376,7 @@ def scan_url(
     from jwstnb.storage import Storage
 
     session.require_admin("a scan")
+    url = _plain_file_url(url)
     given = storage is not None
     storage = storage if storage is not None else Storage()
     prefix = storage.mount_of(url)
@@ -387,6 +388,12 @@ def scan_url(
             raise StorageNotConfigured(
                 f"{shown} is not a storage mount, so the records of a scan could not be "
                 f"opened again; give it a name: jwstnb scan {shown} --mount NAME"
+            )
+        config.mount_prefix(mount)  # a bad name fails before anything is looked at
+        if not any(_wanted(k) for k in Storage(url).sizes("")):  # StorageError: bucket, access
+            raise StorageFileNotFound(
+                f"nothing to scan at {shown}: no such folder, or no FITS, asdf, JSON, table "
+                "or picture files in it; nothing was mounted"
             )
         config.add_mount(mount, url)
         if given:
@@ -402,6 +409,15 @@ def scan_url(
             f"(or under that name)"
         )
     return scan(session, storage, prefix, workers=workers, progress=progress)
+
+
+def _plain_file_url(url: str) -> str:
+    """``file://`` URLs as paths name them: ``file:///tmp/my%20data`` is ``/tmp/my data``."""
+    from urllib.parse import unquote, urlsplit
+
+    if url.lower().startswith("file://"):
+        return "file://" + unquote(urlsplit(url).path)
+    return url
 
 
 # --- MAST ---------------------------------------------------------------------------------------
