@@ -85,6 +85,7 @@ _SMALL_PLANE_BYTES = 2**20
 # them, so reading them piecewise would cost several requests for little saving).
 _SMALL_FILE_BLOCKS = 4
 _SECRET_OPTION = re.compile(r"secret|password|passwd|token|credential|(^|_)key$|^key", re.I)
+_FITS_BLOCK = 2880  # bytes in a FITS header or data block
 _FITS_MAGIC = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
 #: A gzip/bzip2 FITS file may inflate to at most this many bytes (``Storage(max_inflate_bytes=
 #: ...)``); a picture file may be at most this big too.
@@ -993,6 +994,7 @@ class Storage:
 
         key = where.key
         bounded: _Bounded | None = None
+        magic, total = b"", -1
         try:
             f = self._open_binary(where, size=size)
         except FileNotFoundError:
@@ -1023,6 +1025,12 @@ class Storage:
             f.close()
             if bounded is not None and bounded.exceeded:  # astropy hid it as a corrupt file
                 raise bounded.refuse() from None
+            if magic.startswith(b"SIMPLE") and 0 <= total < _FITS_BLOCK:
+                # it does start like FITS: astropy's "no SIMPLE card" means cut short
+                raise FitsError(
+                    f"cannot read {key!r} as FITS: the file is truncated ({total} bytes, "
+                    f"less than one {_FITS_BLOCK}-byte header block)"
+                ) from None
             raise self._fits_failure(key, exc) from None
         return _Opened(key, hdul, total, f, bounded, self.max_inflate_bytes)
 
