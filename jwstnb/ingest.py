@@ -203,6 +203,25 @@ def _store(
     (report.imported if created else report.updated).append(key)
 
 
+#: New files a scan files with one insert command (one round trip, one journal sync).
+INSERT_BATCH = 100
+
+
+def _insert_new(session: Session, models: list[JwstDataModel], report: ScanReport) -> None:
+    """Insert records for files no record had when the scan began, in one round trip; a
+    file another process filed meanwhile is refreshed through the one-record path instead."""
+    if not models:
+        return
+    taken = set(session.insert_new(models))
+    for i, model in enumerate(models):
+        if i in taken:
+            existing = session.records_at([str(model.file_path)]).get(str(model.file_path))
+            _store(session, model, existing, report)
+        else:
+            report.imported.append(str(model.file_path))
+    models.clear()
+
+
 def _programs(texts: Iterable[str | None]) -> set[str]:
     """Every JWST program named by these file names or MAST obs ids."""
     return {p for p in (program_of(t) for t in texts if t) if p}
@@ -338,15 +357,22 @@ def scan(
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
     read = read_records(storage, [(k, sizes[k]) for k in keys], executor=executor,
                         workers=workers)
+    new: list[JwstDataModel] = []
     try:
         for key, model, why in read:
             if model is None:
                 report.failed.append((key, str(why)))
                 log.info("scan: %s failed: %s", key, why)
+            elif key not in existing:
+                new.append(model)  # written in batches below: one round trip each
+                if len(new) >= INSERT_BATCH:
+                    _insert_new(session, new, report)
+                touched.update((model.file_name, key))
             else:
                 _store(session, model, existing.get(key), report)
                 touched.update((model.file_name, key))
             bar.update(1)
+        _insert_new(session, new, report)
     finally:
         read.close()
         bar.close()

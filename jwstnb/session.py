@@ -1059,6 +1059,27 @@ class Session:
         with self._errors():
             return str(self._coll.insert_one(doc).inserted_id)
 
+    def insert_new(self, models: Sequence[JwstDataModel]) -> list[int]:
+        """Store many new records in one round trip; returns the positions of those whose
+        (owner, ``filePath``) another writer filed first (not written: upsert those)."""
+        from pymongo.errors import BulkWriteError
+
+        docs = [self.document(m) for m in models]
+        if not docs:
+            return []
+        with self._errors():
+            try:
+                self._coll.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors") or []
+                if any(e.get("code") != 11000 for e in errors):
+                    first = next(e for e in errors if e.get("code") != 11000)
+                    raise invalid(
+                        "document", f"the server refused a record: {first.get('errmsg')}"
+                    ) from None
+                return sorted(int(e["index"]) for e in errors)
+        return []
+
     def upsert(self, model: JwstDataModel | Mapping[str, Any]) -> tuple[str, bool]:
         """Insert, or update the record with the same owner and ``filePath``: (id, created).
 
