@@ -173,8 +173,8 @@ def program_of_record(doc: Mapping[str, Any]) -> str | None:
 def sky_region(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     """The GeoJSON the ``skyRegion`` 2dsphere index holds: the footprint, else the centre.
 
-    A footprint that cannot be stored as GeoJSON (malformed, bigger than a hemisphere)
-    falls back to the centre point, so the record is still found by position.
+    A footprint whose text does not parse falls back to the centre point, so the record is
+    still found by position.
     """
     footprint = _get(doc, ("imageInfo", "footprint"))
     ra, dec = _get(doc, ("imageInfo", "ra")), _get(doc, ("imageInfo", "dec"))

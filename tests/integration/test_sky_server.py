@@ -121,7 +121,7 @@ cone_decs = st.one_of(st.sampled_from([90.0, -90.0, 89.5, -89.7, 0.0]), st.float
 cone_radii = st.one_of(st.sampled_from([0.0, 1 / 3600, 0.1, 30.0]), st.floats(0, 30))
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=10, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ra=cone_ras, dec=cone_decs, radius=cone_radii)
 def test_geo_intersects_returns_every_exact_match(

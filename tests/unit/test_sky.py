@@ -29,7 +29,7 @@ from jwstnb import sky
 from jwstnb.errors import NameNotResolved, ValidationError
 
 ARCSEC = 1.0 / 3600.0
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 ras = st.one_of(
