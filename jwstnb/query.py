@@ -655,6 +655,10 @@ _BROAD = frozenset(
 )
 
 
+# Text whose longest word is this short leads like a broad filter (read recent uploads first).
+_SHORT_WORD = 3
+
+
 def _range(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
     bounds: dict[str, datetime] = {}
     if start:
@@ -749,9 +753,11 @@ def match_plan(
     stages: list[dict[str, Any]] = [{"$match": {lead_field: lead}}]
     if rest:
         stages.append({"$match": _merge(rest)})
+    # A short word prefix ("n", "ngc") can match a large part of an archive as well.
+    short_word = lead_field == "keywords" and len(lead["$gte"]) <= _SHORT_WORD
     return SearchPlan(
         tuple(stages), _INDEX_BY_FIELD[lead_field], hint_required=False,
-        broad=lead_field in _BROAD,
+        broad=lead_field in _BROAD or short_word,
     )
 
 
