@@ -29,15 +29,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from jwstnb.config import (
-    STORAGE_ENV,
-    URI_ENV,
-    configured_uri,
-    credentials,
-    redact,
-    redact_text,
-    storage_url,
-)
+from jwstnb import config
 from jwstnb.localdb import HOME_ENV, data_home
 
 #: how long a kernel launch waits for the embedded database before starting anyway
@@ -65,7 +57,7 @@ class DatabaseState:
 
     def start(self) -> None:
         """Use the configured URI, or bring up the embedded database in a background thread."""
-        uri, problem = configured_uri(dict(os.environ))
+        uri, problem = config.configured_uri(dict(os.environ))
         if problem:
             self.error = problem
             self.log.warning("jwstnb: the database configuration is broken: %s", problem)
@@ -73,10 +65,10 @@ class DatabaseState:
             return
         if uri:
             self.ready.set_result(uri)
-            self.log.info("jwstnb: using the configured database %s", redact(uri))
+            self.log.info("jwstnb: using the configured database %s", config.redact(uri))
             return
         self.embedded = True
-        os.environ.setdefault(STORAGE_ENV, storage_url())
+        os.environ.setdefault(config.STORAGE_ENV, config.storage_url())
         thread = threading.Thread(target=self._bring_up, name="jwstnb-localdb", daemon=True)
         thread.start()
 
@@ -91,15 +83,15 @@ class DatabaseState:
                 "jwstnb: the embedded database did not start (%s); notebooks need %s or "
                 "`pip install 'jwstnb[local]'`",
                 self.error,
-                URI_ENV,
+                config.URI_ENV,
             )
             self.ready.set_result(None)
             return
         # Kernels inherit os.environ when they are launched: from now on they get the URI
         # and the data home (so a kernel's connect() reuses this daemon, never starts another).
         os.environ.setdefault(HOME_ENV, str(data_home()))
-        os.environ[URI_ENV] = uri
-        self.log.info("jwstnb: embedded database ready at %s", redact(uri))
+        os.environ[config.URI_ENV] = uri
+        self.log.info("jwstnb: embedded database ready at %s", config.redact(uri))
         self.ready.set_result(uri)
 
     async def wait(self, timeout: float) -> str | None:
@@ -136,20 +128,20 @@ class DatabaseState:
         import jwstnb
 
         uri = self.ready.result() if self.ready.done() else None
-        storage_url = os.environ.get(STORAGE_ENV)
+        storage = os.environ.get(config.STORAGE_ENV)
         doc: dict[str, Any] = {
             "version": jwstnb.__version__,
             "database": {
                 "embedded": self.embedded,
                 "phase": self.phase,
-                "uri": redact(uri) if uri else None,
+                "uri": config.redact(uri) if uri else None,
                 "reachable": False,
                 "error": self.error,
             },
             "records": None,
             "storage": {
-                "url": redact(storage_url) if storage_url else None,
-                "configured": bool(storage_url),
+                "url": config.redact(storage) if storage else None,
+                "configured": bool(storage),
             },
         }
         if uri is None:
@@ -172,7 +164,7 @@ class DatabaseState:
                 "by_instrument": stats["instrument"],
             }
         except Exception as exc:
-            doc["database"]["error"] = _one_line(exc, uri, storage_url)
+            doc["database"]["error"] = _one_line(exc, uri, storage)
             self._drop_session()
         return doc
 
@@ -190,9 +182,9 @@ class DatabaseState:
 def _one_line(exc: BaseException, *sources: str | None) -> str:
     """The first line of an error, with URIs redacted and the passwords of ``sources`` removed."""
     text = str(exc).strip().splitlines()
-    secrets = [credentials(source)[1] for source in sources if source]
+    secrets = [config.credentials(source)[1] for source in sources if source]
     line = text[0] if text else type(exc).__name__
-    return redact_text(line, *secrets) or type(exc).__name__
+    return config.redact_text(line, *secrets) or type(exc).__name__
 
 
 class StatusHandler(APIHandler):

@@ -118,6 +118,17 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def fetch_record(session: Any, record_id: str, what: str = "") -> tuple[Any, str | None]:
+    """``(record, None)``, or ``(None, error html)`` when the session cannot read it."""
+    import html
+
+    try:
+        return session.get(record_id), None
+    except Exception as exc:
+        lead = f"Cannot show {html.escape(what)}: " if what else ""
+        return None, f'<div class="jwstnb-error">{lead}{html.escape(error_text(exc))}</div>'
+
+
 def is_fits_key(key: str | None) -> bool:
     """True for storage keys that name a FITS file (what counts as FITS is ``naming``'s rule)."""
     from jwstnb.naming import file_type

@@ -23,6 +23,7 @@ from jwstnb.widgets._common import (
     LineageSession,
     WidgetStorage,
     error_text,
+    fetch_record,
     run_in_background,
     show_thumbnail,
     thumbnail_layout,
@@ -250,12 +251,9 @@ class LineageViewer(widgets.VBox):  # type: ignore[misc]
             return
         record = getattr(node, "record", None)
         if record is None:
-            try:
-                record = self.session.get(node_id)
-            except Exception as exc:
-                self.details_html.value = (
-                    f'<div class="jwstnb-error">{html.escape(error_text(exc))}</div>'
-                )
+            record, problem = fetch_record(self.session, node_id)
+            if problem is not None:
+                self.details_html.value = problem
                 return
         self.details_html.value = detail_html(record) + self._relatives_html(node_id)
         self._show_thumbnail(record)

@@ -35,6 +35,7 @@ from jwstnb.widgets._common import (
     SearchSession,
     WidgetStorage,
     error_text,
+    fetch_record,
     is_fits_key,
     run_in_background,
     show_thumbnail,
@@ -679,13 +680,9 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             return
         record = self._items.get(record_id)
         if record is None:
-            try:
-                record = self.session.get(record_id)
-            except Exception as exc:
-                self.details_html.value = (
-                    f'<div class="jwstnb-error">Cannot show {html.escape(record_id)}: '
-                    f"{html.escape(error_text(exc))}</div>"
-                )
+            record, problem = fetch_record(self.session, record_id, record_id)
+            if problem is not None:
+                self.details_html.value = problem
                 return
         self.selected_record = record
         self.details_html.value = detail_html(record)
