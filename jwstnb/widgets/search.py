@@ -156,6 +156,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         thumbnails: bool = True,
         count_timeout: float = 30.0,
         background_counts: bool | None = None,
+        sky: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -175,6 +176,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         self._quiet = 0
         self._debouncer = Debouncer(self.search_now, debounce)
         self.add_class("jwstnb-search")
+        self._sky = sky
         self._build()
         self.search_now()
 
@@ -294,6 +296,16 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             details,
             self.viewer_box,
         ]
+        # sky=True: a SkyView of the page's footprints; a click selects the row, a dragged
+        # box becomes the position filter.
+        self.sky_view: Any = None
+        if self._sky:
+            from jwstnb.widgets.sky import SkyView
+
+            self.sky_view = SkyView(self.session, search_on_region=False)
+            self.sky_view.on_select(lambda rid: self.select(rid) if rid else None)
+            self.sky_view.on_region(lambda ra, dec, r: self.set_position(ra, dec, r))
+            self.children = [*self.children[:4], self.sky_view, *self.children[4:]]
 
         self.text_input.observe(self._on_typing, "value")
         self.position_input.observe(self._on_typing, "value")
@@ -473,6 +485,9 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
                 shown["thumb"] = png_data_url(record.thumbnail)
             table_rows.append(shown)
         self.results = rows
+        if self.sky_view is not None:
+            self.sky_view.criteria = dict(criteria)  # the searched cone is drawn too
+            self.sky_view.show(items)
         self.table.message = "" if rows else self._empty_message()
         self.table.rows = table_rows
         self.table.selected_id = self.selected["id"] if self.selected else ""
@@ -670,6 +685,8 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
 
     def _on_table_select(self, change: dict[str, Any]) -> None:
         record_id = change["new"]
+        if self.sky_view is not None:
+            self.sky_view.select(record_id or None)
         if not record_id:
             self.selected_record = None
             self.selected = None  # type: ignore[assignment]  # allow_none=True

@@ -102,3 +102,28 @@ def test_a_page_and_the_whole_sample(reader: Session) -> None:
     ngc = next(s for n, s in names.items() if n.startswith("jw02733") and s["point"])
     assert wasp["point"][0] < ngc["point"][0]  # WASP-39 (RA 217) left of NGC 3132 (RA 152)
     assert view.scene["counts"]["off_map"] == 0
+
+
+def test_the_search_panel_drives_and_follows_its_sky_view(reader: Session) -> None:
+    """SearchPanel(sky=True): the map shows the page; a click on a footprint selects the row
+    (and shows its details); a dragged box becomes the panel's position filter."""
+    from jwstnb.widgets import SearchPanel
+
+    panel = SearchPanel(reader, sky=True, background_counts=False)
+    panel.set_position(*NGC3132, 0.05)
+    panel.search_now()
+    view = panel.sky_view
+    assert view is not None and view in panel.children
+    shown = {s["id"] for s in view.scene["shapes"]}
+    assert shown and shown <= {row["id"] for row in panel.results}
+    picked = sorted(shown)[0]
+    view.selected_id = picked  # what a click in the browser sets
+    assert panel.selected is not None and panel.selected["id"] == picked
+    assert picked in panel.details_html.value or panel.selected_record is not None
+    panel.select(None)
+    assert view.selected_id in ("", None)
+    # a box dragged around the nebula: the panel searches that cone
+    half = 0.01
+    view.box = [-half, -half, half, half]
+    assert panel.position is not None and panel.radius > 0
+    assert abs(panel.position[0] - view.region["ra"]) < 1e-9
