@@ -85,8 +85,9 @@ class JupyterServer:
         return f"{self.url}{path.lstrip('/')}{sep}token={self.token}"
 
     def lab_url(self, path: str = "") -> str:
-        """JupyterLab opening ``path`` (relative to ``root_dir``), authenticated."""
-        return self._with_token(f"lab/tree/{path}" if path else "lab")
+        """JupyterLab opening ``path`` (relative to ``root_dir``), authenticated, in a fresh
+        workspace (``reset``): a tab another test left open is never the one clicked."""
+        return self._with_token(f"lab/tree/{path}" if path else "lab") + "&reset"
 
     def voila_url(self, path: str) -> str:
         """The notebook ``path`` rendered by Voila (server extension), authenticated."""
@@ -335,7 +336,7 @@ def run_all_cells(page: Any, attempts: int = 3) -> None:
     started = page.locator(".jp-CodeCell .jp-InputPrompt").filter(has_text="[")
     for _ in range(attempts):
         _answer_kernel_dialog(page)
-        page.locator(".jp-NotebookPanel .jp-Notebook").first.click()
+        page.locator(".jp-NotebookPanel .jp-Notebook:visible").first.click()
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         deadline = time.monotonic() + 10

@@ -50,11 +50,7 @@ RUN_TIMEOUT = 300.0
 
 
 class DemoLab(JupyterServer):
-    """The demo's JupyterLab; every notebook opens in a fresh workspace (``?reset``), so a
-    tab restored from the previous test is never the one clicked."""
-
-    def lab_url(self, path: str = "") -> str:
-        return super().lab_url(path) + "&reset"
+    """The demo's JupyterLab (every notebook opens in a fresh workspace, see lab_url)."""
 
 
 def _lab_settings(work: Path) -> dict[str, str]:
