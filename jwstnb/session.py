@@ -230,7 +230,8 @@ class _Connection:
         self.lock = threading.Lock()
         self._secantus: bool | None = None
         self.hint_supported = True
-        # The newest upload a broad page has shown: where windows of recent uploads start.
+        # Where windows of recent uploads start: the oldest upload of the newest full first
+        # page a broad search has shown (windows are open towards the future).
         self.newest_upload: datetime | None = None
 
     @property
@@ -644,7 +645,7 @@ class Session:
         wanted = criteria.page_size
         if self._conn.is_secantus and windowed(criteria, plan):
             # Read the most recent uploads first: a full page from a window is exact. The
-            # windows end at the newest upload seen so far (or now), open towards the future.
+            # windows reach back from a known dense point (or now), open towards the future.
             from jwstnb.schema import utc_now
 
             anchor = self._conn.newest_upload or utc_now()
@@ -657,12 +658,14 @@ class Session:
                 if len(docs) >= wanted:
                     return self._models(docs, skipped)
         docs = self._aggregate(pipeline, plan, hint=page_hint(criteria, self._scope, plan))
-        if windowed(criteria, plan) and criteria.page == 1 and docs:
-            newest = docs[0].get("uploadDate")
-            if isinstance(newest, datetime) and (
-                self._conn.newest_upload is None or newest > self._conn.newest_upload
+        if windowed(criteria, plan) and criteria.page == 1 and len(docs) == wanted:
+            # Later windows start at the oldest upload of a full first page: a dense part
+            # of the collection, even when a few records are far newer than the rest.
+            oldest = docs[-1].get("uploadDate")
+            if isinstance(oldest, datetime) and (
+                self._conn.newest_upload is None or oldest > self._conn.newest_upload
             ):
-                self._conn.newest_upload = newest
+                self._conn.newest_upload = oldest
         return self._models(docs, skipped)
 
     def _counts(
