@@ -26,12 +26,12 @@ Prints a markdown table (medians, ratios) to stdout; ``--out FILE`` writes it th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -47,7 +47,7 @@ from pymongo import MongoClient  # noqa: E402
 from jwstnb.query import FACETS as FACET_PATHS  # noqa: E402  (Page.facets key -> field)
 from jwstnb.query import derived_fields  # noqa: E402
 from jwstnb.session import Session, connect  # noqa: E402
-from tests.servers import SecantusProcess  # noqa: E402
+from tests.servers import benchmark_server  # noqa: E402
 
 USER = "user007"
 TEXT = "ngc 3132"
@@ -201,13 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         return sweep([int(n) for n in args.sweep.split(",")], args)
 
-    tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-")
-    proc = None
-    uri = args.uri
-    if not uri:
-        proc = SecantusProcess(Path(tmp.name) / "data")
-        proc.start(timeout=60)
-        uri = proc.uri
+    servers = contextlib.ExitStack()
+    uri, server = servers.enter_context(benchmark_server(args.uri))
     database = f"jwstnb_bench_{uuid.uuid4().hex[:8]}"
     # Bulk load before the indexes exist (much faster on SecantusDB), then connect() puts the
     # validator on and builds the indexes; a last slice goes in through the validator.
@@ -261,14 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         admin.client.drop_database(database)
         admin.close()
-        if proc is not None:
-            proc.stop()
-        tmp.cleanup()
+        servers.close()
 
     med = {k: statistics.median(v) * 1000 for k, v in times.items() if v}
     # Each round ran both: the median of the per-round ratios is robust to load drifting.
     paired = statistics.median(j / r for j, r in zip(times["jwstnb"], times["same"], strict=True))
-    server = "SecantusDB (started here)" if proc is not None else "given URI"
     lines = [
         f"### Search benchmark: {args.records:,} records, {server}",
         "",
@@ -329,13 +321,8 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
 
 def sweep(sizes: list[int], args: argparse.Namespace) -> int:
     """Time to first rows and time to counts, per size and filter step (anonymous scope)."""
-    tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-")
-    proc = None
-    uri = args.uri
-    if not uri:
-        proc = SecantusProcess(Path(tmp.name) / "data")
-        proc.start(timeout=60)
-        uri = proc.uri
+    servers = contextlib.ExitStack()
+    uri, server = servers.enter_context(benchmark_server(args.uri))
     rows = []
     try:
         for n in sizes:
@@ -355,10 +342,7 @@ def sweep(sizes: list[int], args: argparse.Namespace) -> int:
                 admin.client.drop_database(database)
                 admin.close()
     finally:
-        if proc is not None:
-            proc.stop()
-        tmp.cleanup()
-    server = "SecantusDB (started here)" if proc is not None else "given URI"
+        servers.close()
     table = "\n".join([
         f"### First rows and counts by size ({server}, anonymous scope, page of 20)",
         "",

@@ -26,11 +26,11 @@ The cone's ids are checked against brute force before any time is taken.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,7 +45,7 @@ from jwstnb import sky  # noqa: E402
 from jwstnb.query import keywords_for  # noqa: E402
 from jwstnb.schema import ImageMetadata, JwstDataModel  # noqa: E402
 from jwstnb.session import Session, connect  # noqa: E402
-from tests.servers import SecantusProcess  # noqa: E402
+from tests.servers import benchmark_server  # noqa: E402
 
 CENTRE = (151.757, -40.436)  # NGC 3132
 RADIUS = 0.1
@@ -166,13 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    tmp = tempfile.TemporaryDirectory(prefix="jwstnb-bench-sky-")
-    proc = None
-    uri = args.uri
-    if not uri:
-        proc = SecantusProcess(Path(tmp.name) / "data")
-        proc.start(timeout=60)
-        uri = proc.uri
+    servers = contextlib.ExitStack()
+    uri, server = servers.enter_context(benchmark_server(args.uri))
     database = f"jwstnb_bench_sky_{uuid.uuid4().hex[:8]}"
     # Documents are made by a session on a scratch database and bulk-loaded before the
     # indexes exist (much faster on SecantusDB); connect() then builds the indexes.
@@ -231,12 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         maker.close()
         if admin is not None:
             admin.close()
-        if proc is not None:
-            proc.stop()
-        tmp.cleanup()
+        servers.close()
 
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    server = "SecantusDB (started here)" if proc is not None else "given URI"
     command = "python " + " ".join(["benchmarks/sky.py", *(argv or sys.argv[1:])])
     rows = [
         ("page (`items`)", "cone items", "all items"),

@@ -9,10 +9,12 @@ Tests get isolation from a fresh database name (``db_name``) or bucket (``s3_buc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -131,3 +133,19 @@ def s3_bucket(s3_endpoint: str) -> str:
         Bucket=name
     )
     return name
+
+
+@contextlib.contextmanager
+def benchmark_server(uri: str | None) -> Iterator[tuple[str, str]]:
+    """``(uri, description)`` for a benchmark: the given server, else a SecantusDB started
+    here on a temporary folder and stopped (and removed) afterwards."""
+    if uri:
+        yield uri, "given URI"
+        return
+    with tempfile.TemporaryDirectory(prefix="jwstnb-bench-") as tmp:
+        proc = SecantusProcess(Path(tmp) / "data")
+        proc.start(timeout=60)
+        try:
+            yield proc.uri, "SecantusDB (started here)"
+        finally:
+            proc.stop()
