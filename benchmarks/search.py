@@ -13,9 +13,11 @@ database, then one query is timed many times, the variants interleaved in each r
 - ``raw, same pipeline``: the same two aggregates written by hand with pymongo (dicts out,
   no models): the strict measure of what the toolkit adds. Target: median ratio <= 1.15.
 
-``--sweep 1000,10000,100000`` instead times, at each size, what the SearchPanel waits for:
-first rows (``Session.items``) and counts (``Session.counts``) for the unfiltered view and
-each step of a filter chain, and ``Session.search`` (both) beside them.
+``--sweep 1000,10000,100000`` instead times, at each size, the unfiltered view and each step
+of a filter chain in the SearchPanel (as in a kernel: from a control's change to its rows, and
+to its counts shown) and the Session calls it makes alone (``Session.items`` for the rows,
+``Session.counts`` for total and facets, ``Session.search`` for both), in one table; then
+typing into the panel while counts run.
 - ``raw, obvious``: what one writes without jwstnb: ``find`` with ``$or`` scope and
   ``$regex`` text + ``sort/skip/limit``, ``count_documents``, and one aggregate per facet
   (8 round trips, none of them index-led on SecantusDB).
@@ -137,7 +139,7 @@ def raw_same_pipeline(session: Session) -> Callable[[], Any]:
         {"$sort": {"uploadDate": -1, "_id": -1}},
         {"$skip": 0},
         {"$limit": 20},
-        {"$project": {"keywords": 0, "readers": 0, "program": 0, "skyRegion": 0}},
+        {"$project": {"keywords": 0, "readers": 0, "program": 0, "skyRegion": 0, "skyCells": 0}},
     ]
     counts = [*match, {"$facet": {"total": [{"$count": "n"}], **facets}}]
 
@@ -197,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--sweep", help="sizes to time first rows and counts at, e.g. "
                         "1000,10000,100000")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="sweep: rounds of the filter chain (default 3, 1 from 50k)")
     args = parser.parse_args(argv)
     if args.sweep:
         return sweep([int(n) for n in args.sweep.split(",")], args)
@@ -297,6 +301,8 @@ CHAIN: list[tuple[str, dict[str, Any]]] = [
     ("+ level=L3", {"text": "ngc 3132", "data_type": "image", "processing_level": "L3"}),
     ("data_type=image only", {"data_type": "image"}),
     ("instrument=NIRCAM only", {"instrument": "NIRCAM"}),
+    # A word of more than three letters that still matches a quarter of the archive.
+    ("text 'nircam'", {"text": "nircam"}),
 ]
 
 
@@ -310,48 +316,131 @@ def _load(uri: str, n: int) -> tuple[Session, str]:
     return connect(uri, admin=True, database=database, timeout=60), database
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+def _seconds(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _wait_counts(panel: Any, before: int, timeout: float = 900.0) -> float:
+    """Seconds until the panel shows a count newer than ``before`` (from now)."""
+    deadline = time.perf_counter() + timeout
+    while panel.counted == before:
+        if time.perf_counter() > deadline:
+            raise AssertionError("the panel's counts never arrived")
+        time.sleep(0.002)
+    return time.perf_counter()
+
+
+def _panel_step(panel: Any, criteria: dict[str, Any]) -> tuple[float, float]:
+    """Set the panel's controls to ``criteria`` as a user does (the last change through the
+    widget, whose observer searches; earlier ones quietly). Seconds to rows, to counts."""
+    from jwstnb.query import FACETS
+
+    changes: list[tuple[str, str]] = []
+    if panel.text_input.value != criteria.get("text", ""):
+        changes.append(("text", criteria.get("text", "")))
+    for key in FACETS:
+        if (panel.facet_dropdowns[key].value or "") != criteria.get(key, ""):
+            changes.append((key, criteria.get(key, "")))
+
+    def apply(name: str, value: str) -> None:
+        if name == "text":
+            panel.text_input.value = value
+        else:
+            panel.set_facet(name, value or None)
+
+    with panel._quietly():
+        for name, value in changes[:-1]:
+            apply(name, value)
+    searches, counted = panel.searches, panel.counted
+    start = time.perf_counter()
+    if changes:
+        apply(*changes[-1])  # the page query runs here; the counts go to a worker thread
+    else:
+        panel.search_now()
+    rows = time.perf_counter() - start
+    assert panel.searches == searches + 1, "the change did not search"
+    counts = _wait_counts(panel, counted) - start
+    assert panel.criteria() == {"sort": "uploadDate", "descending": True, **criteria}, (
+        panel.criteria())
+    return rows, counts
+
+
+def _typing(panel: Any) -> float:
+    """Keystrokes 0.1 s apart while counts run behind them: the slowest keystroke to rows."""
+    panel.clear()
+    _wait_counts(panel, panel.counted - 1)
+    worst = 0.0
+    for text in ("n", "ng", "ngc", "ngc ", "ngc 3", "ngc 31", "ngc 313", "ngc 3132"):
+        worst = max(worst, _seconds(lambda t=text: setattr(panel.text_input, "value", t)))
+        time.sleep(0.1)
+    while panel.counting:
+        time.sleep(0.01)
+    return worst
 
 
 def sweep(sizes: list[int], args: argparse.Namespace) -> int:
-    """Time to first rows and time to counts, per size and filter step (anonymous scope)."""
+    """First rows and counts per size and filter step (anonymous scope): the SearchPanel as
+    in a kernel (counts on a worker thread) and the Session calls it makes, in one table."""
+    from jwstnb.widgets import SearchPanel
+
     servers = contextlib.ExitStack()
     uri, server = servers.enter_context(benchmark_server(args.uri))
     rows = []
+    typing = []
     try:
         for n in sizes:
             admin, database = _load(uri, n)
             try:
                 s = admin.anonymous()
                 s.items()  # the first broad page finds where the newest uploads are
+                panel = SearchPanel(s, debounce=0, background_counts=True)
+                _wait_counts(panel, 0)
+                rounds = args.rounds or (1 if n >= 50_000 else 3)
+                times: dict[str, dict[str, list[float]]] = {}
+                for _ in range(rounds):
+                    for label, criteria in CHAIN:
+                        got = times.setdefault(label, {})
+                        panel_rows, panel_counts = _panel_step(panel, criteria)
+                        got.setdefault("panel rows", []).append(panel_rows)
+                        got.setdefault("panel counts", []).append(panel_counts)
+                        for call in ("items", "counts", "search"):
+                            method = getattr(s, call)
+                            got.setdefault(call, []).append(
+                                _seconds(lambda m=method, c=criteria: m(**c)))
+                        print(f"  {n:,} {label}: panel rows {panel_rows:.3f} s, counts "
+                              f"{panel_counts:.3f} s", file=sys.stderr, flush=True)
                 for label, criteria in CHAIN:
-                    repeats = 3 if n >= 50_000 else 5
-                    first = _median_ms(lambda c=criteria, v=s: v.items(**c), repeats)
-                    counts = _median_ms(
-                        lambda c=criteria, v=s: v.counts(**c), 1 if n >= 50_000 else 3
-                    )
+                    med = {k: statistics.median(v) * 1000 for k, v in times[label].items()}
                     total = s.counts(**criteria).total
-                    rows.append(f"| {n:,} | {label} | {total:,} | {first:.0f} | {counts:.0f} |")
+                    rows.append(
+                        f"| {n:,} | {label} | {total:,} | {med['panel rows']:.0f} | "
+                        f"{med['items']:.0f} | {med['panel counts']:.0f} | {med['counts']:.0f} "
+                        f"| {med['search']:.0f} |"
+                    )
+                typing.append(f"{n:,}: {_typing(panel) * 1000:.0f} ms")
+                panel.close()
             finally:
                 admin.client.drop_database(database)
                 admin.close()
     finally:
         servers.close()
+    command = "python benchmarks/search.py --sweep " + ",".join(str(n) for n in sizes)
     table = "\n".join([
         f"### First rows and counts by size ({server}, anonymous scope, page of 20)",
         "",
-        "`python benchmarks/search.py --sweep " + ",".join(str(n) for n in sizes) + "`",
+        f"`{command}`. Medians; the SearchPanel is timed as in a kernel (no browser): from "
+        "the control's change to its rows, and to its counts shown (counted on a worker "
+        "thread); beside it the Session calls alone.",
         "",
-        "| records | search | matches | first rows, ms (Session.items) | counts, ms "
-        "(Session.counts) |",
-        "|---:|---|---:|---:|---:|",
+        "| records | search | matches | SearchPanel: first rows, ms | `Session.items`, ms "
+        "| SearchPanel: counts shown, ms | `Session.counts`, ms | `Session.search` (both), ms |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        "Typing 'ngc 3132' into the panel, a key per 0.1 s while counts run, slowest keystroke "
+        "to its rows: " + "; ".join(typing) + ".",
     ])
     print(table)
     if args.out:

@@ -23,6 +23,7 @@ counts total and facets separately.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -30,7 +31,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
@@ -38,6 +39,9 @@ from pydantic_core import PydanticCustomError
 from jwstnb.access import PUBLIC, USER_PREFIX, Role, Scope, readers_for, validate_user
 from jwstnb.errors import invalid
 from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus, collection_validator
+
+if TYPE_CHECKING:
+    from jwstnb.sky import Footprint
 
 __all__ = [
     "FACETS",
@@ -170,32 +174,53 @@ def program_of_record(doc: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _sky_shape(doc: Mapping[str, Any]) -> tuple[Footprint | None, tuple[float, float] | None]:
+    """A record's footprint (None when absent or unreadable) and centre (None when absent)."""
+    text = _get(doc, ("imageInfo", "footprint"))
+    ra, dec = _get(doc, ("imageInfo", "ra")), _get(doc, ("imageInfo", "dec"))
+    centre = (float(ra), float(dec)) if (
+        isinstance(ra, int | float) and isinstance(dec, int | float)
+    ) else None
+    footprint = None
+    if isinstance(text, str) and text.strip():
+        from jwstnb import sky
+
+        with contextlib.suppress(ValueError, TypeError, ArithmeticError):
+            footprint = sky.parse_stcs(text)
+    return footprint, centre
+
+
 def sky_region(doc: Mapping[str, Any]) -> dict[str, Any] | None:
     """The GeoJSON the ``skyRegion`` 2dsphere index holds: the footprint, else the centre.
 
     A footprint whose text does not parse falls back to the centre point, so the record is
     still found by position.
     """
-    footprint = _get(doc, ("imageInfo", "footprint"))
-    ra, dec = _get(doc, ("imageInfo", "ra")), _get(doc, ("imageInfo", "dec"))
-    has_centre = isinstance(ra, int | float) and isinstance(dec, int | float)
-    if not (isinstance(footprint, str) and footprint.strip()) and not has_centre:
+    footprint, centre = _sky_shape(doc)
+    if footprint is None and centre is None:
         return None
     from jwstnb import sky
 
-    if isinstance(footprint, str) and footprint.strip():
-        try:
-            return sky.stored_geojson(sky.parse_stcs(footprint))
-        except (ValueError, TypeError, ArithmeticError):
-            pass
-    return sky.point_geojson(float(ra), float(dec)) if has_centre else None
+    return sky.sky_geojson(footprint, centre)
+
+
+def sky_cells(doc: Mapping[str, Any]) -> list[int]:
+    """The HEALPix cell ids ``skyCells`` holds (:func:`jwstnb.sky.record_cells`), from the
+    same footprint-else-centre as :func:`sky_region`."""
+    footprint, centre = _sky_shape(doc)
+    if footprint is None and centre is None:
+        return []
+    from jwstnb import sky
+
+    return sky.record_cells(footprint, centre)
 
 
 def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The fields the session derives for a stored (camelCase) document, never taken as given.
 
-    ``keywords`` (text search), ``readers`` (access), ``program`` (five digits) and
-    ``skyRegion`` (GeoJSON for position search). Restore and every write recompute them.
+    ``keywords`` (text search), ``readers`` (access), ``program`` (five digits),
+    ``skyRegion`` (GeoJSON for position search) and ``skyCells`` (its HEALPix cells, the
+    position index SecantusDB reads). Restore and every write recompute them.
     """
     return {
         "keywords": keywords_for(doc),
@@ -204,10 +229,11 @@ def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "program": program_of_record(doc),
         "skyRegion": sky_region(doc),
+        "skyCells": sky_cells(doc),
     }
 
 
-DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion")
+DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells")
 
 
 def session_validator() -> dict[str, Any]:
@@ -223,6 +249,7 @@ def session_validator() -> dict[str, Any]:
     schema["properties"]["readers"] = {"bsonType": "array", "items": {"bsonType": "string"}}
     schema["properties"]["program"] = {"bsonType": ["string", "null"], "pattern": r"^\d{5}$"}
     schema["properties"]["skyRegion"] = {"bsonType": ["object", "null"]}
+    schema["properties"]["skyCells"] = {"bsonType": "array", "items": {"bsonType": ["int", "long"]}}
     schema["required"] = list(dict.fromkeys([*schema.get("required", []), "keywords", "readers"]))
     return validator
 
@@ -322,6 +349,7 @@ INDEXES: tuple[IndexSpec, ...] = (
     _ix("parentId", "lineage: children of a group's files in other groups"),
     _ix("derivedFrom", "lineage: products of a group's files in other groups (multikey)"),
     _ix("skyRegion", "position search: footprint or centre overlaps a cone", "2dsphere"),
+    _ix("skyCells", "position search on SecantusDB: HEALPix cells of the footprint (multikey)"),
     IndexSpec(
         (("userId", 1), ("filePath", 1)),
         "one record per owner and storage key (idempotent ingest upserts)",
@@ -631,6 +659,7 @@ class SearchPlan:
 
 # Rank of each indexed field as the leading predicate: lower is (usually) more selective.
 _RANK = (
+    "skyCells",
     "skyRegion",
     "observationBaseId",
     "keywords",
@@ -682,13 +711,23 @@ def _cone(ra: float, dec: float, radius: float) -> dict[str, Any]:
     return shape
 
 
+@functools.lru_cache(maxsize=64)
+def _cone_cells(ra: float, dec: float, radius: float) -> tuple[int, ...]:
+    from jwstnb import sky
+
+    return tuple(sky.cone_cells(ra, dec, radius))
+
+
 def match_plan(
-    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
 ) -> SearchPlan:
     """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets).
 
     ``sky_exclude``: ids the session found inside the cone's bounding polygon but outside
     the cone itself (exact great-circle test), so totals and facets stay exact.
+    ``sky_cells``: a position search leads with the ``skyCells`` index (bounded lookups)
+    rather than the ``2dsphere`` index, whose lookups on SecantusDB return a whole cube face
+    of the sky; the GeoJSON test follows as a filter.
     """
     # Each entry: (field, leading predicate); residual holds every clause, lead included.
     candidates: list[tuple[str, Any]] = []
@@ -700,7 +739,12 @@ def match_plan(
 
     if criteria.position is not None:
         ra, dec = criteria.position
-        exact("skyRegion", {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}})
+        overlaps = {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}}
+        if sky_cells:
+            exact("skyCells", {"$in": list(_cone_cells(ra, dec, criteria.radius))})
+            residual.append({"skyRegion": overlaps})
+        else:
+            exact("skyRegion", overlaps)
         if sky_exclude:
             residual.append({"_id": {"$nin": list(sky_exclude)}})
     if criteria.observation_base_id is not None:
@@ -785,9 +829,10 @@ def _sort_spec(criteria: Criteria) -> dict[str, int]:
 _HIDE = {"$project": {name: 0 for name in DERIVED_FIELDS}}
 
 
-def windowed(criteria: Criteria, plan: SearchPlan) -> bool:
-    """Whether a page may read only a window of the most recent uploads (see page_pipeline)."""
-    return plan.broad and criteria.sort in ("uploadDate", "upload_date") and criteria.descending
+def windowed(criteria: Criteria) -> bool:
+    """Whether a page may read windows of the most recent uploads (see page_pipeline): it is
+    sorted newest upload first, so a window holding a full page holds exactly that page."""
+    return criteria.sort in ("uploadDate", "upload_date") and criteria.descending
 
 
 def page_pipeline(
@@ -796,19 +841,20 @@ def page_pipeline(
     *,
     since: datetime | None = None,
     sky_exclude: Sequence[Any] = (),
+    sky_cells: bool = False,
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """The page of items: the filter, a sort an index can provide, skip and limit.
 
-    ``since`` (only for a :func:`windowed` plan) leads with ``uploadDate >= since`` and keeps
+    ``since`` (only for :func:`windowed` criteria) leads with ``uploadDate >= since`` and keeps
     every other clause: if that window holds a full page, it is exactly the page the
     unbounded query gives, read from a bounded index range. The session widens the window
     until the page is full (SecantusDB answers in time proportional to the range it reads).
     """
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude)
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
     stages = list(plan.stages)
     if since is not None:
-        if not windowed(criteria, plan):
-            raise ValueError("a window applies to broad searches sorted by upload date only")
+        if not windowed(criteria):
+            raise ValueError("a window applies to searches sorted newest upload first only")
         lower = max(since, criteria.date_from) if criteria.date_from else since
         window = {"uploadDate": _range(lower, criteria.date_to)}
         rest = [s["$match"] for s in plan.stages]
@@ -838,10 +884,10 @@ def page_hint(criteria: Criteria, scope: Scope, plan: SearchPlan) -> dict[str, i
 
 
 def counts_pipeline(
-    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Total and every facet of what :func:`page_pipeline` finds (no items inside)."""
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude)
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
     facet: dict[str, list[dict[str, Any]]] = {"total": [{"$count": "n"}]}
     for name, path in FACETS.items():
         facet[name] = [{"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
@@ -855,15 +901,15 @@ def facet_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def count_pipeline(
-    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = ()
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """The count of what :func:`page_pipeline` would find (same filter and scope)."""
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude)
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
     return [*plan.stages, {"$count": "n"}], plan
 
 
 def sky_candidates_pipeline(
-    criteria: Criteria, scope: Scope
+    criteria: Criteria, scope: Scope, *, sky_cells: bool = False
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Ids, centres and footprints of the records in a cone's bounding polygon (and scope).
 
@@ -872,7 +918,7 @@ def sky_candidates_pipeline(
     if criteria.position is None:
         raise ValueError("no position to search around")
     bare = Criteria(position=criteria.position, radius=criteria.radius, include_archived=True)
-    plan = match_plan(bare, scope)
+    plan = match_plan(bare, scope, sky_cells=sky_cells)
     project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
     return [*plan.stages, {"$project": project}], plan
 

@@ -15,6 +15,7 @@ words for text search) and ``readers`` (who may read it), see :mod:`jwstnb.query
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import threading
@@ -54,6 +55,7 @@ from jwstnb.query import (
     page_pipeline,
     session_validator,
     sky_candidates_pipeline,
+    sky_cells,
     statistics_pipeline,
     status_transition,
     windowed,
@@ -91,6 +93,10 @@ class ScaleWarning(UserWarning):
 # SecantusDB reads every entry of the index range a query yields: a page of a broad search
 # reads the most recent uploads first, in windows this many seconds wide (then unbounded).
 _WINDOWS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0, 262144.0, 2097152.0, 16777216.0)
+# A lead not known to be broad (a word, a tag, a target) is first read from its own index
+# within this many milliseconds; past it, the page reads windows of recent uploads.
+_PROBE_MS = 250
+_BROAD_LEADS_KEPT = 256
 # Fields update() refuses: identity, and the fields with their own atomic methods.
 _NOT_UPDATABLE = {
     "id": "a record's id never changes",
@@ -233,6 +239,19 @@ class _Connection:
         # Where windows of recent uploads start: the oldest upload of the newest full first
         # page a broad search has shown (windows are open towards the future).
         self.newest_upload: datetime | None = None
+        # Leads whose own index range outlasted the probe budget (most recent last).
+        self._broad_leads: dict[str, None] = {}
+
+    def broad_lead(self, lead: str) -> bool:
+        """Whether this lead's index range was too large to read within the probe budget."""
+        return lead in self._broad_leads
+
+    def remember_broad_lead(self, lead: str) -> None:
+        with self.lock:
+            self._broad_leads.pop(lead, None)
+            self._broad_leads[lead] = None
+            while len(self._broad_leads) > _BROAD_LEADS_KEPT:
+                self._broad_leads.pop(next(iter(self._broad_leads)))
 
     @property
     def is_secantus(self) -> bool:
@@ -265,6 +284,12 @@ def _oid(record_id: Any) -> ObjectId:
         raise NotFound(
             f"no record {str(record_id)[:80]!r}: a record id is 24 hexadecimal digits"
         ) from None
+
+
+def _lead_key(plan: SearchPlan) -> str:
+    """The leading ``$match`` of a plan as text (which leads outlasted the probe budget)."""
+    lead = plan.stages[0] if plan.stages else {}
+    return json.dumps(lead, sort_keys=True, default=str)
 
 
 def _model(doc: Mapping[str, Any]) -> JwstDataModel:
@@ -313,6 +338,11 @@ class Session:
     @property
     def scope(self) -> Scope:
         return self._scope
+
+    @property
+    def _sky_cells(self) -> bool:
+        """Position searches lead with the cell index on SecantusDB (see query.match_plan)."""
+        return self._conn.is_secantus
 
     @property
     def client(self) -> MongoClient[dict[str, Any]]:
@@ -462,6 +492,8 @@ class Session:
         models = [_index_model(s) for s in INDEXES if s.name not in done]
         if not models:
             return done
+        if "skyCells_1" not in existing:
+            self._fill_sky_cells()  # records written before the cell index existed
         with self._errors():
             try:
                 return done + list(self._coll.create_indexes(models))
@@ -477,6 +509,28 @@ class Session:
             except OperationFailure as exc:
                 log.warning("index %s not built: %s", model.document["name"], exc)
         return names
+
+    def _fill_sky_cells(self, batch: int = 1000) -> int:
+        """Give ``skyCells`` to stored records that have a position but no cells (written by
+        an earlier jwstnb); once, when the cell index is first built. Returns how many."""
+        from pymongo import UpdateOne
+
+        query = {"skyRegion": {"$type": "object"}, "skyCells": {"$exists": False}}
+        fields = {"imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
+        filled = 0
+        with self._errors():
+            updates = []
+            for doc in self._coll.find(query, fields):
+                cells = sky_cells(doc)
+                updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"skyCells": cells}}))
+                if len(updates) >= batch:
+                    filled += self._coll.bulk_write(updates, ordered=False).modified_count
+                    updates = []
+            if updates:
+                filled += self._coll.bulk_write(updates, ordered=False).modified_count
+        if filled:
+            log.info("gave %d stored records their sky cells", filled)
+        return int(filled)
 
     def _prepare(self) -> None:
         """Validator and indexes; a read-only database user just gets a warning."""
@@ -620,7 +674,9 @@ class Session:
     def count(self, **criteria: Any) -> int:
         """How many readable records match (same arguments and rules as :meth:`search`)."""
         valid = Criteria.model_validate(criteria)
-        pipeline, plan = count_pipeline(valid, self._scope, sky_exclude=self._sky_exclude(valid))
+        pipeline, plan = count_pipeline(
+            valid, self._scope, sky_exclude=self._sky_exclude(valid), sky_cells=self._sky_cells
+        )
         rows = self._aggregate(pipeline, plan)
         return int(rows[0]["n"]) if rows else 0
 
@@ -641,24 +697,27 @@ class Session:
     def _items(
         self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
     ) -> list[JwstDataModel]:
-        pipeline, plan = page_pipeline(criteria, self._scope, sky_exclude=exclude)
-        wanted = criteria.page_size
-        if self._conn.is_secantus and windowed(criteria, plan):
-            # Read the most recent uploads first: a full page from a window is exact. The
-            # windows reach back from a known dense point (or now), open towards the future.
-            from jwstnb.schema import utc_now
-
-            anchor = self._conn.newest_upload or utc_now()
-            for seconds in _WINDOWS:
-                since = anchor - timedelta(seconds=seconds)
-                windowed_pipeline, window_plan = page_pipeline(
-                    criteria, self._scope, since=since, sky_exclude=exclude
-                )
-                docs = self._aggregate(windowed_pipeline, window_plan)
-                if len(docs) >= wanted:
+        pipeline, plan = page_pipeline(
+            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
+        )
+        hint = page_hint(criteria, self._scope, plan)
+        if self._conn.is_secantus and windowed(criteria):
+            lead = _lead_key(plan)
+            if not plan.broad and not self._conn.broad_lead(lead):
+                # A word, tag or target may still match much of the archive: its own index
+                # answers within the budget, or the page reads recent uploads instead.
+                try:
+                    docs = self._aggregate(pipeline, plan, hint=hint, max_time_ms=_PROBE_MS)
                     return self._models(docs, skipped)
-        docs = self._aggregate(pipeline, plan, hint=page_hint(criteria, self._scope, plan))
-        if windowed(criteria, plan) and criteria.page == 1 and len(docs) == wanted:
+                except QueryTimeout:
+                    self._conn.remember_broad_lead(lead)
+            recent = self._recent_page(criteria, exclude)
+            if recent is not None:
+                return self._models(recent, skipped)
+        docs = self._aggregate(pipeline, plan, hint=hint)
+        if windowed(criteria) and plan.broad and criteria.page == 1 and (
+            len(docs) == criteria.page_size
+        ):
             # Later windows start at the oldest upload of a full first page: a dense part
             # of the collection, even when a few records are far newer than the rest.
             oldest = docs[-1].get("uploadDate")
@@ -668,10 +727,34 @@ class Session:
                 self._conn.newest_upload = oldest
         return self._models(docs, skipped)
 
+    def _recent_page(
+        self, criteria: Criteria, exclude: Sequence[Any]
+    ) -> list[dict[str, Any]] | None:
+        """The page from the smallest window of recent uploads that holds it (SecantusDB).
+
+        A full page from a window is exactly the unbounded query's page. The windows reach
+        back from a known dense point (or now) and are open towards the future; None when
+        even the widest window is short of a page.
+        """
+        from jwstnb.schema import utc_now
+
+        anchor = self._conn.newest_upload or utc_now()
+        for seconds in _WINDOWS:
+            since = anchor - timedelta(seconds=seconds)
+            pipeline, plan = page_pipeline(
+                criteria, self._scope, since=since, sky_exclude=exclude, sky_cells=self._sky_cells
+            )
+            docs = self._aggregate(pipeline, plan)
+            if len(docs) >= criteria.page_size:
+                return docs
+        return None
+
     def _counts(
         self, criteria: Criteria, exclude: Sequence[Any], max_time_ms: int | None
     ) -> Counts:
-        pipeline, plan = counts_pipeline(criteria, self._scope, sky_exclude=exclude)
+        pipeline, plan = counts_pipeline(
+            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
+        )
         rows = self._aggregate(pipeline, plan, max_time_ms=max_time_ms)
         result = rows[0] if rows else {}
         total = int(result["total"][0]["n"]) if result.get("total") else 0
@@ -684,7 +767,9 @@ class Session:
         from jwstnb import sky
 
         ra, dec = criteria.position
-        pipeline, plan = sky_candidates_pipeline(criteria, self._scope)
+        pipeline, plan = sky_candidates_pipeline(
+            criteria, self._scope, sky_cells=self._sky_cells
+        )
         shapes: dict[str, Any] = {}
         out = []
         for doc in self._aggregate(pipeline, plan):
@@ -742,13 +827,20 @@ class Session:
         if operation in ("search", "count", "counts"):
             criteria = Criteria.model_validate(arguments)
             exclude = self._sky_exclude(criteria)
+            cells = self._sky_cells
             if operation == "search":
-                pipeline, plan = page_pipeline(criteria, self._scope, sky_exclude=exclude)
+                pipeline, plan = page_pipeline(
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
+                )
                 hint = page_hint(criteria, self._scope, plan)
             elif operation == "count":
-                pipeline, plan = count_pipeline(criteria, self._scope, sky_exclude=exclude)
+                pipeline, plan = count_pipeline(
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
+                )
             else:
-                pipeline, plan = counts_pipeline(criteria, self._scope, sky_exclude=exclude)
+                pipeline, plan = counts_pipeline(
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
+                )
         elif operation == "lineage":
             pipeline, plan = lineage_pipeline(arguments["observation_base_id"], self._scope)
         elif operation == "statistics":

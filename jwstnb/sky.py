@@ -27,6 +27,7 @@ exactly with great circles.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "Footprint",
     "TargetSource",
     "centre_from_pointing",
+    "cone_cells",
     "cone_geojson",
     "footprint_from_wcs",
     "matches_cone",
@@ -53,6 +55,7 @@ __all__ = [
     "parse_radius",
     "parse_stcs",
     "point_geojson",
+    "record_cells",
     "resolve",
     "sky_geojson",
     "stored_geojson",
@@ -566,6 +569,106 @@ def sky_geojson(footprint: Footprint | None,
     if centre is not None:
         return point_geojson(*centre)
     return None
+
+
+# --- cells: a position index read in bounded ranges ---------------------------------------------
+#
+# SecantusDB's 2dsphere lookups return every record on the query's cube face (each record is
+# filed under its S2 cells and all their ancestors down to the face), so a cone search there
+# reads a sixth of the sky. The session leads position searches on SecantusDB with these cells
+# instead: HEALPix (nested, NUNIQ numbering as in IVOA MOCs) through ``astropy_healpix``. A
+# record is filed under its own cells (positive ids) at the finest order at which its
+# footprint's bounding cap touches at most CELLS_PER_RECORD cells, and under their parents at
+# every coarser order (negative ids). A cone looks up its cells at every order down to the
+# finest at which it touches at most CELLS_PER_CONE cells, plus the parent tags at that order:
+# a record that overlaps the cone shares one of those ids (both sides pad by CONE_PAD).
+
+#: Finest HEALPix order of the cell index (order 8 cells are 0.23 degrees across).
+CELL_ORDER = 8
+CELLS_PER_RECORD = 16
+CELLS_PER_CONE = 128
+
+
+def _uniq(order: int, pixel: int) -> int:
+    return (4 << (2 * order)) + int(pixel)
+
+
+@functools.cache
+def _healpix(order: int) -> Any:
+    from astropy_healpix import HEALPix  # type: ignore[import-untyped, unused-ignore]
+
+    return HEALPix(nside=2**order, order="nested")
+
+
+def _cap_pixels(order: int, ra: float, dec: float, radius: float) -> list[int]:
+    """Every pixel of ``order`` that overlaps the cap (partly or whole)."""
+    import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+
+    if radius >= 89.0:  # astropy_healpix's search is for caps smaller than a hemisphere
+        return list(range(12 * 4**order))
+    found = _healpix(order).cone_search_lonlat(ra * u.deg, dec * u.deg, radius * u.deg)
+    return sorted(int(p) for p in found)
+
+
+def _bounding_cap(footprint: Footprint) -> tuple[float, float, float]:
+    """A cap (ra, dec, radius) holding the whole footprint (radius >= 89: take everything)."""
+    import numpy as np
+    from astropy.coordinates import angular_separation  # type: ignore[import-untyped, unused-ignore]
+
+    ra, dec = footprint.centre
+    radius = 0.0
+    vertices = [v for ring in footprint.polygons for v in ring]
+    if vertices:
+        lon = np.radians([v[0] for v in vertices])
+        lat = np.radians([v[1] for v in vertices])
+        seps = angular_separation(math.radians(ra), math.radians(dec), lon, lat)
+        radius = float(np.degrees(np.max(seps)))
+    for c_ra, c_dec, c_r in footprint.circles:
+        sep = float(angular_separation(math.radians(ra), math.radians(dec),
+                                       math.radians(c_ra), math.radians(c_dec)))
+        radius = max(radius, math.degrees(sep) + c_r)
+    return ra, dec, radius + CONE_PAD
+
+
+def record_cells(footprint: Footprint | None, centre: tuple[float, float] | None) -> list[int]:
+    """The cell ids a record is filed under (see the notes above): its footprint's, else its
+    centre's, else none."""
+    if footprint is not None:
+        ra, dec, radius = _bounding_cap(footprint)
+        order = CELL_ORDER
+        pixels = _cap_pixels(order, ra, dec, radius)
+        while len(pixels) > CELLS_PER_RECORD and order > 0:
+            order -= 1
+            pixels = _cap_pixels(order, ra, dec, radius)
+    elif centre is not None:
+        import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+
+        ra, dec = _vertex(centre[0], centre[1], "position")
+        order = CELL_ORDER
+        pixels = [int(_healpix(order).lonlat_to_healpix(ra * u.deg, dec * u.deg))]
+    else:
+        return []
+    own = [_uniq(order, p) for p in pixels]
+    parents = {-_uniq(up, p >> 2 * (order - up)) for p in pixels for up in range(order)}
+    return own + sorted(parents, reverse=True)
+
+
+def cone_cells(ra: float, dec: float, radius: float) -> list[int]:
+    """The cell ids that find every record overlapping the cone (a superset: the cone's
+    GeoJSON and :func:`matches_cone` decide exactly)."""
+    ra_deg, dec_deg = _vertex(ra, dec, "position")
+    padded = min(180.0, parse_radius(radius) + CONE_PAD)
+    finest = CELL_ORDER
+    pixels = _cap_pixels(finest, ra_deg, dec_deg, padded)
+    while len(pixels) > CELLS_PER_CONE and finest > 0:
+        finest -= 1
+        pixels = _cap_pixels(finest, ra_deg, dec_deg, padded)
+    # Records filed at a finer order than this are found by their parent tags.
+    ids = [-_uniq(finest, p) for p in pixels] if finest < CELL_ORDER else []
+    for order in range(finest + 1):
+        found = pixels if order == finest else _cap_pixels(order, ra_deg, dec_deg, padded)
+        ids.extend(_uniq(order, p) for p in found)
+    return ids
 
 
 def cone_geojson(ra: float, dec: float, radius: float) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import WriteError
 
+from jwstnb import session as session_module
 from jwstnb.errors import QueryTimeout
 from jwstnb.query import FACETS, Criteria, page_pipeline
 from jwstnb.schema import ImageMetadata, JwstDataModel, utc_now
@@ -53,6 +55,52 @@ def test_windowed_pages_equal_the_full_sort(admin_session: Session, role: str) -
         page = s.search(**criteria)
         assert [str(r.id) for r in page.items] == want
         assert page.total == s.count(**{k: v for k, v in criteria.items() if "page" not in k})
+
+
+def test_a_lead_that_outlasts_its_probe_reads_recent_windows(
+    admin_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word or target matching much of the archive (SecantusDB): when its own index range
+    outlasts the probe budget, the page comes from windows of recent uploads, exactly."""
+    secantus = admin_session._conn.is_secantus
+    now = utc_now()
+    _many(admin_session, 200, start=now, step=timedelta(seconds=3))
+    _many(admin_session, 40, start=now - timedelta(days=300), step=timedelta(days=1),
+          folder="old")
+    s = admin_session.anonymous()
+    real = Session._aggregate
+    probes: list[str] = []
+    windows: list[object] = []
+
+    def slow_lead(self: Session, pipeline, plan, *, hint=None, max_time_ms=None):  # type: ignore[no-untyped-def]
+        if max_time_ms == session_module._PROBE_MS:
+            probes.append(json.dumps(plan.stages[0], default=str))
+            raise QueryTimeout("the lead's index range outlasted the probe")
+        if "uploadDate" in pipeline[0]["$match"]:
+            windows.append(pipeline[0]["$match"]["uploadDate"])
+        return real(self, pipeline, plan, hint=hint, max_time_ms=max_time_ms)
+
+    monkeypatch.setattr(Session, "_aggregate", slow_lead)
+    probed: set[str] = set()
+    for criteria in ({"target_name": "T1"}, {"text": "nrca1"},
+                     {"target_name": "T2", "page": 2, "page_size": 10},
+                     {"text": "nrca1", "page": 5, "page_size": 20}):
+        probes.clear()
+        windows.clear()
+        got = [str(r.id) for r in s.items(**criteria)]
+        pipeline, _plan = page_pipeline(Criteria(**criteria), s.scope)
+        want = [str(d["_id"]) for d in admin_session.collection.aggregate(pipeline)]
+        assert got == want and len(want) >= 5, criteria
+        again = [str(r.id) for r in s.items(**criteria)]
+        assert again == want
+        if not secantus:  # a real MongoDB stops an index-sorted read at the limit
+            assert probes == [] and windows == [], criteria
+            continue
+        assert windows, f"{criteria}: no window of recent uploads was read"
+        # One probe per lead: a lead that outlasted it goes straight to the windows.
+        assert len(probes) == len(set(probes) - probed) <= 1, (criteria, probes)
+        probed.update(probes)
+    assert len(probed) == 3 if secantus else not probed
 
 
 def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:

@@ -194,11 +194,48 @@ def test_position_forms_and_other_criteria_combine(
 def test_every_sky_search_shape_leads_with_the_geo_index(
     sky_records: tuple[Session, list[dict[str, Any]]], role: str
 ) -> None:
+    """The position index leads every sky search: the 2dsphere index on MongoDB; on
+    SecantusDB, whose 2dsphere lookups return a whole cube face, the HEALPix cells, with the
+    GeoJSON test right behind them."""
     session, _truth = sky_records
     s = SCOPES[role](session)
+    secantus = session._conn.is_secantus
+    lead = "skyCells_1" if secantus else "skyRegion_2dsphere"
     for shape in ({"radius": 0.1}, {"radius": 0}, {"radius": 20}, {"radius": 0.1, "text": "sky"},
                   {"radius": 0.1, "data_type": "image", "processing_level": "L3"}):
         for operation in ("search", "count", "counts"):
             plan = s.explain(operation, position=(151.76, -40.44), **shape)
             assert "COLLSCAN" not in plan["stages"], (operation, shape, plan["stages"])
-            assert plan["indexes"][0] == "skyRegion_2dsphere", (operation, shape, plan)
+            assert plan["indexes"][0] == lead == plan["expected_index"], (operation, shape, plan)
+            first, second = (stage["$match"] for stage in plan["pipeline"][:2])
+            if secantus:
+                assert list(first) == ["skyCells"] and "$geoIntersects" in second["skyRegion"]
+            else:
+                assert "$geoIntersects" in first["skyRegion"]
+
+
+def test_records_written_before_the_cell_index_get_their_cells(mongo_uri: str) -> None:
+    """A database an earlier jwstnb wrote (no skyCells, no cell index): the first
+    ensure_indexes gives every positioned record its cells, and position search finds them."""
+    from jwstnb.session import connect
+
+    session = connect(mongo_uri, admin=True, database=f"jwstnb_old_{random.getrandbits(32):08x}")
+    try:
+        ids = []
+        for i, (ra, dec) in enumerate([(151.76, -40.44), (151.80, -40.40), (10.0, 10.0)]):
+            ids.append(session.insert(JwstDataModel(
+                file_name=f"old{i}_i2d.fits", data_type="image", is_public=True,
+                image_info=ImageMetadata(ra=ra, dec=dec,
+                                         footprint=f"CIRCLE ICRS {ra} {dec} 0.01"))))
+        session.insert(JwstDataModel(file_name="nowhere_i2d.fits", data_type="image"))
+        session.collection.drop_index("skyCells_1")
+        session.collection.update_many({}, {"$unset": {"skyCells": ""}})
+        assert session.ensure_indexes().count("skyCells_1") == 1
+        stored = {str(d["_id"]): d.get("skyCells") for d in session.collection.find()}
+        assert all(stored[i] for i in ids) and len(stored) == 4
+        found = {str(r.id) for r in session.items(position=(151.76, -40.44), radius=0.1)}
+        assert found == set(ids[:2])
+        assert session._fill_sky_cells() == 0  # nothing left to fill
+    finally:
+        session.client.drop_database(session.database_name)
+        session.close()

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jwstnb import sky
 from jwstnb.errors import AccessDenied, ValidationError
 from jwstnb.query import (
     FACETS,
@@ -381,9 +382,28 @@ def test_a_page_window_keeps_every_clause_and_leads_with_the_upload_date() -> No
     rest = repr(pipeline[1:])
     assert "'dataType': 'image'" in rest and "'processingLevel': 'L3'" in rest
     assert "'readers': {'$in': ['public', 'user:alice']}" in rest
-    with pytest.raises(ValueError):  # a selective lead reads its own index range
-        page_pipeline(validate_criteria(text="ngc 3132"), Scope("admin"), since=when)
-    # a short word prefix may match much of an archive: it reads recent uploads first too
-    short, _plan = page_pipeline(validate_criteria(text="ngc"), Scope("admin"), since=when)
-    assert short[0] == {"$match": {"uploadDate": {"$gte": when}}}
-    assert "'keywords': {'$regex': '^ngc'}" in repr(short[1:])
+    # A word (short, or one whose own range outlasted the session's probe) reads recent
+    # uploads first too, every clause kept.
+    for text in ("ngc", "ngc 3132"):
+        short, _plan = page_pipeline(validate_criteria(text=text), Scope("admin"), since=when)
+        assert short[0] == {"$match": {"uploadDate": {"$gte": when}}}
+        assert "'keywords': {'$regex': '^ngc'}" in repr(short[1:])
+    with pytest.raises(ValueError):  # a window holds the page only when sorted newest first
+        page_pipeline(validate_criteria(text="ngc", sort="fileName"), Scope("admin"), since=when)
+    assert match_plan(validate_criteria(text="ngc"), Scope("admin")).broad
+    assert not match_plan(validate_criteria(text="ngc 3132"), Scope("admin")).broad
+
+
+def test_position_leads_with_the_cells_on_secantusdb_and_the_geo_index_elsewhere() -> None:
+    criteria = validate_criteria(position=(151.757, -40.436), radius=0.1, data_type="image")
+    geo = match_plan(criteria, Scope("anonymous"))
+    assert list(geo.stages[0]["$match"]) == ["skyRegion"] and geo.index.name == "skyRegion_2dsphere"
+    cells = match_plan(criteria, Scope("anonymous"), sky_cells=True)
+    lead = cells.stages[0]["$match"]
+    assert list(lead) == ["skyCells"] and cells.index.name == "skyCells_1"
+    assert sorted(lead["skyCells"]["$in"]) == sorted(sky.cone_cells(151.757, -40.436, 0.1))
+    rest = cells.stages[1]["$match"]
+    assert rest["skyRegion"] == geo.stages[0]["$match"]["skyRegion"]  # the GeoJSON test follows
+    assert rest["dataType"] == "image" and "readers" in rest
+    page, _ = page_pipeline(criteria, Scope("anonymous"), sky_cells=True, sky_exclude=["x"])
+    assert page[0] == cells.stages[0] and page[1]["$match"]["_id"] == {"$nin": ["x"]}
