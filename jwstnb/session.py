@@ -50,6 +50,7 @@ from jwstnb.query import (
     facet_counts,
     invalid,
     lineage_pipeline,
+    match_plans,
     neighbours_pipelines,
     page_hint,
     page_pipeline,
@@ -674,8 +675,10 @@ class Session:
     def count(self, **criteria: Any) -> int:
         """How many readable records match (same arguments and rules as :meth:`search`)."""
         valid = Criteria.model_validate(criteria)
+        exclude = self._sky_exclude(valid)
         pipeline, plan = count_pipeline(
-            valid, self._scope, sky_exclude=self._sky_exclude(valid), sky_cells=self._sky_cells
+            valid, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells,
+            lead=self._lead(self._plans(valid, exclude)),
         )
         rows = self._aggregate(pipeline, plan)
         return int(rows[0]["n"]) if rows else 0
@@ -697,24 +700,29 @@ class Session:
     def _items(
         self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
     ) -> list[JwstDataModel]:
-        pipeline, plan = page_pipeline(
-            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
-        )
-        hint = page_hint(criteria, self._scope, plan)
+        plans = self._plans(criteria, exclude)
         if self._conn.is_secantus and windowed(criteria):
-            lead = _lead_key(plan)
-            if not plan.broad and not self._conn.broad_lead(lead):
-                # A word, tag or target may still match much of the archive: its own index
-                # answers within the budget, or the page reads recent uploads instead.
+            # A word, tag, target or cone may still match much of the archive: each such
+            # lead (best first) gets the probe budget on its own index; past it, the page
+            # reads windows of recent uploads. Leads that outlasted it are remembered.
+            for lead, plan in enumerate(plans):
+                if plan.broad_by_kind:
+                    break
+                key = _lead_key(plan)
+                if self._conn.broad_lead(key):
+                    continue
+                pipeline, plan = self._page(criteria, exclude, lead)
                 try:
-                    docs = self._aggregate(pipeline, plan, hint=hint, max_time_ms=_PROBE_MS)
+                    docs = self._aggregate(pipeline, plan, hint=page_hint(
+                        criteria, self._scope, plan), max_time_ms=_PROBE_MS)
                     return self._models(docs, skipped)
                 except QueryTimeout:
-                    self._conn.remember_broad_lead(lead)
+                    self._conn.remember_broad_lead(key)
             recent = self._recent_page(criteria, exclude)
             if recent is not None:
                 return self._models(recent, skipped)
-        docs = self._aggregate(pipeline, plan, hint=hint)
+        pipeline, plan = self._page(criteria, exclude, self._lead(plans))
+        docs = self._aggregate(pipeline, plan, hint=page_hint(criteria, self._scope, plan))
         if windowed(criteria) and plan.broad and criteria.page == 1 and (
             len(docs) == criteria.page_size
         ):
@@ -726,6 +734,25 @@ class Session:
             ):
                 self._conn.newest_upload = oldest
         return self._models(docs, skipped)
+
+    def _plans(self, criteria: Criteria, exclude: Sequence[Any]) -> list[SearchPlan]:
+        return match_plans(criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells)
+
+    def _lead(self, plans: Sequence[SearchPlan]) -> int:
+        """Which plan leads a full read: on SecantusDB the best one whose lead did not outlast
+        the page probe (its range is large), else the best."""
+        if self._conn.is_secantus:
+            for i, plan in enumerate(plans):
+                if not self._conn.broad_lead(_lead_key(plan)):
+                    return i
+        return 0
+
+    def _page(
+        self, criteria: Criteria, exclude: Sequence[Any], lead: int
+    ) -> tuple[list[dict[str, Any]], SearchPlan]:
+        return page_pipeline(
+            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells, lead=lead
+        )
 
     def _recent_page(
         self, criteria: Criteria, exclude: Sequence[Any]
@@ -753,7 +780,8 @@ class Session:
         self, criteria: Criteria, exclude: Sequence[Any], max_time_ms: int | None
     ) -> Counts:
         pipeline, plan = counts_pipeline(
-            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
+            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells,
+            lead=self._lead(self._plans(criteria, exclude)),
         )
         rows = self._aggregate(pipeline, plan, max_time_ms=max_time_ms)
         result = rows[0] if rows else {}
@@ -827,19 +855,17 @@ class Session:
         if operation in ("search", "count", "counts"):
             criteria = Criteria.model_validate(arguments)
             exclude = self._sky_exclude(criteria)
-            cells = self._sky_cells
+            cells, lead = self._sky_cells, self._lead(self._plans(criteria, exclude))
             if operation == "search":
-                pipeline, plan = page_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
-                )
+                pipeline, plan = self._page(criteria, exclude, lead)
                 hint = page_hint(criteria, self._scope, plan)
             elif operation == "count":
                 pipeline, plan = count_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells, lead=lead
                 )
             else:
                 pipeline, plan = counts_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells, lead=lead
                 )
         elif operation == "lineage":
             pipeline, plan = lineage_pipeline(arguments["observation_base_id"], self._scope)

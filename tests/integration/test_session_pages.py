@@ -103,6 +103,45 @@ def test_a_lead_that_outlasts_its_probe_reads_recent_windows(
     assert len(probed) == 3 if secantus else not probed
 
 
+def test_the_next_lead_is_tried_when_the_first_outlasts_its_probe(
+    admin_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two words, the first matching much of the archive: the second word's index answers
+    the page (no window is read), and counts lead with it too."""
+    secantus = admin_session._conn.is_secantus
+    now = utc_now()
+    _many(admin_session, 120, start=now, step=timedelta(seconds=2))
+    s = admin_session.anonymous()
+    real = Session._aggregate
+    probes: list[str] = []
+    windows: list[object] = []
+
+    def first_word_is_broad(self: Session, pipeline, plan, *, hint=None, max_time_ms=None):  # type: ignore[no-untyped-def]
+        lead = json.dumps(plan.stages[0], default=str)
+        if max_time_ms == session_module._PROBE_MS:
+            probes.append(lead)
+            if "02101" in lead:
+                raise QueryTimeout("the first word's range outlasted the probe")
+        if "uploadDate" in pipeline[0]["$match"]:
+            windows.append(pipeline[0]["$match"]["uploadDate"])
+        return real(self, pipeline, plan, hint=hint, max_time_ms=max_time_ms)
+
+    monkeypatch.setattr(Session, "_aggregate", first_word_is_broad)
+    criteria = {"text": "02101 nrca1", "page_size": 10}
+    got = [str(r.id) for r in s.items(**criteria)]
+    pipeline, _plan = page_pipeline(Criteria(**criteria), s.scope)
+    want = [str(d["_id"]) for d in admin_session.collection.aggregate(pipeline)]
+    assert got == want and len(want) == 10
+    assert windows == []
+    counted = s.explain("counts", text="02101 nrca1")["pipeline"][0]["$match"]
+    if secantus:
+        assert len(probes) == 2 and "02101" in probes[0] and "nrca1" in probes[1]
+        assert counted["keywords"]["$gte"] == "nrca1"
+    else:
+        assert probes == [] and counted["keywords"]["$gte"] == "02101"
+    assert s.counts(**criteria).total == s.count(text="02101 nrca1") == 60
+
+
 def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:
     _many(admin_session, 120, start=utc_now(), step=timedelta(seconds=1))
     counts = admin_session.counts(data_type="image")
