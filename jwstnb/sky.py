@@ -583,8 +583,8 @@ def sky_geojson(footprint: Footprint | None,
 # finest at which it touches at most CELLS_PER_CONE cells, plus the parent tags at that order:
 # a record that overlaps the cone shares one of those ids (both sides pad by CONE_PAD).
 
-#: Finest HEALPix order of the cell index (order 8 cells are 0.23 degrees across).
-CELL_ORDER = 8
+#: Finest HEALPix order of the cell index (order 10 cells are 0.057 degrees across).
+CELL_ORDER = 10
 CELLS_PER_RECORD = 16
 CELLS_PER_CONE = 128
 
@@ -608,6 +608,21 @@ def _cap_pixels(order: int, ra: float, dec: float, radius: float) -> list[int]:
         return list(range(12 * 4**order))
     found = _healpix(order).cone_search_lonlat(ra * u.deg, dec * u.deg, radius * u.deg)
     return sorted(int(p) for p in found)
+
+
+def _orders(ra: float, dec: float, radius: float, limit: int) -> list[list[int]]:
+    """The cap's pixels at orders 0, 1, ... up to the finest (at most CELL_ORDER) at which
+    it overlaps at most ``limit`` pixels (order 0 whatever its count)."""
+    levels = [_cap_pixels(0, ra, dec, radius)]
+    while len(levels) <= CELL_ORDER:
+        order = len(levels)
+        if radius >= 89.0 and 12 * 4**order > limit:
+            break
+        pixels = _cap_pixels(order, ra, dec, radius)
+        if len(pixels) > limit:
+            break
+        levels.append(pixels)
+    return levels
 
 
 def _bounding_cap(footprint: Footprint) -> tuple[float, float, float]:
@@ -634,12 +649,8 @@ def record_cells(footprint: Footprint | None, centre: tuple[float, float] | None
     """The cell ids a record is filed under (see the notes above): its footprint's, else its
     centre's, else none."""
     if footprint is not None:
-        ra, dec, radius = _bounding_cap(footprint)
-        order = CELL_ORDER
-        pixels = _cap_pixels(order, ra, dec, radius)
-        while len(pixels) > CELLS_PER_RECORD and order > 0:
-            order -= 1
-            pixels = _cap_pixels(order, ra, dec, radius)
+        levels = _orders(*_bounding_cap(footprint), CELLS_PER_RECORD)
+        order, pixels = len(levels) - 1, levels[-1]
     elif centre is not None:
         import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
 
@@ -658,16 +669,12 @@ def cone_cells(ra: float, dec: float, radius: float) -> list[int]:
     GeoJSON and :func:`matches_cone` decide exactly)."""
     ra_deg, dec_deg = _vertex(ra, dec, "position")
     padded = min(180.0, parse_radius(radius) + CONE_PAD)
-    finest = CELL_ORDER
-    pixels = _cap_pixels(finest, ra_deg, dec_deg, padded)
-    while len(pixels) > CELLS_PER_CONE and finest > 0:
-        finest -= 1
-        pixels = _cap_pixels(finest, ra_deg, dec_deg, padded)
+    levels = _orders(ra_deg, dec_deg, padded, CELLS_PER_CONE)
+    finest = len(levels) - 1
     # Records filed at a finer order than this are found by their parent tags.
-    ids = [-_uniq(finest, p) for p in pixels] if finest < CELL_ORDER else []
-    for order in range(finest + 1):
-        found = pixels if order == finest else _cap_pixels(order, ra_deg, dec_deg, padded)
-        ids.extend(_uniq(order, p) for p in found)
+    ids = [-_uniq(finest, p) for p in levels[-1]] if finest < CELL_ORDER else []
+    for order, pixels in enumerate(levels):
+        ids.extend(_uniq(order, p) for p in pixels)
     return ids
 
 
