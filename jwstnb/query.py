@@ -64,7 +64,6 @@ __all__ = [
     "keywords_for",
     "lineage_pipeline",
     "match_plan",
-    "match_plans",
     "observations_pipeline",
     "page_pipeline",
     "readers_for",
@@ -650,17 +649,6 @@ class SearchPlan:
         return self.index.key_pattern
 
     @property
-    def lead_field(self) -> str | None:
-        """The field of the leading ``$match`` (None when no predicate is indexable)."""
-        return None if self.hint_required else self.index.keys[0][0]
-
-    @property
-    def broad_by_kind(self) -> bool:
-        """The lead is a field each of whose values covers much of an archive (a data type,
-        the scope...), unlike a word, tag or target, whose range size only a read tells."""
-        return self.hint_required or self.lead_field in _BROAD
-
-    @property
     def filter(self) -> dict[str, Any]:
         """All stages as one filter (for tests and for readers of explain output)."""
         clauses = [s["$match"] for s in self.stages]
@@ -731,24 +719,9 @@ def _cone_cells(ra: float, dec: float, radius: float) -> tuple[int, ...]:
 
 
 def match_plan(
-    criteria: Criteria,
-    scope: Scope,
-    *,
-    sky_exclude: Sequence[Any] = (),
-    sky_cells: bool = False,
-    lead: int = 0,
-) -> SearchPlan:
-    """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets), led by
-    the most selective indexed predicate (``lead``: the n-th of :func:`match_plans`)."""
-    plans = match_plans(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
-    return plans[min(lead, len(plans) - 1)]
-
-
-def match_plans(
     criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
-) -> list[SearchPlan]:
-    """One plan per indexed predicate of ``criteria`` (each leading with it, every other
-    clause behind), the usually most selective first; the session may try several.
+) -> SearchPlan:
+    """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets).
 
     ``sky_exclude``: ids the session found inside the cone's bounding polygon but outside
     the cone itself (exact great-circle test), so totals and facets stay exact.
@@ -818,21 +791,18 @@ def match_plans(
 
     if not candidates:
         only = ({"$match": _merge(residual)},) if residual else ()
-        return [SearchPlan(only, FALLBACK_INDEX, hint_required=True, broad=True)]
-    plans = []
-    # By rank; words of one search longest first (their order in candidates).
-    for lead_field, lead in sorted(candidates, key=lambda c: _RANK.index(c[0])):
-        rest = [c for c in residual if c != {lead_field: lead}]
-        stages: list[dict[str, Any]] = [{"$match": {lead_field: lead}}]
-        if rest:
-            stages.append({"$match": _merge(rest)})
-        # A short word prefix ("n", "ngc") can match a large part of an archive as well.
-        short_word = lead_field == "keywords" and len(lead["$gte"]) <= _SHORT_WORD
-        plans.append(SearchPlan(
-            tuple(stages), _INDEX_BY_FIELD[lead_field], hint_required=False,
-            broad=lead_field in _BROAD or short_word,
-        ))
-    return plans
+        return SearchPlan(only, FALLBACK_INDEX, hint_required=True, broad=True)
+    lead_field, lead = min(candidates, key=lambda c: _RANK.index(c[0]))
+    rest = [c for c in residual if c != {lead_field: lead}]
+    stages: list[dict[str, Any]] = [{"$match": {lead_field: lead}}]
+    if rest:
+        stages.append({"$match": _merge(rest)})
+    # A short word prefix ("n", "ngc") can match a large part of an archive as well.
+    short_word = lead_field == "keywords" and len(lead["$gte"]) <= _SHORT_WORD
+    return SearchPlan(
+        tuple(stages), _INDEX_BY_FIELD[lead_field], hint_required=False,
+        broad=lead_field in _BROAD or short_word,
+    )
 
 
 def _merge(clauses: list[dict[str, Any]]) -> dict[str, Any]:
@@ -872,7 +842,6 @@ def page_pipeline(
     since: datetime | None = None,
     sky_exclude: Sequence[Any] = (),
     sky_cells: bool = False,
-    lead: int = 0,
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """The page of items: the filter, a sort an index can provide, skip and limit.
 
@@ -880,9 +849,8 @@ def page_pipeline(
     every other clause: if that window holds a full page, it is exactly the page the
     unbounded query gives, read from a bounded index range. The session widens the window
     until the page is full (SecantusDB answers in time proportional to the range it reads).
-    ``lead`` picks which of :func:`match_plans` leads otherwise (the session's choice).
     """
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells, lead=lead)
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
     stages = list(plan.stages)
     if since is not None:
         if not windowed(criteria):
@@ -916,15 +884,10 @@ def page_hint(criteria: Criteria, scope: Scope, plan: SearchPlan) -> dict[str, i
 
 
 def counts_pipeline(
-    criteria: Criteria,
-    scope: Scope,
-    *,
-    sky_exclude: Sequence[Any] = (),
-    sky_cells: bool = False,
-    lead: int = 0,
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Total and every facet of what :func:`page_pipeline` finds (no items inside)."""
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells, lead=lead)
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
     facet: dict[str, list[dict[str, Any]]] = {"total": [{"$count": "n"}]}
     for name, path in FACETS.items():
         facet[name] = [{"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
@@ -938,15 +901,10 @@ def facet_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def count_pipeline(
-    criteria: Criteria,
-    scope: Scope,
-    *,
-    sky_exclude: Sequence[Any] = (),
-    sky_cells: bool = False,
-    lead: int = 0,
+    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """The count of what :func:`page_pipeline` would find (same filter and scope)."""
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells, lead=lead)
+    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
     return [*plan.stages, {"$count": "n"}], plan
 
 

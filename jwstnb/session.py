@@ -15,7 +15,6 @@ words for text search) and ``readers`` (who may read it), see :mod:`jwstnb.query
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import threading
@@ -50,7 +49,6 @@ from jwstnb.query import (
     facet_counts,
     invalid,
     lineage_pipeline,
-    match_plans,
     neighbours_pipelines,
     page_hint,
     page_pipeline,
@@ -94,10 +92,10 @@ class ScaleWarning(UserWarning):
 # SecantusDB reads every entry of the index range a query yields: a page of a broad search
 # reads the most recent uploads first, in windows this many seconds wide (then unbounded).
 _WINDOWS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0, 262144.0, 2097152.0, 16777216.0)
-# A lead not known to be broad (a word, a tag, a target) is first read from its own index
-# within this many milliseconds; past it, the page reads windows of recent uploads.
-_PROBE_MS = 250
-_BROAD_LEADS_KEPT = 256
+# A selective lead (a word, a tag, a target) may still match much of an archive: its page
+# first reads windows of recent uploads while they hold about this many records (estimated
+# from the upload rate the newest full page showed), then its own index.
+_WINDOW_RECORDS = 2000
 # Fields update() refuses: identity, and the fields with their own atomic methods.
 _NOT_UPDATABLE = {
     "id": "a record's id never changes",
@@ -240,19 +238,8 @@ class _Connection:
         # Where windows of recent uploads start: the oldest upload of the newest full first
         # page a broad search has shown (windows are open towards the future).
         self.newest_upload: datetime | None = None
-        # Leads whose own index range outlasted the probe budget (most recent last).
-        self._broad_leads: dict[str, None] = {}
-
-    def broad_lead(self, lead: str) -> bool:
-        """Whether this lead's index range was too large to read within the probe budget."""
-        return lead in self._broad_leads
-
-    def remember_broad_lead(self, lead: str) -> None:
-        with self.lock:
-            self._broad_leads.pop(lead, None)
-            self._broad_leads[lead] = None
-            while len(self._broad_leads) > _BROAD_LEADS_KEPT:
-                self._broad_leads.pop(next(iter(self._broad_leads)))
+        # Uploads per second around that point (from the same page); None until seen.
+        self.upload_rate: float | None = None
 
     @property
     def is_secantus(self) -> bool:
@@ -285,12 +272,6 @@ def _oid(record_id: Any) -> ObjectId:
         raise NotFound(
             f"no record {str(record_id)[:80]!r}: a record id is 24 hexadecimal digits"
         ) from None
-
-
-def _lead_key(plan: SearchPlan) -> str:
-    """The leading ``$match`` of a plan as text (which leads outlasted the probe budget)."""
-    lead = plan.stages[0] if plan.stages else {}
-    return json.dumps(lead, sort_keys=True, default=str)
 
 
 def _model(doc: Mapping[str, Any]) -> JwstDataModel:
@@ -675,10 +656,8 @@ class Session:
     def count(self, **criteria: Any) -> int:
         """How many readable records match (same arguments and rules as :meth:`search`)."""
         valid = Criteria.model_validate(criteria)
-        exclude = self._sky_exclude(valid)
         pipeline, plan = count_pipeline(
-            valid, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells,
-            lead=self._lead(self._plans(valid, exclude)),
+            valid, self._scope, sky_exclude=self._sky_exclude(valid), sky_cells=self._sky_cells
         )
         rows = self._aggregate(pipeline, plan)
         return int(rows[0]["n"]) if rows else 0
@@ -700,73 +679,60 @@ class Session:
     def _items(
         self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
     ) -> list[JwstDataModel]:
-        plans = self._plans(criteria, exclude)
+        pipeline, plan = self._page(criteria, exclude)
         if self._conn.is_secantus and windowed(criteria):
-            # A word, tag, target or cone may still match much of the archive: each such
-            # lead (best first) gets the probe budget on its own index; past it, the page
-            # reads windows of recent uploads. Leads that outlasted it are remembered.
-            for lead, plan in enumerate(plans):
-                if plan.broad_by_kind:
-                    break
-                key = _lead_key(plan)
-                if self._conn.broad_lead(key):
-                    continue
-                pipeline, plan = self._page(criteria, exclude, lead)
-                try:
-                    docs = self._aggregate(pipeline, plan, hint=page_hint(
-                        criteria, self._scope, plan), max_time_ms=_PROBE_MS)
-                    return self._models(docs, skipped)
-                except QueryTimeout:
-                    self._conn.remember_broad_lead(key)
-            recent = self._recent_page(criteria, exclude)
+            # Broad leads read windows of recent uploads until one holds the page; a selective
+            # lead (a word, tag, target, cone) only while the windows stay small, then its
+            # own index: whichever the archive makes cheap.
+            budget = None if plan.broad else _WINDOW_RECORDS
+            recent = self._recent_page(criteria, exclude, budget)
             if recent is not None:
+                if plan.broad and criteria.page == 1:
+                    self._learn_uploads(recent)
                 return self._models(recent, skipped)
-        pipeline, plan = self._page(criteria, exclude, self._lead(plans))
         docs = self._aggregate(pipeline, plan, hint=page_hint(criteria, self._scope, plan))
         if windowed(criteria) and plan.broad and criteria.page == 1 and (
             len(docs) == criteria.page_size
         ):
-            # Later windows start at the oldest upload of a full first page: a dense part
-            # of the collection, even when a few records are far newer than the rest.
-            oldest = docs[-1].get("uploadDate")
-            if isinstance(oldest, datetime) and (
-                self._conn.newest_upload is None or oldest > self._conn.newest_upload
-            ):
-                self._conn.newest_upload = oldest
+            self._learn_uploads(docs)
         return self._models(docs, skipped)
 
-    def _plans(self, criteria: Criteria, exclude: Sequence[Any]) -> list[SearchPlan]:
-        return match_plans(criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells)
-
-    def _lead(self, plans: Sequence[SearchPlan]) -> int:
-        """Which plan leads a full read: on SecantusDB the best one whose lead did not outlast
-        the page probe (its range is large), else the best."""
-        if self._conn.is_secantus:
-            for i, plan in enumerate(plans):
-                if not self._conn.broad_lead(_lead_key(plan)):
-                    return i
-        return 0
+    def _learn_uploads(self, page: Sequence[Mapping[str, Any]]) -> None:
+        """Later windows start at the oldest upload of a full broad first page (a dense part
+        of the collection, even when a few records are far newer than the rest); the page's
+        span gives the upload rate there."""
+        newest, oldest = page[0].get("uploadDate"), page[-1].get("uploadDate")
+        if not (isinstance(newest, datetime) and isinstance(oldest, datetime)):
+            return
+        span = max((newest - oldest).total_seconds(), 1e-3)
+        self._conn.upload_rate = (len(page) - 1) / span
+        if self._conn.newest_upload is None or oldest > self._conn.newest_upload:
+            self._conn.newest_upload = oldest
 
     def _page(
-        self, criteria: Criteria, exclude: Sequence[Any], lead: int
+        self, criteria: Criteria, exclude: Sequence[Any]
     ) -> tuple[list[dict[str, Any]], SearchPlan]:
         return page_pipeline(
-            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells, lead=lead
+            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
         )
 
     def _recent_page(
-        self, criteria: Criteria, exclude: Sequence[Any]
+        self, criteria: Criteria, exclude: Sequence[Any], budget: int | None
     ) -> list[dict[str, Any]] | None:
         """The page from the smallest window of recent uploads that holds it (SecantusDB).
 
         A full page from a window is exactly the unbounded query's page. The windows reach
-        back from a known dense point (or now) and are open towards the future; None when
-        even the widest window is short of a page.
+        back from a known dense point (or now) and are open towards the future. ``budget``:
+        stop before a window would hold more records than this (by the learned upload rate;
+        none tried while it is unknown). None when no window tried holds a page.
         """
         from jwstnb.schema import utc_now
 
         anchor = self._conn.newest_upload or utc_now()
+        rate = self._conn.upload_rate
         for seconds in _WINDOWS:
+            if budget is not None and (rate is None or seconds * rate > budget):
+                return None
             since = anchor - timedelta(seconds=seconds)
             pipeline, plan = page_pipeline(
                 criteria, self._scope, since=since, sky_exclude=exclude, sky_cells=self._sky_cells
@@ -780,8 +746,7 @@ class Session:
         self, criteria: Criteria, exclude: Sequence[Any], max_time_ms: int | None
     ) -> Counts:
         pipeline, plan = counts_pipeline(
-            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells,
-            lead=self._lead(self._plans(criteria, exclude)),
+            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
         )
         rows = self._aggregate(pipeline, plan, max_time_ms=max_time_ms)
         result = rows[0] if rows else {}
@@ -855,17 +820,17 @@ class Session:
         if operation in ("search", "count", "counts"):
             criteria = Criteria.model_validate(arguments)
             exclude = self._sky_exclude(criteria)
-            cells, lead = self._sky_cells, self._lead(self._plans(criteria, exclude))
+            cells = self._sky_cells
             if operation == "search":
-                pipeline, plan = self._page(criteria, exclude, lead)
+                pipeline, plan = self._page(criteria, exclude)
                 hint = page_hint(criteria, self._scope, plan)
             elif operation == "count":
                 pipeline, plan = count_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells, lead=lead
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
                 )
             else:
                 pipeline, plan = counts_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells, lead=lead
+                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
                 )
         elif operation == "lineage":
             pipeline, plan = lineage_pipeline(arguments["observation_base_id"], self._scope)
