@@ -6,12 +6,8 @@ index-sorted query) and shows it at once; the total and the facet counts follow 
 ``Session.counts`` (the status line says "counting" meanwhile). Inside a Jupyter kernel the
 counts run on a worker thread, one at a time, bounded by ``count_timeout`` on the server:
 counts asked for by criteria a newer keystroke replaced are never started, and a stale answer
-is dropped. A count first gets :data:`FIRST_COUNT_SECONDS` on the server and is asked again
-with the whole ``count_timeout`` only if no newer search came meanwhile, so a count made
-stale by typing stops within that time (a server cannot always stop a running command
-otherwise) instead of slowing the newer search's page. Paging asks for items only. The text
-and position boxes are debounced (``debounce`` seconds after the last keystroke; 0 = at
-once); other controls search at once.
+is dropped. Paging asks for items only. The text and position boxes are debounced
+(``debounce`` seconds after the last keystroke; 0 = at once); other controls search at once.
 
 Notebook code reacts to the traits ``results`` (rows of the current page), ``selected`` (the
 chosen record as a dict), ``total``, ``counting``, ``page``, ``facets``, ``position`` and
@@ -84,8 +80,6 @@ _PICK = '<div class="jwstnb-note">Pick a row to see its details.</div>'
 
 # The counts of an empty first page (no query needed).
 _NOTHING = SimpleNamespace(total=0, facets={})
-#: The server-side budget of a count's first attempt (seconds; see the module notes).
-FIRST_COUNT_SECONDS = 2.0
 
 # Radius units offered next to the position box: name -> degrees.
 RADIUS_UNITS: dict[str, float] = {"arcsec": 1 / 3600, "arcmin": 1 / 60, "deg": 1.0}
@@ -522,17 +516,9 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             with self._count_lock:
                 if generation != self._generation:
                     return None
-                from jwstnb.errors import QueryTimeout
-
-                first = min(self.count_timeout, FIRST_COUNT_SECONDS)
                 try:
-                    try:
-                        return self.session.counts(max_time_ms=int(first * 1000), **criteria)
-                    except QueryTimeout:
-                        if first >= self.count_timeout or generation != self._generation:
-                            raise
-                    whole = int(self.count_timeout * 1000)
-                    return self.session.counts(max_time_ms=whole, **criteria)
+                    timeout = int(self.count_timeout * 1000)
+                    return self.session.counts(max_time_ms=timeout, **criteria)
                 except Exception as exc:
                     return exc
 
