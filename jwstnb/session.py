@@ -94,8 +94,9 @@ class ScaleWarning(UserWarning):
 _WINDOWS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0, 262144.0, 2097152.0, 16777216.0)
 # A selective lead (a word, a tag, a target) may still match much of an archive: its page
 # first reads windows of recent uploads while they hold about this many records (estimated
-# from the upload rate the newest full page showed), then its own index.
-_WINDOW_RECORDS = 2000
+# from the upload rate the newest full page showed), then its own index. Leads matching
+# more than a page in this many recent records (4%) come from the windows.
+_WINDOW_RECORDS = 500
 # Fields update() refuses: identity, and the fields with their own atomic methods.
 _NOT_UPDATABLE = {
     "id": "a record's id never changes",
@@ -680,10 +681,11 @@ class Session:
         self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
     ) -> list[JwstDataModel]:
         pipeline, plan = self._page(criteria, exclude)
-        if self._conn.is_secantus and windowed(criteria):
+        cone = plan.index.keys[0][0] in ("skyCells", "skyRegion")
+        if self._conn.is_secantus and windowed(criteria) and not cone:
             # Broad leads read windows of recent uploads until one holds the page; a selective
-            # lead (a word, tag, target, cone) only while the windows stay small, then its
-            # own index: whichever the archive makes cheap.
+            # lead (a word, tag, target) only while the windows stay small, then its own
+            # index: whichever the archive makes cheap. A cone reads the few cells it names.
             budget = None if plan.broad else _WINDOW_RECORDS
             recent = self._recent_page(criteria, exclude, budget)
             if recent is not None:
