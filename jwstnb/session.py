@@ -97,6 +97,10 @@ _WINDOWS = (1.0, 8.0, 64.0, 512.0, 4096.0, 32768.0, 262144.0, 2097152.0, 1677721
 # from the upload rate the newest full page showed), then its own index. Leads matching
 # more than a page in this many recent records (4%) come from the windows.
 _WINDOW_RECORDS = 500
+# Broad leads (the scope, a data type, a short word) read windows up to this many records,
+# then their own index: a broad lead whose other clauses match little of the recent uploads
+# ("ngc 313") would otherwise widen its windows over the whole collection first.
+_BROAD_WINDOW_RECORDS = 5000
 # Fields update() refuses: identity, and the fields with their own atomic methods.
 _NOT_UPDATABLE = {
     "id": "a record's id never changes",
@@ -683,10 +687,12 @@ class Session:
         pipeline, plan = self._page(criteria, exclude)
         cone = plan.index.keys[0][0] in ("skyCells", "skyRegion")
         if self._conn.is_secantus and windowed(criteria) and not cone:
-            # Broad leads read windows of recent uploads until one holds the page; a selective
-            # lead (a word, tag, target) only while the windows stay small, then its own
-            # index: whichever the archive makes cheap. A cone reads the few cells it names.
-            budget = None if plan.broad else _WINDOW_RECORDS
+            # Windows of recent uploads, bounded by the records they would hold (about 5,000
+            # for a broad lead, 500 for a word, tag or target), then the lead's own index:
+            # whichever the archive makes cheap. A cone reads the few cells it names.
+            budget: int | None = _WINDOW_RECORDS
+            if plan.broad:  # unbounded until the upload rate is known
+                budget = _BROAD_WINDOW_RECORDS if self._conn.upload_rate else None
             recent = self._recent_page(criteria, exclude, budget)
             if recent is not None:
                 if plan.broad and criteria.page == 1:
