@@ -11,6 +11,7 @@ at module level.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -165,14 +166,19 @@ def show_thumbnail(image: widgets.Image, record: Any, storage: WidgetStorage | N
 
 
 def run_in_background(
-    work: Callable[[], T], apply: Callable[[T], None], *, background: bool | None = None
+    work: Callable[[], T],
+    apply: Callable[[T], None],
+    *,
+    background: bool | None = None,
+    delay: float = 0.0,
 ) -> threading.Thread | None:
     """Run ``work`` and hand its result to ``apply``; slow reads never block the kernel.
 
     ``background=None``: on a thread inside a Jupyter kernel, at once elsewhere (scripts and
     tests see the result when the call returns). On a kernel, ``apply`` runs on the kernel's
     own loop thread, like every other widget callback; without a loop it runs on the worker
-    thread. Returns the thread, or None when the work ran at once.
+    thread. ``delay``: seconds the worker waits before ``work`` (on a thread only). Returns
+    the thread, or None when the work ran at once.
     """
     loop = running_loop() if in_kernel() else None
     if background is None:
@@ -182,6 +188,8 @@ def run_in_background(
         return None
 
     def run() -> None:
+        if delay > 0:
+            time.sleep(delay)
         result = work()
         if loop is not None:
             loop.call_soon_threadsafe(apply, result)

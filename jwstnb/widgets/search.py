@@ -4,10 +4,14 @@ sortable table, details, export.
 A criteria change asks the session for the page of items first (``Session.items``, an
 index-sorted query) and shows it at once; the total and the facet counts follow from
 ``Session.counts`` (the status line says "counting" meanwhile). Inside a Jupyter kernel the
-counts run on a worker thread, one at a time, bounded by ``count_timeout`` on the server:
-counts asked for by criteria a newer keystroke replaced are never started, and a stale answer
-is dropped. Paging asks for items only. The text and position boxes are debounced
-(``debounce`` seconds after the last keystroke; 0 = at once); other controls search at once.
+counts run on a worker thread, one at a time, ``count_delay`` seconds after the page, bounded
+by ``count_timeout`` on the server: counts asked for by criteria a newer keystroke replaced
+(within the delay, or while another count ran) are never started, and a stale answer is
+dropped. The delay keeps counts off the server while someone types: on SecantusDB a running
+count slows every other query (they share one Python interpreter) and cannot be stopped
+before it has read its index range. Paging asks for items only. The text and position boxes
+are debounced (``debounce`` seconds after the last keystroke; 0 = at once); other controls
+search at once.
 
 Notebook code reacts to the traits ``results`` (rows of the current page), ``selected`` (the
 chosen record as a dict), ``total``, ``counting``, ``page``, ``facets``, ``position`` and
@@ -120,8 +124,9 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
     """Search the records a session may read; pick one to see details, preview or lineage.
 
     ``SearchPanel(session, storage=None, *, page_size=20, debounce=0.3, thumbnails=True,
-    count_timeout=30.0, background_counts=None)``. Without ``storage`` the panel searches and
-    shows metadata, but cannot read headers, generate thumbnails or open files.
+    count_timeout=30.0, count_delay=0.5, background_counts=None)``. Without ``storage`` the
+    panel searches and shows metadata, but cannot read headers, generate thumbnails or open
+    files.
     ``background_counts``: None counts on a worker thread inside a Jupyter kernel and at
     once elsewhere (scripts and tests see the total when a call returns).
     """
@@ -155,6 +160,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         debounce: float = 0.3,
         thumbnails: bool = True,
         count_timeout: float = 30.0,
+        count_delay: float = 0.5,
         background_counts: bool | None = None,
         sky: bool = False,
         **kwargs: Any,
@@ -165,6 +171,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         self.page_size = int(page_size)
         self.thumbnails = thumbnails
         self.count_timeout = float(count_timeout)
+        self.count_delay = float(count_delay)
         self.background_counts = background_counts
         self.export_limit: int | None = 100_000
         self.selected_record: Any = None
@@ -527,7 +534,8 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
                 return  # stale: a newer search owns the status line
             self._apply_counts(result)
 
-        run_in_background(work, apply, background=self.background_counts)
+        run_in_background(work, apply, background=self.background_counts,
+                          delay=self.count_delay)
 
     def _apply_counts(self, result: Any) -> None:
         self.counting = False

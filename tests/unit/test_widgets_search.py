@@ -140,6 +140,7 @@ def test_the_page_shows_before_the_counts(gated: FakeSession) -> None:
     assert panel.status_text == "Records 1-20 of ... (counting)"
     assert not panel.next_button.disabled  # a full page: there may be more
     assert panel.page_label.value == "&nbsp;page 1&nbsp;"  # no stale "of N"
+    assert gated.count_started.wait(5)  # after count_delay
     assert gated.names()[:2] == ["items", "counts"]
     gated.gate.set()  # type: ignore[union-attr]
     _wait(lambda: not panel.counting)
@@ -154,6 +155,22 @@ def test_counts_are_bounded_on_the_server(session: FakeSession) -> None:
     _panel(session, count_timeout=2.5)
     (count,) = [c for name, c in session.calls if name == "counts"]
     assert count["max_time_ms"] == 2500
+
+
+def test_no_count_is_sent_while_someone_types(session: FakeSession) -> None:
+    """In the background a count waits count_delay after its page; changes that come within
+    it replace it before it reaches the server."""
+    panel = _panel(session, background_counts=True, count_delay=0.3)
+    _wait(lambda: panel.counted == 1)
+    session.calls.clear()
+    for text in ("_", "_l", "_l2", "_l2a"):
+        panel.set_text(text)
+        threading.Event().wait(0.05)  # a key every 50 ms
+    _wait(lambda: panel.counted == 2 and not panel.counting)
+    counted = [c.get("text") for name, c in session.calls if name == "counts"]
+    assert counted == ["_l2a"] and panel.total == 11
+    assert [c.get("text") for name, c in session.calls if name == "items"] == [
+        "_", "_l", "_l2", "_l2a"]
 
 
 def test_a_newer_search_drops_stale_counts_and_skips_replaced_ones(gated: FakeSession) -> None:
