@@ -738,9 +738,12 @@ class Session:
 
         anchor = self._conn.newest_upload or utc_now()
         rate = self._conn.upload_rate
+        wanted = criteria.page * criteria.page_size
         for seconds in _WINDOWS:
             if budget is not None and (rate is None or seconds * rate > budget):
                 return None
+            if rate is not None and seconds * rate < wanted and seconds < _WINDOWS[-1]:
+                continue  # too few uploads in it to hold the page
             since = anchor - timedelta(seconds=seconds)
             pipeline, plan = page_pipeline(
                 criteria, self._scope, since=since, sky_exclude=exclude, sky_cells=self._sky_cells

@@ -90,8 +90,10 @@ def test_a_word_matching_many_recent_uploads_reads_windows_a_rare_one_its_index(
         assert got == want and want, criteria
         if not secantus:  # a real MongoDB stops an index-sorted read at the limit
             assert windows == [], criteria
-        else:  # a few small windows, then (rare words) the word's own index
-            assert 0 < len(windows) <= 6, (criteria, windows)
+        else:  # a few small windows, then (rare words, deep pages) the lead's own index
+            assert len(windows) <= 6, (criteria, windows)
+            if criteria == {"text": "nrca1"}:  # every readable record: a small window holds it
+                assert windows, criteria
 
 
 def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:
