@@ -708,12 +708,14 @@ class Session:
     def _learn_uploads(self, page: Sequence[Mapping[str, Any]]) -> None:
         """Later windows start at the oldest upload of a full broad first page (a dense part
         of the collection, even when a few records are far newer than the rest); the page's
-        span gives the upload rate there."""
+        span gives an upload rate."""
         newest, oldest = page[0].get("uploadDate"), page[-1].get("uploadDate")
         if not (isinstance(newest, datetime) and isinstance(oldest, datetime)):
             return
-        span = max((newest - oldest).total_seconds(), 1e-3)
-        self._conn.upload_rate = (len(page) - 1) / span
+        # The highest rate seen: a page of a sparse search spans more time than the uploads
+        # took, and a low rate would let windows grow past their budget.
+        rate = (len(page) - 1) / max((newest - oldest).total_seconds(), 1e-3)
+        self._conn.upload_rate = max(rate, self._conn.upload_rate or 0.0)
         if self._conn.newest_upload is None or oldest > self._conn.newest_upload:
             self._conn.newest_upload = oldest
 

@@ -94,6 +94,9 @@ def test_a_word_matching_many_recent_uploads_reads_windows_a_rare_one_its_index(
             assert len(windows) <= 6, (criteria, windows)
             if criteria == {"text": "nrca1"}:  # every readable record: a small window holds it
                 assert windows, criteria
+    if secantus:  # a sparse broad page (a short word and a rare target) keeps the rate
+        assert len(s.items(text="cal", target_name="T1")) == 20
+        assert admin_session._conn.upload_rate == pytest.approx(1 / 6, rel=0.01)
 
 
 def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:
