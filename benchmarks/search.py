@@ -368,7 +368,7 @@ def _panel_step(panel: Any, criteria: dict[str, Any]) -> tuple[float, float]:
 
 
 def _typing(panel: Any) -> list[float]:
-    """Keystrokes 0.1 s apart while counts run behind them: each keystroke's time to rows."""
+    """Keystrokes 0.1 s apart (counts wait for a pause): each keystroke's time to rows."""
     before = panel.counted
     panel.clear()
     _wait_counts(panel, before)
@@ -443,8 +443,8 @@ def sweep(sizes: list[int], args: argparse.Namespace) -> int:
         "|---:|---|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        "Typing 'ngc 3132' into the panel, a key per 0.1 s while counts run, keystroke to its "
-        "rows: " + "; ".join(typing) + ".",
+        "Typing 'ngc 3132' into the panel, a key per 0.1 s (each count waits count_delay "
+        "for a pause), keystroke to its rows: " + "; ".join(typing) + ".",
     ])
     print(table)
     if args.out:
