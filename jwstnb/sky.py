@@ -203,9 +203,26 @@ class Footprint:
             pieces.extend(_circle_pieces(ra, dec, radius))
         return _geometry(pieces)
 
+    @functools.cached_property
+    def bounding_cap(self) -> tuple[float, float, float]:
+        """A cap ``(ra, dec, radius)`` in degrees holding the whole footprint (padded by
+        CONE_PAD; a radius of 89 or more says nothing useful)."""
+        return _bounding_cap(self)
+
     def overlaps_cone(self, ra: float, dec: float, radius: float) -> bool:
         """True when some point of the footprint lies within ``radius`` degrees of (ra, dec)."""
         from astropy.coordinates import angular_separation  # type: ignore[import-untyped, unused-ignore]
+
+        # The bounding cap decides most records of a search quickly: wholly outside the
+        # cone, or wholly inside it; only the ones across its edge need the exact test.
+        c_ra, c_dec, c_r = self.bounding_cap
+        if c_r < 89.0:
+            sep = math.degrees(float(angular_separation(
+                math.radians(c_ra), math.radians(c_dec), math.radians(ra), math.radians(dec))))
+            if sep > c_r + radius:
+                return False
+            if sep + c_r <= radius:
+                return True
 
         for c_ra, c_dec, c_r in self.circles:
             sep = math.degrees(float(angular_separation(
