@@ -190,23 +190,24 @@ def _sky_shape(doc: Mapping[str, Any]) -> tuple[Footprint | None, tuple[float, f
     return footprint, centre
 
 
-def sky_region(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The GeoJSON the ``skyRegion`` 2dsphere index holds: the footprint, else the centre.
-
-    A footprint whose text does not parse falls back to the centre point, so the record is
-    still found by position.
-    """
+def _sky_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``skyRegion`` (GeoJSON for the 2dsphere index) and ``skyCells`` (its HEALPix cells)
+    from one read of the footprint, else the centre. A footprint whose text does not parse
+    falls back to the centre, so the record is still found by position."""
     footprint, centre = _sky_shape(doc)
     if footprint is None and centre is None:
-        return None
+        return {"skyRegion": None, "skyCells": []}
     from jwstnb import sky
 
-    return sky.sky_geojson(footprint, centre)
+    return {
+        "skyRegion": sky.sky_geojson(footprint, centre),
+        "skyCells": sky.record_cells(footprint, centre),
+    }
 
 
 def sky_cells(doc: Mapping[str, Any]) -> list[int]:
     """The HEALPix cell ids ``skyCells`` holds (:func:`jwstnb.sky.record_cells`), from the
-    same footprint-else-centre as :func:`sky_region`."""
+    same footprint-else-centre as ``skyRegion``."""
     footprint, centre = _sky_shape(doc)
     if footprint is None and centre is None:
         return []
@@ -228,8 +229,7 @@ def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
             doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
         ),
         "program": program_of_record(doc),
-        "skyRegion": sky_region(doc),
-        "skyCells": sky_cells(doc),
+        **_sky_fields(doc),
     }
 
 

@@ -685,7 +685,7 @@ class Session:
         self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
     ) -> list[JwstDataModel]:
         pipeline, plan = self._page(criteria, exclude)
-        cone = plan.index.keys[0][0] in ("skyCells", "skyRegion")
+        cone = criteria.position is not None  # a cone always leads (query._RANK)
         if self._conn.is_secantus and windowed(criteria) and not cone:
             # Windows of recent uploads, bounded by the records they would hold (about 5,000
             # for a broad lead, 500 for a word, tag or target), then the lead's own index:

@@ -206,7 +206,7 @@ class Footprint:
     @functools.cached_property
     def bounding_cap(self) -> tuple[float, float, float]:
         """A cap ``(ra, dec, radius)`` in degrees holding the whole footprint (padded by
-        CONE_PAD; a radius of 89 or more says nothing useful)."""
+        CONE_PAD; a radius of ``_WHOLE_SKY`` or more says nothing useful)."""
         return _bounding_cap(self)
 
     def overlaps_cone(self, ra: float, dec: float, radius: float) -> bool:
@@ -216,7 +216,7 @@ class Footprint:
         # The bounding cap decides most records of a search quickly: wholly outside the
         # cone, or wholly inside it; only the ones across its edge need the exact test.
         c_ra, c_dec, c_r = self.bounding_cap
-        if c_r < 89.0:
+        if c_r < _WHOLE_SKY:
             sep = math.degrees(float(angular_separation(
                 math.radians(c_ra), math.radians(c_dec), math.radians(ra), math.radians(dec))))
             if sep > c_r + radius:
@@ -605,6 +605,9 @@ def sky_geojson(footprint: Footprint | None,
 CELL_ORDER = 8
 CELLS_PER_RECORD = 16
 CELLS_PER_CONE = 128
+# A cap this wide (degrees) is treated as the whole sky: astropy_healpix searches caps smaller
+# than a hemisphere, and a cap past it no longer bounds a polygon usefully.
+_WHOLE_SKY = 89.0
 
 
 def _uniq(order: int, pixel: int) -> int:
@@ -622,7 +625,7 @@ def _cap_pixels(order: int, ra: float, dec: float, radius: float) -> list[int]:
     """Every pixel of ``order`` that overlaps the cap (partly or whole)."""
     import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
 
-    if radius >= 89.0:  # astropy_healpix's search is for caps smaller than a hemisphere
+    if radius >= _WHOLE_SKY:
         return list(range(12 * 4**order))
     found = _healpix(order).cone_search_lonlat(ra * u.deg, dec * u.deg, radius * u.deg)
     return sorted(int(p) for p in found)
@@ -634,7 +637,7 @@ def _orders(ra: float, dec: float, radius: float, limit: int) -> list[list[int]]
     levels = [_cap_pixels(0, ra, dec, radius)]
     while len(levels) <= CELL_ORDER:
         order = len(levels)
-        if radius >= 89.0 and 12 * 4**order > limit:
+        if radius >= _WHOLE_SKY and 12 * 4**order > limit:
             break
         pixels = _cap_pixels(order, ra, dec, radius)
         if len(pixels) > limit:
@@ -644,7 +647,7 @@ def _orders(ra: float, dec: float, radius: float, limit: int) -> list[list[int]]
 
 
 def _bounding_cap(footprint: Footprint) -> tuple[float, float, float]:
-    """A cap (ra, dec, radius) holding the whole footprint (radius >= 89: take everything)."""
+    """A cap (ra, dec, radius) holding the whole footprint (``Footprint.bounding_cap``)."""
     import numpy as np
     from astropy.coordinates import angular_separation  # type: ignore[import-untyped, unused-ignore]
 
@@ -667,7 +670,7 @@ def record_cells(footprint: Footprint | None, centre: tuple[float, float] | None
     """The cell ids a record is filed under (see the notes above): its footprint's, else its
     centre's, else none."""
     if footprint is not None:
-        levels = _orders(*_bounding_cap(footprint), CELLS_PER_RECORD)
+        levels = _orders(*footprint.bounding_cap, CELLS_PER_RECORD)
         order, pixels = len(levels) - 1, levels[-1]
     elif centre is not None:
         import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
