@@ -300,9 +300,9 @@ def _gnomonic(xyz: Vectors) -> tuple[Vectors, Vectors] | None:
     if float(dots.min()) <= 1e-6:
         return None
     helper = np.array([0.0, 0.0, 1.0]) if abs(mean[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    east = np.cross(helper, mean)
+    east = _cross(helper, mean)
     east /= np.linalg.norm(east)
-    north = np.cross(mean, east)  # east x north = mean: the plane seen from outside
+    north = _cross(mean, east)  # east x north = mean: the plane seen from outside
     flat = xyz / dots[:, None]
     return np.column_stack((flat @ east, flat @ north)), np.vstack((mean, east, north))
 
@@ -351,15 +351,25 @@ def _is_convex(xyz: Vectors) -> bool:
     import numpy as np
 
     a, b, c = xyz, np.roll(xyz, -1, axis=0), np.roll(xyz, -2, axis=0)
-    turns = np.einsum("ij,ij->i", np.cross(a, b), c)
+    turns = np.einsum("ij,ij->i", _cross(a, b), c)
     scale = float(np.max(np.abs(turns)))
     return bool(np.all(turns >= -1e-9 * scale))
+
+
+def _cross(a: Vectors, b: Vectors) -> Vectors:
+    """``a x b`` along the last axis, broadcast. Written out because ``numpy.cross`` costs ten
+    times more on the 3-vectors and short rings here, and a cone search tests every candidate."""
+    import numpy as np
+
+    return np.stack((a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                     a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]), axis=-1)
 
 
 def _angle(u: Vectors, v: Vectors) -> Vectors:
     import numpy as np
 
-    angle: Vectors = np.arctan2(np.linalg.norm(np.cross(u, v), axis=-1),
+    angle: Vectors = np.arctan2(np.linalg.norm(_cross(u, v), axis=-1),
                                 np.einsum("...j,...j", u, v))
     return angle
 
@@ -375,15 +385,15 @@ def _boundary_distance(xyz: Vectors, point: Vectors) -> float:
 
     a, b = xyz, np.roll(xyz, -1, axis=0)
     ends = np.minimum(_angle(a, point), _angle(b, point))
-    normal = np.cross(a, b)
+    normal = _cross(a, b)
     length = np.linalg.norm(normal, axis=1)
     ok = length > 1e-15
     normal[ok] /= length[ok, None]
     foot = point - np.outer(normal @ point, np.ones(3)) * normal
     on_arc = (
         ok
-        & (np.einsum("ij,ij->i", np.cross(a, foot), normal) >= 0)
-        & (np.einsum("ij,ij->i", np.cross(foot, b), normal) >= 0)
+        & (np.einsum("ij,ij->i", _cross(a, foot), normal) >= 0)
+        & (np.einsum("ij,ij->i", _cross(foot, b), normal) >= 0)
     )
     to_circle = np.arcsin(np.clip(np.abs(normal @ point), 0.0, 1.0))
     return float(np.min(np.where(on_arc, to_circle, ends)))
