@@ -4,6 +4,7 @@ against brute force in Python, over 100k records with footprints.
     .venv/bin/python benchmarks/sky.py                   # SecantusDB started here
     .venv/bin/python benchmarks/sky.py --uri mongodb://127.0.0.1:27017/   # any server
     .venv/bin/python benchmarks/sky.py --records 20000 --rounds 3          # quicker
+    .venv/bin/python benchmarks/sky.py --uri URI --database sky100k        # load once, keep
 
 The records are 25k synthetic NIRCam-like exposures x 4 products (uncal, rate, cal, i2d
 names; one footprint per exposure, shared by its products as in real data): a 2.2' square
@@ -165,11 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--brute-rounds", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--database", help="load into this database once and keep it (a "
+                        "later run with the same name and --uri reuses it); default: a "
+                        "fresh database, dropped afterwards")
     args = parser.parse_args(argv)
 
     servers = contextlib.ExitStack()
     uri, server = servers.enter_context(benchmark_server(args.uri))
-    database = f"jwstnb_bench_sky_{uuid.uuid4().hex[:8]}"
+    database = args.database or f"jwstnb_bench_sky_{uuid.uuid4().hex[:8]}"
     # Documents are made by a session on a scratch database and bulk-loaded before the
     # indexes exist (much faster on SecantusDB); connect() then builds the indexes.
     maker = connect(uri, admin=True, database=database + "_maker", timeout=60)
@@ -179,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t = time.perf_counter()
         target = maker.client[database][maker.collection_name]
+        kept = args.database is not None and target.estimated_document_count() > 0
         batch: list[dict[str, Any]] = []
-        for doc in documents(maker, args.records):
+        for doc in () if kept else documents(maker, args.records):
             batch.append(doc)
             if len(batch) >= 2000:
                 target.insert_many(batch, ordered=False)
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         every = {str(i) for i in admin.table(batch=500, **cone)["id"]}
         assert every == expected and total == len(expected), (len(every), total, len(expected))
         assert found <= expected
-        plan = admin.explain("search", **cone)
+        plans = {read: admin.explain(read, **cone) for read in ("candidates", "search")}
 
         variants: dict[str, Callable[[], Any]] = {
             "cone items": lambda: reader.items(**cone),
@@ -222,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             assert matched == expected
             times.setdefault("brute force", []).append(seconds)
     finally:
-        maker.client.drop_database(database)
+        if args.database is None:
+            maker.client.drop_database(database)
         maker.client.drop_database(database + "_maker")
         maker.close()
         if admin is not None:
@@ -240,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         f"### Sky benchmark: {stored:,} records with footprints, {server}",
         "",
         f"`{command}`. Cone: {RADIUS} deg around {CENTRE} (NGC 3132): {len(expected)} "
-        f"matches. Load: {load_s:.0f} s. Cone page plan: {' > '.join(plan['stages'])}"
-        f"{' on ' + repr(plan['expected_index']) if plan.get('expected_index') else ''}. "
+        f"matches. Load: {'kept database' if kept else f'{load_s:.0f} s'}. Plans: "
+        + "; ".join(f"{read} {' > '.join(p['stages'])} on {p['indexes'][0]!r}"
+                    for read, p in plans.items())
+        + ". "
         f"Median of {args.rounds} rounds (brute force: {args.brute_rounds}).",
         "",
         "| operation | cone, ms | no position, ms | cone / no position |",
