@@ -268,6 +268,8 @@ class IndexSpec:
     @property
     def name(self) -> str:
         """MongoDB's default name for these keys (``field_1``), so existing indexes match."""
+        if self.keys == (("_id", 1),):
+            return "_id_"
         return "_".join(f"{k}_{d}" for k, d in self.keys)
 
     @property
@@ -359,6 +361,9 @@ INDEXES: tuple[IndexSpec, ...] = (
     *_sort_indexes(),
 )
 _INDEX_BY_FIELD = {spec.keys[0][0]: spec for spec in INDEXES if len(spec.keys) == 1}
+# Every collection has it; not built by ensure_indexes.
+_ID_INDEX = IndexSpec((("_id", 1),), "record ids")
+_LEAD_INDEX = {**_INDEX_BY_FIELD, "_id": _ID_INDEX}
 FALLBACK_INDEX = _INDEX_BY_FIELD["uploadDate"]
 
 
@@ -657,8 +662,24 @@ class SearchPlan:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+@dataclass(frozen=True)
+class SkyTest:
+    """What the session's exact test of a cone's candidates found (great circles,
+    :func:`jwstnb.sky.matches_cone`), for the page and counts of that search.
+
+    ``matches``: the ids inside the cone; on SecantusDB they lead as ``_id $in`` (the
+    ``skyCells`` index found the candidates; the server then reads just these records).
+    ``outside``: candidates in the cone's bounding GeoJSON that are not in the cone; on
+    MongoDB they are left out with ``$nin`` behind the ``2dsphere`` lead.
+    """
+
+    matches: tuple[Any, ...] | None = None
+    outside: tuple[Any, ...] = ()
+
+
 # Rank of each indexed field as the leading predicate: lower is (usually) more selective.
 _RANK = (
+    "_id",
     "skyCells",
     "skyRegion",
     "observationBaseId",
@@ -719,15 +740,16 @@ def _cone_cells(ra: float, dec: float, radius: float) -> tuple[int, ...]:
 
 
 def match_plan(
-    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
+    criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None, sky_cells: bool = False
 ) -> SearchPlan:
     """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets).
 
-    ``sky_exclude``: ids the session found inside the cone's bounding polygon but outside
-    the cone itself (exact great-circle test), so totals and facets stay exact.
-    ``sky_cells``: a position search leads with the ``skyCells`` index (bounded lookups)
-    rather than the ``2dsphere`` index, whose lookups on SecantusDB return a whole cube face
-    of the sky; the GeoJSON test follows as a filter.
+    A position is decided by ``sky``, the session's exact test of the cone's candidates
+    (:class:`SkyTest`), so totals and facets stay exact. Without its ``matches``, the cone's
+    candidates come from the ``2dsphere`` index (the GeoJSON that holds the cone), or with
+    ``sky_cells`` from the ``skyCells`` index (bounded lookups, for SecantusDB, whose own
+    2dsphere lookups return a whole cube face of the sky; no GeoJSON test follows: the
+    session tests each candidate).
     """
     # Each entry: (field, leading predicate); residual holds every clause, lead included.
     candidates: list[tuple[str, Any]] = []
@@ -739,14 +761,14 @@ def match_plan(
 
     if criteria.position is not None:
         ra, dec = criteria.position
-        overlaps = {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}}
-        if sky_cells:
+        if sky is not None and sky.matches is not None:
+            exact("_id", {"$in": list(sky.matches)})
+        elif sky_cells:
             exact("skyCells", {"$in": list(_cone_cells(ra, dec, criteria.radius))})
-            residual.append({"skyRegion": overlaps})
         else:
-            exact("skyRegion", overlaps)
-        if sky_exclude:
-            residual.append({"_id": {"$nin": list(sky_exclude)}})
+            exact("skyRegion", {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}})
+            if sky is not None and sky.outside:
+                residual.append({"_id": {"$nin": list(sky.outside)}})
     if criteria.observation_base_id is not None:
         exact("observationBaseId", criteria.observation_base_id)
     # Longest word first: its prefix range is the narrowest.
@@ -800,7 +822,7 @@ def match_plan(
     # A short word prefix ("n", "ngc") can match a large part of an archive as well.
     short_word = lead_field == "keywords" and len(lead["$gte"]) <= _SHORT_WORD
     return SearchPlan(
-        tuple(stages), _INDEX_BY_FIELD[lead_field], hint_required=False,
+        tuple(stages), _LEAD_INDEX[lead_field], hint_required=False,
         broad=lead_field in _BROAD or short_word,
     )
 
@@ -840,8 +862,7 @@ def page_pipeline(
     scope: Scope,
     *,
     since: datetime | None = None,
-    sky_exclude: Sequence[Any] = (),
-    sky_cells: bool = False,
+    sky: SkyTest | None = None,
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """The page of items: the filter, a sort an index can provide, skip and limit.
 
@@ -850,7 +871,7 @@ def page_pipeline(
     unbounded query gives, read from a bounded index range. The session widens the window
     until the page is full (SecantusDB answers in time proportional to the range it reads).
     """
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
+    plan = match_plan(criteria, scope, sky=sky)
     stages = list(plan.stages)
     if since is not None:
         if not windowed(criteria):
@@ -884,10 +905,10 @@ def page_hint(criteria: Criteria, scope: Scope, plan: SearchPlan) -> dict[str, i
 
 
 def counts_pipeline(
-    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
+    criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Total and every facet of what :func:`page_pipeline` finds (no items inside)."""
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
+    plan = match_plan(criteria, scope, sky=sky)
     facet: dict[str, list[dict[str, Any]]] = {"total": [{"$count": "n"}]}
     for name, path in FACETS.items():
         facet[name] = [{"$group": {"_id": f"${path}", "n": {"$sum": 1}}}]
@@ -901,24 +922,23 @@ def facet_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def count_pipeline(
-    criteria: Criteria, scope: Scope, *, sky_exclude: Sequence[Any] = (), sky_cells: bool = False
+    criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """The count of what :func:`page_pipeline` would find (same filter and scope)."""
-    plan = match_plan(criteria, scope, sky_exclude=sky_exclude, sky_cells=sky_cells)
+    plan = match_plan(criteria, scope, sky=sky)
     return [*plan.stages, {"$count": "n"}], plan
 
 
 def sky_candidates_pipeline(
     criteria: Criteria, scope: Scope, *, sky_cells: bool = False
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
-    """Ids, centres and footprints of the records in a cone's bounding polygon (and scope).
-
-    The session tests each exactly and excludes the ones outside the true cone.
+    """Ids, centres and footprints of the cone's candidates that meet every other criterion
+    in ``scope``: the records in the cone's bounding GeoJSON, or in its cells
+    (``sky_cells``, see :func:`match_plan`). The session tests each exactly (:class:`SkyTest`).
     """
     if criteria.position is None:
-        raise ValueError("no position to search around")
-    bare = Criteria(position=criteria.position, radius=criteria.radius, include_archived=True)
-    plan = match_plan(bare, scope, sky_cells=sky_cells)
+        raise invalid("position", "a cone's candidates need a position to search around")
+    plan = match_plan(criteria, scope, sky_cells=sky_cells)
     project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
     return [*plan.stages, {"$project": project}], plan
 
@@ -951,7 +971,7 @@ def neighbours_pipelines(
         leads.append(("_id", {"$in": oids}))
     for name, condition in leads:
         stages: tuple[dict[str, Any], ...] = ({"$match": {name: condition}}, *scoped)
-        index = _INDEX_BY_FIELD.get(name, IndexSpec((("_id", 1),), "record ids"))
+        index = _LEAD_INDEX[name]
         out.append(([*stages, _HIDE], SearchPlan(stages, index, hint_required=False)))
     return out
 

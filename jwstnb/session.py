@@ -43,6 +43,7 @@ from jwstnb.query import (
     INDEXES,
     Criteria,
     SearchPlan,
+    SkyTest,
     count_pipeline,
     counts_pipeline,
     derived_fields,
@@ -630,10 +631,10 @@ class Session:
         """
         arguments = {k: v for k, v in locals().items() if k != "self"}
         criteria = Criteria.model_validate(arguments)
-        exclude = self._sky_exclude(criteria)
+        sky = self._sky_test(criteria)
         skipped: list[str] = []
-        items = self._items(criteria, exclude, skipped)
-        counts = self._counts(criteria, exclude, None)
+        items = self._items(criteria, sky, skipped)
+        counts = self._counts(criteria, sky, None)
         return Page(
             items=items,
             total=counts.total,
@@ -647,7 +648,7 @@ class Session:
     def items(self, **criteria: Any) -> list[JwstDataModel]:
         """Only the page of items of :meth:`search` (same arguments): fast, no counting."""
         valid = Criteria.model_validate(criteria)
-        return self._items(valid, self._sky_exclude(valid), [])
+        return self._items(valid, self._sky_test(valid), [])
 
     def counts(self, *, max_time_ms: int | None = None, **criteria: Any) -> Counts:
         """Total and facet counts of :meth:`search` (same arguments), without the items.
@@ -656,14 +657,12 @@ class Session:
         (:class:`jwstnb.errors.QueryTimeout`).
         """
         valid = Criteria.model_validate(criteria)
-        return self._counts(valid, self._sky_exclude(valid), max_time_ms)
+        return self._counts(valid, self._sky_test(valid), max_time_ms)
 
     def count(self, **criteria: Any) -> int:
         """How many readable records match (same arguments and rules as :meth:`search`)."""
         valid = Criteria.model_validate(criteria)
-        pipeline, plan = count_pipeline(
-            valid, self._scope, sky_exclude=self._sky_exclude(valid), sky_cells=self._sky_cells
-        )
+        pipeline, plan = count_pipeline(valid, self._scope, sky=self._sky_test(valid))
         rows = self._aggregate(pipeline, plan)
         return int(rows[0]["n"]) if rows else 0
 
@@ -671,10 +670,10 @@ class Session:
         """Every matching record (or the first ``limit``) as one astropy Table, read in pages."""
         valid = Criteria.model_validate({**criteria, "page": 1, "page_size": batch})
         records: list[JwstDataModel] = []
-        exclude = self._sky_exclude(valid)
+        sky = self._sky_test(valid)
         page = 1
         while limit is None or len(records) < limit:
-            chunk = self._items(valid.with_page(page=page), exclude, [])
+            chunk = self._items(valid.with_page(page=page), sky, [])
             records.extend(chunk)
             if len(chunk) < batch:
                 break
@@ -682,9 +681,9 @@ class Session:
         return records_table(records[:limit] if limit is not None else records)
 
     def _items(
-        self, criteria: Criteria, exclude: Sequence[Any], skipped: list[str]
+        self, criteria: Criteria, sky: SkyTest | None, skipped: list[str]
     ) -> list[JwstDataModel]:
-        pipeline, plan = self._page(criteria, exclude)
+        pipeline, plan = self._page(criteria, sky)
         cone = criteria.position is not None  # a cone always leads (query._RANK)
         if self._conn.is_secantus and windowed(criteria) and not cone:
             # Windows of recent uploads, bounded by the records they would hold (about 5,000
@@ -693,7 +692,7 @@ class Session:
             budget: int | None = _WINDOW_RECORDS
             if plan.broad:  # unbounded until the upload rate is known
                 budget = _BROAD_WINDOW_RECORDS if self._conn.upload_rate else None
-            recent = self._recent_page(criteria, exclude, budget)
+            recent = self._recent_page(criteria, sky, budget)
             if recent is not None:
                 if plan.broad and criteria.page == 1:
                     self._learn_uploads(recent)
@@ -720,14 +719,12 @@ class Session:
             self._conn.newest_upload = oldest
 
     def _page(
-        self, criteria: Criteria, exclude: Sequence[Any]
+        self, criteria: Criteria, sky: SkyTest | None
     ) -> tuple[list[dict[str, Any]], SearchPlan]:
-        return page_pipeline(
-            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
-        )
+        return page_pipeline(criteria, self._scope, sky=sky)
 
     def _recent_page(
-        self, criteria: Criteria, exclude: Sequence[Any], budget: int | None
+        self, criteria: Criteria, sky: SkyTest | None, budget: int | None
     ) -> list[dict[str, Any]] | None:
         """The page from the smallest window of recent uploads that holds it (SecantusDB).
 
@@ -747,29 +744,28 @@ class Session:
             if rate is not None and seconds * rate < wanted and seconds < _WINDOWS[-1]:
                 continue  # too few uploads in it to hold the page
             since = anchor - timedelta(seconds=seconds)
-            pipeline, plan = page_pipeline(
-                criteria, self._scope, since=since, sky_exclude=exclude, sky_cells=self._sky_cells
-            )
+            pipeline, plan = page_pipeline(criteria, self._scope, since=since, sky=sky)
             docs = self._aggregate(pipeline, plan)
             if len(docs) >= criteria.page_size:
                 return docs
         return None
 
     def _counts(
-        self, criteria: Criteria, exclude: Sequence[Any], max_time_ms: int | None
+        self, criteria: Criteria, sky: SkyTest | None, max_time_ms: int | None
     ) -> Counts:
-        pipeline, plan = counts_pipeline(
-            criteria, self._scope, sky_exclude=exclude, sky_cells=self._sky_cells
-        )
+        pipeline, plan = counts_pipeline(criteria, self._scope, sky=sky)
         rows = self._aggregate(pipeline, plan, max_time_ms=max_time_ms)
         result = rows[0] if rows else {}
         total = int(result["total"][0]["n"]) if result.get("total") else 0
         return Counts(total, {name: facet_counts(result.get(name, [])) for name in FACETS})
 
-    def _sky_exclude(self, criteria: Criteria) -> list[Any]:
-        """Ids inside a cone's bounding polygon but outside the cone (exact great circles)."""
+    def _sky_test(self, criteria: Criteria) -> SkyTest | None:
+        """The cone's candidates (meeting every other criterion) tested exactly on great
+        circles: on SecantusDB the ids inside (they lead the page and counts; its ``$nin``
+        and GeoJSON tests cost far more than reading the few matches by id), elsewhere the
+        candidates outside. None without a position."""
         if criteria.position is None:
-            return []
+            return None
         from jwstnb import sky
 
         ra, dec = criteria.position
@@ -777,7 +773,8 @@ class Session:
             criteria, self._scope, sky_cells=self._sky_cells
         )
         shapes: dict[str, Any] = {}
-        out = []
+        inside: list[Any] = []
+        outside: list[Any] = []
         for doc in self._aggregate(pipeline, plan):
             info = doc.get("imageInfo") or {}
             text = info.get("footprint")
@@ -792,9 +789,11 @@ class Session:
             centre = None
             if isinstance(info.get("ra"), int | float) and isinstance(info.get("dec"), int | float):
                 centre = (float(info["ra"]), float(info["dec"]))
-            if not sky.matches_cone(footprint, centre, ra, dec, criteria.radius):
-                out.append(doc["_id"])
-        return out
+            found = sky.matches_cone(footprint, centre, ra, dec, criteria.radius)
+            (inside if found else outside).append(doc["_id"])
+        if self._sky_cells:
+            return SkyTest(matches=tuple(inside))
+        return SkyTest(outside=tuple(outside))
 
     def target_position(self, name: str) -> tuple[float, float] | None:
         """A readable record's (ra, dec) for target ``name`` (any case/spacing), else None.
@@ -811,7 +810,7 @@ class Session:
             {"text": joined if len(words) > 1 else words[0], "include_archived": True,
              "page_size": 50}
         )
-        for record in self._items(criteria, [], []):
+        for record in self._items(criteria, None, []):
             info = record.image_info
             target = (info.target_name if info else None) or ""
             if info and info.ra is not None and info.dec is not None and (
@@ -824,27 +823,29 @@ class Session:
         """How the server plans one of the session's reads (for tests and tuning).
 
         ``operation`` is ``"search"`` (the page of items) or ``"count"``/``"counts"``
-        (with :meth:`search`'s arguments), ``"lineage"`` (``observation_base_id=``),
-        ``"observations"`` or ``"statistics"``. Returns ``{"stages": [...], "indexes":
-        [...], "expected_index": name, "hinted": bool, "explain": raw, "pipeline": [...]}``;
+        (with :meth:`search`'s arguments), ``"candidates"`` (a position search's first read:
+        the cone's candidates, which the session tests exactly), ``"lineage"``
+        (``observation_base_id=``), ``"observations"`` or ``"statistics"``. Returns
+        ``{"stages": [...], "indexes": [...], "expected_index": name, "hinted": bool,
+        "explain": raw, "pipeline": [...]}``;
         ``stages`` names the winning plan's stages (``IXSCAN``, ``FETCH``, ``COLLSCAN``...).
         """
         hint: Mapping[str, Any] | None = None
-        if operation in ("search", "count", "counts"):
+        if operation == "candidates":
             criteria = Criteria.model_validate(arguments)
-            exclude = self._sky_exclude(criteria)
-            cells = self._sky_cells
+            pipeline, plan = sky_candidates_pipeline(
+                criteria, self._scope, sky_cells=self._sky_cells
+            )
+        elif operation in ("search", "count", "counts"):
+            criteria = Criteria.model_validate(arguments)
+            test = self._sky_test(criteria)
             if operation == "search":
-                pipeline, plan = self._page(criteria, exclude)
+                pipeline, plan = self._page(criteria, test)
                 hint = page_hint(criteria, self._scope, plan)
             elif operation == "count":
-                pipeline, plan = count_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
-                )
+                pipeline, plan = count_pipeline(criteria, self._scope, sky=test)
             else:
-                pipeline, plan = counts_pipeline(
-                    criteria, self._scope, sky_exclude=exclude, sky_cells=cells
-                )
+                pipeline, plan = counts_pipeline(criteria, self._scope, sky=test)
         elif operation == "lineage":
             pipeline, plan = lineage_pipeline(arguments["observation_base_id"], self._scope)
         elif operation == "statistics":
@@ -854,7 +855,8 @@ class Session:
         else:
             raise invalid(
                 "operation",
-                "operation is search, count, counts, lineage, observations or statistics",
+                "operation is search, count, counts, candidates, lineage, observations or "
+                "statistics",
                 operation,
             )
         return self._explain(pipeline, plan, hint)

@@ -195,21 +195,30 @@ def test_every_sky_search_shape_leads_with_the_geo_index(
     sky_records: tuple[Session, list[dict[str, Any]]], role: str
 ) -> None:
     """The position index leads every sky search: the 2dsphere index on MongoDB; on
-    SecantusDB, whose 2dsphere lookups return a whole cube face, the HEALPix cells, with the
-    GeoJSON test right behind them."""
+    SecantusDB, whose 2dsphere lookups return a whole cube face, the HEALPix cells find the
+    candidates, and the ids the exact test keeps lead the page and counts."""
     session, _truth = sky_records
     s = SCOPES[role](session)
     secantus = session._conn.is_secantus
     lead = "skyCells_1" if secantus else "skyRegion_2dsphere"
     for shape in ({"radius": 0.1}, {"radius": 0}, {"radius": 20}, {"radius": 0.1, "text": "sky"},
                   {"radius": 0.1, "data_type": "image", "processing_level": "L3"}):
+        plan = s.explain("candidates", position=(151.76, -40.44), **shape)
+        assert "COLLSCAN" not in plan["stages"], (shape, plan["stages"])
+        assert plan["indexes"][0] == lead == plan["expected_index"], (shape, plan)
+        first, *rest = (stage["$match"] for stage in plan["pipeline"] if "$match" in stage)
+        if secantus:
+            assert list(first) == ["skyCells"] and "skyRegion" not in repr(rest)
+        else:
+            assert "$geoIntersects" in first["skyRegion"]
         for operation in ("search", "count", "counts"):
             plan = s.explain(operation, position=(151.76, -40.44), **shape)
             assert "COLLSCAN" not in plan["stages"], (operation, shape, plan["stages"])
-            assert plan["indexes"][0] == lead == plan["expected_index"], (operation, shape, plan)
-            first, second = (stage["$match"] for stage in plan["pipeline"][:2])
+            expected = "_id_" if secantus else lead
+            assert plan["indexes"][0] == expected == plan["expected_index"], (operation, plan)
+            first = plan["pipeline"][0]["$match"]
             if secantus:
-                assert list(first) == ["skyCells"] and "$geoIntersects" in second["skyRegion"]
+                assert list(first) == ["_id"] and list(first["_id"]) == ["$in"]
             else:
                 assert "$geoIntersects" in first["skyRegion"]
 
