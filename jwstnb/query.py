@@ -669,12 +669,13 @@ class SkyTest:
 
     ``matches``: the ids inside the cone; on SecantusDB they lead as ``_id $in`` (the
     ``skyCells`` index found the candidates; the server then reads just these records).
-    ``outside``: candidates in the cone's bounding GeoJSON that are not in the cone; on
-    MongoDB they are left out with ``$nin`` behind the ``2dsphere`` lead.
+    ``outside``: candidates in the cone's bounding GeoJSON that are not in the cone; without
+    ``matches`` (MongoDB) they are left out with ``$nin`` behind the ``2dsphere`` lead.
     """
 
     matches: tuple[Any, ...] | None = None
     outside: tuple[Any, ...] = ()
+    cells: bool = False  # the candidates came from the cells: without matches, so do these
 
 
 # Rank of each indexed field as the leading predicate: lower is (usually) more selective.
@@ -748,8 +749,7 @@ def match_plan(
     (:class:`SkyTest`), so totals and facets stay exact. Without its ``matches``, the cone's
     candidates come from the ``2dsphere`` index (the GeoJSON that holds the cone), or with
     ``sky_cells`` from the ``skyCells`` index (bounded lookups, for SecantusDB, whose own
-    2dsphere lookups return a whole cube face of the sky; no GeoJSON test follows: the
-    session tests each candidate).
+    2dsphere lookups return a whole cube face of the sky), the GeoJSON test right behind.
     """
     # Each entry: (field, leading predicate); residual holds every clause, lead included.
     candidates: list[tuple[str, Any]] = []
@@ -761,14 +761,16 @@ def match_plan(
 
     if criteria.position is not None:
         ra, dec = criteria.position
+        overlaps = {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}}
         if sky is not None and sky.matches is not None:
             exact("_id", {"$in": list(sky.matches)})
-        elif sky_cells:
+        elif sky_cells or (sky is not None and sky.cells):
             exact("skyCells", {"$in": list(_cone_cells(ra, dec, criteria.radius))})
+            residual.append({"skyRegion": overlaps})
         else:
-            exact("skyRegion", {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}})
-            if sky is not None and sky.outside:
-                residual.append({"_id": {"$nin": list(sky.outside)}})
+            exact("skyRegion", overlaps)
+        if sky is not None and sky.matches is None and sky.outside:
+            residual.append({"_id": {"$nin": list(sky.outside)}})
     if criteria.observation_base_id is not None:
         exact("observationBaseId", criteria.observation_base_id)
     # Longest word first: its prefix range is the narrowest.

@@ -102,6 +102,9 @@ _WINDOW_RECORDS = 500
 # then their own index: a broad lead whose other clauses match little of the recent uploads
 # ("ngc 313") would otherwise widen its windows over the whole collection first.
 _BROAD_WINDOW_RECORDS = 5000
+# A cone's matches lead its page and counts by id on SecantusDB up to this many (a few MB of
+# ids in one command); beyond, its cells lead again, the exact test's misses left out.
+_ID_LEAD_LIMIT = 200_000
 # Fields update() refuses: identity, and the fields with their own atomic methods.
 _NOT_UPDATABLE = {
     "id": "a record's id never changes",
@@ -791,9 +794,9 @@ class Session:
                 centre = (float(info["ra"]), float(info["dec"]))
             found = sky.matches_cone(footprint, centre, ra, dec, criteria.radius)
             (inside if found else outside).append(doc["_id"])
-        if self._sky_cells:
-            return SkyTest(matches=tuple(inside))
-        return SkyTest(outside=tuple(outside))
+        if self._sky_cells and len(inside) <= _ID_LEAD_LIMIT:
+            return SkyTest(matches=tuple(inside), outside=tuple(outside))
+        return SkyTest(outside=tuple(outside), cells=self._sky_cells)
 
     def target_position(self, name: str) -> tuple[float, float] | None:
         """A readable record's (ra, dec) for target ``name`` (any case/spacing), else None.

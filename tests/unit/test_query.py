@@ -403,14 +403,15 @@ def test_position_leads_with_the_cells_on_secantusdb_and_the_geo_index_elsewhere
     # The exact test's misses are left out behind the GeoJSON lead (MongoDB).
     page, _ = page_pipeline(criteria, Scope("anonymous"), sky=SkyTest(outside=("x",)))
     assert page[0] == geo.stages[0] and page[1]["$match"]["_id"] == {"$nin": ["x"]}
-    # SecantusDB: the candidates come from the cells, with every other criterion and no
-    # GeoJSON test (the session tests each candidate exactly) ...
+    # SecantusDB: the candidates come from the cells, the GeoJSON test and every other
+    # criterion behind them ...
     pipeline, cells = sky_candidates_pipeline(criteria, Scope("anonymous"), sky_cells=True)
     lead = cells.stages[0]["$match"]
     assert list(lead) == ["skyCells"] and cells.index.name == "skyCells_1"
     assert sorted(lead["skyCells"]["$in"]) == sorted(sky.cone_cells(151.757, -40.436, 0.1))
     rest = cells.stages[1]["$match"]
-    assert "skyRegion" not in rest and rest["dataType"] == "image" and "readers" in rest
+    assert rest["skyRegion"] == geo.stages[0]["$match"]["skyRegion"]
+    assert rest["dataType"] == "image" and "readers" in rest
     assert pipeline[-1]["$project"]["imageInfo.footprint"] == 1
     # ... and the ids found inside lead the page, counts and count, every criterion kept.
     test = SkyTest(matches=("a", "b"))
