@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,16 @@ def one_line_failure(proc: subprocess.CompletedProcess[str], *expected: str) -> 
     for text in expected:
         assert text.lower() in line.lower(), line
     return line
+
+
+@pytest.fixture(autouse=True)
+def _stop_embedded_database(tmp_path: Path) -> Iterator[None]:
+    """A command run without a MongoDB URI starts the embedded database in the test's home
+    and leaves it running, as it does for a user; stop it when the test ends."""
+    yield
+    from jwstnb import localdb
+
+    localdb.stop(tmp_path / "home")
 
 
 @pytest.fixture
