@@ -675,7 +675,7 @@ class SkyTest:
 
     matches: tuple[Any, ...] | None = None
     outside: tuple[Any, ...] = ()
-    cells: bool = False  # the candidates came from the cells: without matches, so do these
+    cells: bool = False  # the candidates come from the cells: without matches, so do these
 
 
 # Rank of each indexed field as the leading predicate: lower is (usually) more selective.
@@ -740,15 +740,13 @@ def _cone_cells(ra: float, dec: float, radius: float) -> tuple[int, ...]:
     return tuple(sky.cone_cells(ra, dec, radius))
 
 
-def match_plan(
-    criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None, sky_cells: bool = False
-) -> SearchPlan:
+def match_plan(criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None) -> SearchPlan:
     """The ``$match`` stages for ``criteria`` under ``scope`` (no paging, no facets).
 
     A position is decided by ``sky``, the session's exact test of the cone's candidates
     (:class:`SkyTest`), so totals and facets stay exact. Without its ``matches``, the cone's
     candidates come from the ``2dsphere`` index (the GeoJSON that holds the cone), or with
-    ``sky_cells`` from the ``skyCells`` index (bounded lookups, for SecantusDB, whose own
+    ``sky.cells`` from the ``skyCells`` index (bounded lookups, for SecantusDB, whose own
     2dsphere lookups return a whole cube face of the sky), the GeoJSON test right behind.
     """
     # Each entry: (field, leading predicate); residual holds every clause, lead included.
@@ -764,7 +762,7 @@ def match_plan(
         overlaps = {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}}
         if sky is not None and sky.matches is not None:
             exact("_id", {"$in": list(sky.matches)})
-        elif sky_cells or (sky is not None and sky.cells):
+        elif sky is not None and sky.cells:
             exact("skyCells", {"$in": list(_cone_cells(ra, dec, criteria.radius))})
             residual.append({"skyRegion": overlaps})
         else:
@@ -940,7 +938,7 @@ def sky_candidates_pipeline(
     """
     if criteria.position is None:
         raise invalid("position", "a cone's candidates need a position to search around")
-    plan = match_plan(criteria, scope, sky_cells=sky_cells)
+    plan = match_plan(criteria, scope, sky=SkyTest(cells=sky_cells))
     project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
     return [*plan.stages, {"$project": project}], plan
 
