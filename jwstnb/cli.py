@@ -7,6 +7,8 @@
     jwstnb export URL / restore URL   back up / restore the collection (extended JSON lines)
     jwstnb db start|stop|status|reset-password    the embedded local database
     jwstnb doctor                     check Python, packages, database and storage; say what to fix
+    jwstnb serve [--certfile ...]     run the archive service for a team (docs/deploy.md)
+    jwstnb token add|list|revoke USER the service's bearer tokens (a new one is printed once)
 
 Global options (before or after the command): ``--uri`` (the database, else
 ``JWSTNB_MONGO_URI``, else the embedded local database), ``--storage`` (else
@@ -684,6 +686,59 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- archive service
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the archive service (jwstnb.service); secrets come from the environment/config."""
+    from jwstnb.service.server import run_args
+
+    return run_args(args)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Issue (printed once, on stdout), list or revoke the service's bearer tokens."""
+    from jwstnb.service.tokens import TOKENS_COLLECTION, TokenStore
+
+    with _session(args) as session:
+        return _token_action(args, TokenStore(session.client[session.database_name][
+            TOKENS_COLLECTION]))
+
+
+def _token_action(args: argparse.Namespace, store: Any) -> int:
+    if args.action == "add":
+        if not args.name and args.role != "anonymous":
+            raise SystemExit("jwstnb token add: name the user the token is for")
+        token_id, token = store.add(args.name, role=args.role, days=args.days)
+        print(f"token {token_id} for {args.name or 'anonymous'} ({args.role}), valid "
+              f"{args.days:g} days; shown once, keep it in a file only you can read:",
+              file=sys.stderr, flush=True)
+        print(token, flush=True)
+    elif args.action == "list":
+        for t in store.list(args.name):
+            state = "revoked" if t.revoked else ("expired" if t.expired else "active")
+            used = t.last_used.isoformat(timespec="seconds") if t.last_used else "never"
+            _out(f"{t.id}  {t.user or '-':20}  {t.role:9}  {state:7}  expires "
+                 f"{t.expires.isoformat(timespec='seconds')}  last used {used}")
+    else:
+        if not args.name:
+            raise SystemExit("jwstnb token revoke: name a user or a token id")
+        _out(f"revoked {store.revoke(args.name)} token(s) of {args.name}")
+    return 0
+
+
+def _service_commands(command: Any) -> None:
+    from jwstnb.service.server import build_parser as serve_options
+
+    p = command("serve", cmd_serve, "run the archive service for a team (HTTP API + tokens)")
+    serve_options(p)
+    p = command("token", cmd_token, "issue, list or revoke the archive service's tokens")
+    p.add_argument("action", choices=["add", "list", "revoke"])
+    p.add_argument("name", nargs="?", default=None, help="user (or, for revoke, a token id)")
+    p.add_argument("--role", choices=["user", "admin", "anonymous"], default="user")
+    p.add_argument("--days", type=float, default=90.0, help="lifetime of a new token (days)")
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -753,6 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="status as JSON")
 
     command("doctor", cmd_doctor, "check Python, packages, database and storage")
+    _service_commands(command)
     return parser
 
 

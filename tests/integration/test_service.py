@@ -755,3 +755,33 @@ ca_file = "{archive.service.ca_file}"
         assert secret not in everything, secret
     assert archive.tokens["alice"] not in seen["repr"]
     assert "local" in seen["resolved"]  # no database URI configured anywhere
+
+
+def test_token_commands(archive: Archive, tmp_path: Path) -> None:
+    """`jwstnb token add` prints the token once (stdout only), list never shows it, revoke
+    ends it; none of them takes a secret on the command line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWSTNB_", "AWS_"))}
+    env.update({"JWSTNB_MONGO_URI": archive.secrets[0], "JWSTNB_HOME": str(tmp_path)})
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jwstnb.cli", *argv, "--database", archive.database],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+
+    added = run("token", "add", "frank", "--days", "1")
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    assert token.startswith("jwst_") and "\n" not in token and token not in added.stderr
+    session = connect_service(archive.service.url, token=token,
+                              verify=archive.service.ssl_context)
+    assert session.user == "frank"
+    listed = run("token", "list", "frank")
+    assert listed.returncode == 0 and "frank" in listed.stdout and "active" in listed.stdout
+    assert token.split("_", 2)[-1] not in listed.stdout
+    revoked = run("token", "revoke", "frank")
+    assert revoked.returncode == 0 and "revoked 1" in revoked.stdout
+    with pytest.raises(AccessDenied):
+        session.count()
+    session.close()
+    assert run("token", "revoke", "nobody-at-all").returncode == 1
