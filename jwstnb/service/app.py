@@ -54,6 +54,7 @@ class Service:
     tokens: TokenStore
     signer: Signer
     allow_anonymous: bool = False
+    hub: HubAuth | None = None
 
     def __repr__(self) -> str:
         return f"<jwstnb Service {self.session!r} storage={self.storage!r}>"
@@ -73,7 +74,7 @@ class Service:
         database = session.client[session.database_name]
         tokens = TokenStore(database[TOKENS_COLLECTION])
         signer = Signer(secret or load_or_create_secret(database), ttl=ttl)
-        return cls(session, storage, tokens, signer, allow_anonymous)
+        return cls(session, storage, tokens, signer, allow_anonymous, HubAuth.from_env())
 
     # --- identity -------------------------------------------------------------------------
 
@@ -91,6 +92,8 @@ class Service:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
         identity = self.tokens.authenticate(token.strip())
+        if identity is None and self.hub is not None:
+            identity = self.hub.authenticate(token.strip())
         if identity is None:
             raise Unauthenticated(
                 "the service refused this token (unknown, expired or revoked); ask an admin "
@@ -151,6 +154,56 @@ class Service:
         else:
             url, expires = self.signer.sign(f"{base}{API}/files", key, _subject(view), ttl)
         return {"url": url, "size": size, "version": version, "expires": expires}
+
+
+class HubAuth:
+    """JupyterHub's service authentication: a hub token is asked about at the hub's API.
+
+    Used when the service runs as a hub service (``JUPYTERHUB_API_URL`` and
+    ``JUPYTERHUB_API_TOKEN`` set by the hub). The hub says whose token it is, whether that
+    user is an admin, and the token's scopes; with ``JUPYTERHUB_SERVICE_NAME`` set the token
+    must grant access to this service.
+    """
+
+    def __init__(self, api_url: str, api_token: str, service_name: str | None) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._api_token = api_token
+        self.service_name = service_name
+
+    def __repr__(self) -> str:
+        return f"<jwstnb HubAuth {self.api_url}>"
+
+    @classmethod
+    def from_env(cls) -> HubAuth | None:
+        import os
+
+        url, token = os.environ.get("JUPYTERHUB_API_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
+        if not (url and token):
+            return None
+        return cls(url, token, os.environ.get("JUPYTERHUB_SERVICE_NAME"))
+
+    def authenticate(self, token: str) -> Identity | None:
+        import httpx
+
+        try:
+            r = httpx.get(f"{self.api_url}/user", headers={"Authorization": f"token {token}"},
+                          timeout=10)
+        except httpx.HTTPError:
+            log.warning("the hub at %s did not answer a token check", self.api_url)
+            return None
+        if r.status_code != 200:
+            return None
+        model = r.json()
+        if model.get("kind", "user") != "user" or not isinstance(model.get("name"), str):
+            return None
+        scopes = set(model.get("scopes") or ())
+        if self.service_name and not scopes & {
+            "access:services", f"access:services!service={self.service_name}"
+        }:
+            return None
+        if model.get("admin"):
+            return Identity("admin", model["name"], token_id="hub")
+        return Identity("user", model["name"], token_id="hub")
 
 
 def _subject(view: Session) -> str:

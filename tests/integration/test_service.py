@@ -785,3 +785,16 @@ def test_token_commands(archive: Archive, tmp_path: Path) -> None:
         session.count()
     session.close()
     assert run("token", "revoke", "nobody-at-all").returncode == 1
+
+
+def test_load_benchmark_short_run(tmp_path: Path) -> None:
+    """benchmarks/service.py for 5 s: no error, no lost write, no duplicate claim."""
+    out = tmp_path / "service.md"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/service.py", "--duration", "5", "--records", "300",
+         "--repeats", "3", "--out", str(out)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = out.read_text()
+    assert "| 4 | 5 |" in table and "p50 ratio" in table
