@@ -99,6 +99,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
     if not any(a.dest == "database" for a in parser._actions):
         parser.add_argument("--database", default=None, help="database name")
+    parser.add_argument("--collection", default=None, help="collection name")
     return parser
 
 
@@ -113,6 +114,7 @@ def run_args(args: argparse.Namespace) -> int:
         allow_anonymous=bool(args.anonymous or settings.get("anonymous", False)),
         ttl=args.ttl or int(settings.get("ttl", DEFAULT_TTL)),
         database=getattr(args, "database", None),
+        collection=args.collection,
         log_level=args.log_level,
     )
     return 0
