@@ -546,6 +546,27 @@ def test_remote_storage_reads_lazily_through_signed_urls(archive: Archive, tmp_p
         alice.close()
 
 
+def test_widgets_work_unchanged_through_the_service(archive: Archive, tmp_path: Path) -> None:
+    """SearchPanel, LineageViewer and FitsPreview take a RemoteSession / RemoteStorage."""
+    from jwstnb.widgets import FitsPreview, LineageViewer, SearchPanel
+
+    alice = archive.session("alice")
+    try:
+        storage = RemoteStorage(alice, thumbnail_cache=tmp_path / "thumbs")
+        panel = SearchPanel(alice, storage=storage, debounce=0)
+        assert panel.total == 4 and panel.state == "ready"
+        panel.set_text("targetbob")
+        assert panel.total == 0
+        panel.set_text("targetalices3")
+        assert panel.total == 1 and panel.results[0]["file_name"] in KEYS["alice_s3"]
+        viewer = LineageViewer(alice, OBS["alice"])
+        assert viewer.state == "ready" and viewer.counts["L3"] == 1
+        preview = FitsPreview(storage, KEYS["alice_s3"])
+        assert preview.normalised is not None and preview.normalised.shape == (64, 64)
+    finally:
+        alice.close()
+
+
 def _sign(archive: Archive, who: str, key: str) -> dict[str, Any]:
     with archive.http() as http:
         r = http.post("/v1/sign", json={"key": key}, headers=archive.headers(who))
