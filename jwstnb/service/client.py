@@ -665,22 +665,43 @@ class RemoteStorage(_storage_base()):  # type: ignore[misc]
         return _Where(key, cast(Any, self._mount), key, entry.url)
 
     def _resolve(self, target: Any) -> Any:
+        """A key, or a record: a record whose file the service does not hold but the public
+        JWST bucket does (``metadata["cloud_uri"]``) is read anonymously from the bucket."""
         if isinstance(target, str) or not hasattr(target, "file_path"):
             return self._where(target)
         if not target.file_path:
             raise invalid("file_path", "this record names no file", None)
-        return self._where(target.file_path)
+        from jwstnb.errors import StorageFileNotFound
+        from jwstnb.storage import _cloud_rel, _Where
+
+        try:
+            return self._where(target.file_path)
+        except StorageFileNotFound:
+            cloud = _cloud_rel(getattr(target, "metadata", None))
+            if cloud is None:
+                raise
+        public = self._public_mount()
+        return _Where(target.file_path, public, cloud, public.path(cloud, target.file_path))
+
+    def _signed_where(self, where: Any) -> bool:
+        return where.mount is self._mount
 
     def _info(self, where: Any) -> dict[str, Any]:
+        if not self._signed_where(where):
+            return dict(super()._info(where))
         entry = self._signed_url(where.key)
         return {"name": where.key, "size": entry.size, "ETag": entry.version, "type": "file"}
 
     def _open_binary(self, where: Any, size: int | None = None) -> Any:
-        return super()._open_binary(where, size=size or self._signed_url(where.key).size)
+        if self._signed_where(where):
+            size = size or self._signed_url(where.key).size
+        return super()._open_binary(where, size=size)
 
     def file_version(self, key: Any) -> str:
-        """The service's version of the file (changes when the file is rewritten)."""
+        """The version of the file (changes when the file is rewritten)."""
         where = self._resolve(key)
+        if not self._signed_where(where):
+            return str(super().file_version(key))
         return self._signed_url(where.key).version
 
     def exists(self, key: str) -> bool:

@@ -11,6 +11,7 @@ stored records change only where the identity may change them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -565,6 +566,40 @@ def test_widgets_work_unchanged_through_the_service(archive: Archive, tmp_path: 
         assert preview.normalised is not None and preview.normalised.shape == (64, 64)
     finally:
         alice.close()
+
+
+def test_public_bucket_records_read_anonymously_in_service_mode(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """A MAST record whose file only the public JWST bucket holds is read from the bucket
+    (anonymously, as a direct Storage does), not through the service."""
+    import boto3
+
+    from jwstnb.storage import PUBLIC_BUCKET_URL, Storage
+
+    client = boto3.client("s3", endpoint_url=archive.s3_endpoint, region_name="us-east-1")
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket="stpubdata")
+    rel = "jw01005001001/jw01005-o001_t001_nircam_clear-f090w_i2d.fits"
+    Storage(PUBLIC_BUCKET_URL, endpoint_url=archive.s3_endpoint).write_bytes(
+        rel, make_fits_bytes((32, 32)))
+    client.put_object_acl(Bucket="stpubdata", Key=f"jwst/public/{rel}", ACL="public-read")
+    rid = archive.admin.insert(_record("public").model_copy(update={
+        "file_path": f"mast/jw01005-o001_t001_nircam/{rel.rsplit('/', 1)[1]}",
+        "metadata": {"cloud_uri": PUBLIC_BUCKET_URL + rel},
+    }))
+    bob = archive.session("bob")
+    try:
+        storage = RemoteStorage(bob, public_options={"endpoint_url": archive.s3_endpoint},
+                                thumbnail_cache=tmp_path / "thumbs")
+        record = bob.get(rid)
+        assert storage.read_header(record, "SCI")["NAXIS1"] == 32
+        assert storage.thumbnail(record, size=16).startswith(b"\x89PNG")
+        with pytest.raises(NotFound):  # by key alone, only the service's files
+            storage.read_header(record.file_path)
+    finally:
+        bob.close()
+        archive.restore()
 
 
 def _sign(archive: Archive, who: str, key: str) -> dict[str, Any]:
