@@ -352,6 +352,10 @@ def create_app(service: Service) -> Starlette:
     async def call(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > _MAX_BODY:
+            return respond(413, {"error": "ValidationError", "message": "request too large",
+                                 "details": [{"loc": ["request"], "msg": "at most 16 MiB"}]})
         raw = await request.body()
         return await run_in_threadpool(answer_call, request, raw)
 

@@ -854,3 +854,29 @@ def test_load_benchmark_short_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = out.read_text()
     assert "| 4 | 5 |" in table and "p50 ratio" in table
+
+
+def test_anonymous_callers_when_the_service_lets_them_in(archive: Archive) -> None:
+    """`serve --anonymous`: no token reads public records only and changes nothing."""
+    service = ServiceProcess(archive.service.workdir.parent / "anon", env={
+        "JWSTNB_MONGO_URI": archive.secrets[0],
+        "JWSTNB_HOME": str(archive.service.workdir.parent / "anon-home"),
+    }, database=archive.database, anonymous=True, tls=False)
+    with service:
+        anyone = connect_service(service.url)
+        try:
+            assert anyone.role == "anonymous" and anyone.user is None
+            assert {str(r.id) for r in anyone.search(page_size=100).items} == {
+                archive.ids["public"]}
+            with pytest.raises(NotFound):
+                anyone.get(archive.ids["alice"])
+            with pytest.raises(AccessDenied):
+                anyone.update(archive.ids["public"], description="no")
+            before = archive.snapshot()
+            with pytest.raises(AccessDenied):
+                anyone.insert(_record("public").model_copy(update={"file_path": "x/y.fits"}))
+            assert archive.snapshot() == before
+        finally:
+            anyone.close()
+        big = httpx.post(f"{service.url}/v1/search", content=b"x" * (17 * 1024 * 1024))
+        assert big.status_code == 413
