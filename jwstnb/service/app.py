@@ -453,10 +453,10 @@ def _file_response(
         "content-type": "application/octet-stream",
     }
     partial = request.headers.get("range") is not None
+    if partial and end <= start and size > 0:  # nothing of the file is in the range
+        return Response(status_code=416, headers={"content-range": f"bytes */{size}"})
     if partial:
-        headers["content-range"] = f"bytes {start}-{end - 1}/{size}" if end > start else (
-            f"bytes */{size}"
-        )
+        headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
     status = 206 if partial else 200
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)

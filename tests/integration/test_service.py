@@ -620,6 +620,12 @@ def test_signed_urls_are_only_what_the_service_signed(archive: Archive) -> None:
     assert len(ranged.content) == 80
     whole = httpx.get(url, verify=verify)
     assert whole.status_code == 200 and len(whole.content) == signed["size"]
+    tail = httpx.get(url, headers={"Range": "bytes=-80"}, verify=verify)
+    assert tail.status_code == 206 and tail.content == whole.content[-80:]
+    past = httpx.get(url, headers={"Range": f"bytes={signed['size']}-"}, verify=verify)
+    assert past.status_code == 416
+    head = httpx.head(url, verify=verify)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == signed["size"]
 
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
