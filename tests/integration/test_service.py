@@ -736,6 +736,11 @@ def test_service_log_holds_no_token_or_signature(archive: Archive) -> None:
     assert "s=" not in log and "Bearer" not in log
     for secret in archive.secrets:
         assert secret not in log
+    # nor on the service's command line, where every local user could read them
+    assert archive.service.proc is not None
+    argv = Path(f"/proc/{archive.service.proc.pid}/cmdline").read_bytes().decode()
+    for secret in [*archive.secrets, "mongodb://", *archive.tokens.values()]:
+        assert secret not in argv
 
 
 def test_token_file_must_be_private(tmp_path: Path) -> None:
