@@ -55,6 +55,8 @@ class Service:
     signer: Signer
     allow_anonymous: bool = False
     hub: HubAuth | None = None
+    #: the address callers reach the service at (behind a proxy); else the request's own
+    public_url: str | None = None
 
     def __repr__(self) -> str:
         return f"<jwstnb Service {self.session!r} storage={self.storage!r}>"
@@ -68,13 +70,15 @@ class Service:
         allow_anonymous: bool = False,
         ttl: int = DEFAULT_TTL,
         secret: bytes | None = None,
+        public_url: str | None = None,
     ) -> Service:
         """The service over an admin ``session`` (its database also holds the tokens)."""
         session.require_admin("serving the archive")
         database = session.client[session.database_name]
         tokens = TokenStore(database[TOKENS_COLLECTION])
         signer = Signer(secret or load_or_create_secret(database), ttl=ttl)
-        return cls(session, storage, tokens, signer, allow_anonymous, HubAuth.from_env())
+        return cls(session, storage, tokens, signer, allow_anonymous, HubAuth.from_env(),
+                   public_url.rstrip("/") if public_url else None)
 
     # --- identity -------------------------------------------------------------------------
 
@@ -109,6 +113,8 @@ class Service:
         if wanted.startswith("user:"):
             if identity.role != "admin":
                 raise AccessDenied("acting as another user is for admin tokens only")
+            log.info("admin %s acts as user %s", identity.user or identity.token_id,
+                     wanted[5:][:200])
             return self.session.as_user(wanted[5:])
         if wanted and wanted != "self":
             raise invalid("view", "the view header is 'anonymous', 'self' or 'user:<name>'")
@@ -373,7 +379,8 @@ def create_app(service: Service) -> Starlette:
             view = service.view(identity, request)
             try:
                 if method == "sign":
-                    answer = service.sign(view, _text(arguments, "key"), _base(request))
+                    base = service.public_url or _base(request)
+                    answer = service.sign(view, _text(arguments, "key"), base)
                 else:
                     try:
                         answer = handler(view, arguments)

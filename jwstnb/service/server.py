@@ -58,7 +58,8 @@ def serve(
         from jwstnb.storage import Storage
 
         store = Storage()
-    service = Service.open(session, store, allow_anonymous=allow_anonymous, ttl=ttl)
+    service = Service.open(session, store, allow_anonymous=allow_anonymous, ttl=ttl,
+                           public_url=settings.get("public_url"))
     app = create_app(service)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s",
