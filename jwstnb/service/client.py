@@ -623,7 +623,11 @@ class RemoteStorage(_storage_base()):  # type: ignore[misc]
     work: they raise :class:`AccessDenied`.
     """
 
-    def __init__(self, session: RemoteSession, **options: Any) -> None:
+    def __init__(self, session: RemoteSession | None = None, **options: Any) -> None:
+        """``session``: the RemoteSession whose identity signs the URLs; None connects one
+        from the configuration (:func:`connect_service`), for ``Storage()`` in service mode."""
+        if session is None:
+            session = connect_service()
         super().__init__({"": "memory://jwstnb-service/"}, **options)
         from fsspec.implementations.http import HTTPFileSystem
 

@@ -760,7 +760,7 @@ import json, os, sys
 from jwstnb import config
 from jwstnb.service.client import connect_service, RemoteStorage
 s = connect_service()
-st = RemoteStorage(s, thumbnail_cache=False)
+st = RemoteStorage(thumbnail_cache=False)  # its own session, from the configuration
 header = st.read_header(sys.argv[1], ext="SCI")
 page = s.search(page_size=100)
 def walk(obj, seen, depth=0):
