@@ -38,8 +38,8 @@ _LAZY = {
     "Lineage": "jwstnb.lineage",
 }
 _SUBMODULES = {
-    "access", "backup", "cli", "config", "errors", "imaging", "ingest", "keys", "lineage",
-    "localdb", "magics", "naming", "processing", "query", "records", "samples", "schema",
+    "access", "backup", "cli", "config", "criteria", "documents", "errors", "imaging", "ingest",
+    "keys", "lineage", "localdb", "magics", "naming", "processing", "records", "samples", "schema",
     "server", "session", "sky", "storage", "widgets",
 }
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jwstnb.documents import DERIVED_FIELDS
 from jwstnb.errors import (
     ConnectionFailed,
     FitsError,
@@ -36,7 +37,6 @@ from jwstnb.naming import (
     is_scannable,
     program_of,
 )
-from jwstnb.query import DERIVED_FIELDS
 from jwstnb.records import (
     mast_pairs,
     mast_record,

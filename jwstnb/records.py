@@ -258,12 +258,9 @@ def _parse_region(text: str | None) -> Footprint | None:
     """An STC-S region as a footprint, or None when it is empty or cannot be read."""
     if not text or len(text) > _MAX_FOOTPRINT:
         return None
-    from jwstnb.sky import parse_stcs
+    from jwstnb.sky import read_footprint
 
-    try:
-        return parse_stcs(text)
-    except ValueError:  # a broken region falls through to the next source
-        return None
+    return read_footprint(text)  # a broken region falls through to the next source
 
 
 def _from_region(text: str | None, source: str) -> SkyPosition | None:

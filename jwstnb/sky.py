@@ -55,7 +55,9 @@ __all__ = [
     "parse_radius",
     "parse_stcs",
     "point_geojson",
+    "read_footprint",
     "record_cells",
+    "record_shape",
     "resolve",
     "sky_geojson",
     "stored_geojson",
@@ -96,7 +98,7 @@ _SHAPES = {"POLYGON": None, "CIRCLE": 3, "BOX": 4}
 
 def _invalid(field_name: str, message: str, value: Any = None) -> Exception:
     """A ``jwstnb.errors.ValidationError`` (a ValueError) naming the argument."""
-    from jwstnb.query import invalid
+    from jwstnb.errors import invalid
 
     return invalid(field_name, message, value)
 
@@ -733,6 +735,44 @@ def matches_cone(footprint: Footprint | None, centre: tuple[float, float] | None
 
     sep = angular_separation(*(math.radians(float(v)) for v in (centre[0], centre[1], ra, dec)))
     return math.degrees(float(sep)) <= radius
+
+
+# --- a record's shape: the one reading rule ------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def read_footprint(text: Any) -> Footprint | None:
+    """A stored footprint (STC-S text) as a :class:`Footprint`, or None when there is none or it
+    cannot be read: a broken region never breaks a search, the record falls back to its centre.
+
+    The one rule every reader of a record's footprint follows (derived sky fields, the exact
+    test of a cone, the sky view, records built from headers).
+    """
+    if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
+        return None
+    try:
+        return parse_stcs(text)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
+def record_shape(info: Any) -> tuple[Footprint | None, tuple[float, float] | None]:
+    """A record's footprint (None when absent or unreadable) and centre (None when absent),
+    from its ``imageInfo`` (a stored mapping or an :class:`~jwstnb.schema.ImageMetadata`)."""
+    if info is None:
+        return None, None
+    if isinstance(info, Mapping):
+        text, ra, dec = info.get("footprint"), info.get("ra"), info.get("dec")
+    else:
+        text, ra, dec = (getattr(info, k, None) for k in ("footprint", "ra", "dec"))
+    numbers = (int, float)
+    centre = (
+        (float(ra), float(dec))
+        if isinstance(ra, numbers) and isinstance(dec, numbers)
+        and not isinstance(ra, bool) and not isinstance(dec, bool)
+        else None
+    )
+    return read_footprint(text), centre
 
 
 # --- STC-S ---------------------------------------------------------------------------------------

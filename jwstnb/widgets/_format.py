@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from jwstnb.criteria import SORT_FIELDS
 from jwstnb.errors import invalid
-from jwstnb.query import SORT_FIELDS
 from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus
 
 __all__ = [
@@ -56,7 +56,7 @@ LEVEL_COLOURS: dict[str, str] = {
     "unknown": "#6b7280",
 }
 
-# Labels of the facets in ``jwstnb.query.FACETS`` (a facet with no label here shows its key).
+# Labels of the facets in ``jwstnb.criteria.FACETS`` (a facet with no label here shows its key).
 FACET_LABELS: dict[str, str] = {
     "data_type": "Data type",
     "processing_level": "Level",
@@ -74,7 +74,7 @@ _FIXED_ORDER: dict[str, tuple[str, ...]] = {
 }
 
 # Results table: [row key, header, search sort key or "", newest/largest first on first click].
-# A column sorts only when its sort key is one of ``jwstnb.query.SORT_FIELDS``.
+# A column sorts only when its sort key is one of ``jwstnb.criteria.SORT_FIELDS``.
 _COLUMN_SPEC: tuple[tuple[str, str, str, bool], ...] = (
     ("thumb", "", "", False),
     ("file_name", "File", "fileName", False),
@@ -99,7 +99,7 @@ DEFAULT_ORDER = "-uploadDate"
 
 def sort_order(order: str) -> tuple[str, bool]:
     """A table ``order`` (``"fileName"``, ``"-uploadDate"``) as search's ``(sort, descending)``;
-    anything not in ``jwstnb.query.SORT_FIELDS`` falls back to newest upload first."""
+    anything not in ``jwstnb.criteria.SORT_FIELDS`` falls back to newest upload first."""
     descending = order.startswith("-")
     field = order.lstrip("-")
     if field not in SORT_FIELDS:

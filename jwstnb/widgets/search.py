@@ -34,7 +34,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from jwstnb.query import FACETS
+from jwstnb.criteria import FACETS
 from jwstnb.widgets._common import (
     SearchSession,
     WidgetStorage,
@@ -421,7 +421,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         self._reset_page_and_search()
 
     def set_sort(self, field: str, descending: bool = False) -> None:
-        """Sort by a ``jwstnb.query.SORT_FIELDS`` key (what a click on a column header does)."""
+        """Sort by a ``jwstnb.criteria.SORT_FIELDS`` key (what a click on a column header does)."""
         self.table.order = f"-{field}" if descending else field
 
     def clear(self) -> None:

@@ -153,15 +153,7 @@ def _footprint(record: Any, cache: dict[str, Any]) -> Any:
     """The record's parsed footprint, or None (none stored, or one that cannot be read)."""
     from jwstnb import sky
 
-    text = getattr(_info(record), "footprint", None)
-    if not isinstance(text, str) or not text.strip():
-        return None
-    if text not in cache:
-        try:
-            cache[text] = sky.parse_stcs(text)
-        except (ValueError, TypeError, ArithmeticError):
-            cache[text] = None
-    return cache[text]
+    return sky.read_footprint(getattr(_info(record), "footprint", None))
 
 
 def _circle_ring(ra: float, dec: float, radius: float) -> list[tuple[float, float]]:

@@ -133,7 +133,7 @@ def test_page_summary() -> None:
 
 
 def test_sort_order_only_takes_the_query_sort_fields() -> None:
-    from jwstnb.query import SORT_FIELDS
+    from jwstnb.criteria import SORT_FIELDS
 
     assert fmt.sort_order("fileName") == ("fileName", False)
     assert fmt.sort_order("-fileSize") == ("fileSize", True)
@@ -154,7 +154,7 @@ def test_dates_are_iso() -> None:
 
 
 def test_facet_labels_cover_every_query_facet() -> None:
-    from jwstnb.query import FACETS
+    from jwstnb.criteria import FACETS
 
     assert fmt.facet_label("processing_level") == "Level"
     assert fmt.facet_label("some_new_facet") == "Some new facet"
