@@ -516,6 +516,7 @@ def _derived(
         derived_from=[str(record.id)],
         is_public=record.is_public,
         shared_with=list(record.shared_with),
+        editors=list(record.editors),
         tags=tags,
         description=output.description,
         is_viewable=ident.is_viewable,

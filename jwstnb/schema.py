@@ -236,6 +236,8 @@ class JwstDataModel(_Model):
     user_id: str | None = None
     is_public: bool = False
     shared_with: list[str] = Field(default_factory=list)
+    #: Readers (of ``shared_with``) who may also change tags, description and status.
+    editors: list[str] = Field(default_factory=list)
     archived: bool = False
     # content
     metadata: dict[str, Any] = Field(default_factory=dict)

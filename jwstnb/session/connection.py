@@ -181,9 +181,6 @@ def connect(
     ``https://`` URLs go to the archive service (:mod:`jwstnb.service`).
     An unreachable server is :class:`ConnectionFailed` after about ``timeout`` seconds.
     """
-    from pymongo import MongoClient
-    from pymongo.errors import OperationFailure, PyMongoError
-
     if user is not None and admin:
         raise invalid("admin", "pass user=... or admin=True, not both")
     resolved = config.resolve(uri)
@@ -200,6 +197,45 @@ def connect(
     collection = collection or resolved.collection or COLLECTION
     if user is not None:
         user = validate_user(user)
+
+    client = _open_client(actual, resolved, local, timeout, client_options)
+    conn = Connection(client, resolved, actual, local)
+    try:
+        if not local:
+            with conn.errors():
+                status = client.admin.command("connectionStatus", showPrivileges=False)
+            conn.account = server_account(status, database)
+        scope = _scope(conn.account, user, admin, local)
+    except BaseException:
+        client.close()
+        raise
+    from jwstnb.session import Session
+
+    session = Session(conn, database, collection, scope)
+    if user is not None and conn.account.name is not None:
+        _record_impersonation(session, conn.account.name, user)
+    log.info("connected to %s as %s", conn.display, scope.role)
+    try:
+        session._prepare()
+    except BaseException:
+        session.close()
+        raise
+    if local:
+        session._warn_if_large()
+    return session
+
+
+def _open_client(
+    actual: str,
+    resolved: config.Resolved,
+    local: bool,
+    timeout: float,
+    client_options: Mapping[str, Any],
+) -> MongoClient[dict[str, Any]]:
+    """A pymongo client that has answered ``ping``, or :class:`ConnectionFailed` saying why
+    (bad URI, failed authentication, unreachable server; never the password)."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure, PyMongoError
 
     password = config.credentials(actual)[1]
     where = (
@@ -242,30 +278,7 @@ def connect(
             "Check that the server is running and reachable from this machine, and that the "
             "URI names the right host and port" + ("" if local else f" (set by {resolved.origin})")
         ) from None
-    conn = Connection(client, resolved, actual, local)
-    try:
-        if not local:
-            with conn.errors():
-                status = client.admin.command("connectionStatus", showPrivileges=False)
-            conn.account = server_account(status, database)
-        scope = _scope(conn.account, user, admin, local)
-    except BaseException:
-        client.close()
-        raise
-    from jwstnb.session import Session
-
-    session = Session(conn, database, collection, scope)
-    if user is not None and conn.account.name is not None:
-        _record_impersonation(session, conn.account.name, user)
-    log.info("connected to %s as %s", conn.display, scope.role)
-    try:
-        session._prepare()
-    except BaseException:
-        session.close()
-        raise
-    if local:
-        session._warn_if_large()
-    return session
+    return client
 
 
 def _scope(account: Account, user: str | None, admin: bool | None, local: bool) -> Scope:
