@@ -390,6 +390,25 @@ def add_mount(
                 f"{redact(url)} is already {where} (keys {other or '<any>'}...); use those keys "
                 "instead of mounting it twice"
             )
+    new, line = _with_mount_line(path, name, url, options)
+    try:
+        parsed = tomllib.loads(new)["storage"]["mounts"][name]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        parsed = None
+    written = parsed.get("url") if isinstance(parsed, dict) else parsed
+    if written != url:
+        raise StorageNotConfigured(
+            f"cannot add the mount to {path} automatically (its [storage] table is written in "
+            f"another form); add this line under [storage.mounts] by hand: {redact(line.strip())}"
+        )
+    _write_private(path, new)
+
+
+def _with_mount_line(
+    path: Path, name: str, url: str, options: Mapping[str, Any] | None
+) -> tuple[str, str]:
+    """The config file's text with the mount's line under ``[storage.mounts]`` (the table
+    made at the end when there is none), and that line."""
     entry = _toml_value(url)
     if options:
         pairs = [f"url = {entry}"] + [f"{k} = {_toml_value(v)}" for k, v in options.items()]
@@ -404,21 +423,10 @@ def add_mount(
     if header:
         at = header.end()
         prefix_text = text[:at] if text[:at].endswith("\n") else text[:at] + "\n"
-        new = prefix_text + line + text[at:]
-    else:
-        sep = "\n" if text and not text.endswith("\n") else ""
-        new = f"{text}{sep}\n[storage.mounts]\n{line}"
-    try:
-        parsed = tomllib.loads(new)["storage"]["mounts"][name]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError):
-        parsed = None
-    written = parsed.get("url") if isinstance(parsed, dict) else parsed
-    if written != url:
-        raise StorageNotConfigured(
-            f"cannot add the mount to {path} automatically (its [storage] table is written in "
-            f"another form); add this line under [storage.mounts] by hand: {redact(line.strip())}"
-        )
-    _write_private(path, new)
+        return prefix_text + line + text[at:], line
+    sep = "\n" if text and not text.endswith("\n") else ""
+    return f"{text}{sep}\n[storage.mounts]\n{line}", line
+
 
 
 def _write_private(path: Path, text: str) -> None:
