@@ -31,8 +31,10 @@ OBSCORE_1_1 = {
     "s_region": (None, "pos.outline;obs.field", "obscore:Char.SpatialAxis.Coverage.Support.Area"),
     "t_min": ("d", "time.start;obs.exposure",
               "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StartTime"),
-    "t_max": ("d", "time.end;obs.exposure", "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StopTime"),
-    "t_exptime": ("s", "time.duration;obs.exposure", "obscore:Char.TimeAxis.Coverage.Support.Extent"),
+    "t_max": ("d", "time.end;obs.exposure",
+              "obscore:Char.TimeAxis.Coverage.Bounds.Limits.StopTime"),
+    "t_exptime": ("s", "time.duration;obs.exposure",
+                  "obscore:Char.TimeAxis.Coverage.Support.Extent"),
     "em_min": ("m", "em.wl;stat.min", "obscore:Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit"),
     "em_max": ("m", "em.wl;stat.max", "obscore:Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit"),
     "facility_name": (None, "meta.id;instr.tel", "obscore:Provenance.ObsConfig.Facility.name"),
@@ -85,7 +87,7 @@ def test_values(table) -> None:
     assert cube["t_max"] == pytest.approx(59800.0 + 100 / 86400)
     assert nircam["t_exptime"] == 1288.5
     # bands in metres: F090W behind CLEAR, G395H/F290LP, the F405N in front of F444W
-    assert nircam["em_min"] == pytest.approx(0.804e-6) and nircam["em_max"] == pytest.approx(0.998e-6)
+    assert (nircam["em_min"], nircam["em_max"]) == pytest.approx((0.804e-6, 0.998e-6))
     assert (cube["em_min"], cube["em_max"]) == pytest.approx((2.87e-6, 5.27e-6))
     assert (cal["em_min"], cal["em_max"]) == pytest.approx((4.032e-6, 4.078e-6))
     assert (x1d["em_min"], x1d["em_max"]) == pytest.approx((5.0e-6, 14.0e-6))
