@@ -114,6 +114,10 @@ class SampConnection:
 
     # --- connection ---------------------------------------------------------------------
 
+    def hub_running(self) -> bool:
+        """True when a SAMP hub is running (this connection can send)."""
+        return hub_running()
+
     @property
     def connected(self) -> bool:
         client = self._client
