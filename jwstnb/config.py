@@ -479,14 +479,14 @@ def publisher_authority(environ: Mapping[str, str] | None = None) -> str:
         origin = f"[publisher] authority in {config_path(env)}"
     if not value:
         return DEFAULT_PUBLISHER_AUTHORITY
-    value = str(value).strip().removeprefix("ivo://").strip("/")
-    if not _AUTHORITY.fullmatch(value):
+    authority = str(value).strip().removeprefix("ivo://").strip("/")
+    if not _AUTHORITY.fullmatch(authority):
         from jwstnb.errors import invalid
 
         raise invalid(
             "publisher_authority",
             f"{origin} is not an IVOA authority (at least three characters: letters, digits, "
             "'.', '-', '_', '~'; no '/'), e.g. archive.team.org",
-            value,
+            authority,
         )
-    return value
+    return authority
