@@ -13,7 +13,7 @@ the session's scoped search. :func:`save` writes it as IVOA MOC FITS or JSON.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,32 +47,48 @@ def _order(max_order: int) -> int:
     return max_order
 
 
+def _image_fields(item: Any) -> tuple[Any, Any, Any] | None:
+    """(ra, dec, footprint) of a record or a stored document (``imageInfo``), else None."""
+    if isinstance(item, Mapping):
+        info = item.get("imageInfo") or item.get("image_info")
+        if not isinstance(info, Mapping):
+            return None
+        return info.get("ra"), info.get("dec"), info.get("footprint")
+    info = getattr(item, "image_info", None)
+    if info is None:
+        return None
+    return info.ra, info.dec, info.footprint
+
+
 def _shapes(item: Any) -> tuple[Footprint | None, tuple[float, float] | None]:
-    """(footprint, centre) of a record, a Footprint or an STC-S string; unreadable footprints
-    fall back to the centre."""
+    """(footprint, centre) of a record, a stored document, a Footprint, STC-S text or an
+    (ra, dec) pair; an unreadable footprint falls back to the centre."""
     from jwstnb import sky
 
     if isinstance(item, sky.Footprint):
         return item, None
     if isinstance(item, str):
         return sky.parse_stcs(item), None
-    info = getattr(item, "image_info", None)
-    if info is None:
+    if isinstance(item, tuple) and len(item) == 2:
+        return None, sky.parse_position(item)
+    fields = _image_fields(item)
+    if fields is None:
         return None, None
-    centre = (float(info.ra), float(info.dec)) if info.ra is not None and info.dec is not None \
-        else None
-    if info.footprint:
+    ra, dec, footprint = fields
+    centre = (float(ra), float(dec)) if ra is not None and dec is not None else None
+    if isinstance(footprint, str) and footprint.strip():
         try:
-            return sky.parse_stcs(info.footprint), centre
+            return sky.parse_stcs(footprint), centre
         except (ValueError, TypeError, ArithmeticError):
             pass  # a footprint the session stored but cannot parse now: its centre counts
     return None, centre
 
 
 def coverage(items: Iterable[Any], max_order: int = 10) -> MOC:
-    """The MOC of ``items`` at ``max_order``: records (their footprints, else their centres),
-    :class:`jwstnb.sky.Footprint` objects or STC-S strings. Records with neither a footprint
-    nor a centre add nothing; no items give an empty MOC."""
+    """The MOC of ``items`` at ``max_order``: records or stored documents (their footprints,
+    else their centres: a session may read only ``imageInfo.ra/dec/footprint``),
+    :class:`jwstnb.sky.Footprint` objects, STC-S strings or ``(ra, dec)`` pairs. Records with
+    neither a footprint nor a centre add nothing; no items give an empty MOC."""
     mocpy = _require_mocpy()
     import astropy.units as u
     import numpy as np

@@ -116,3 +116,13 @@ def test_save_fits_and_json_read_back(tmp_path) -> None:
 def test_max_order_checked(bad) -> None:
     with pytest.raises(ValueError, match="max_order"):
         interop_moc.coverage(records(), max_order=bad)
+
+
+def test_documents_footprints_and_pairs_give_the_same_moc() -> None:
+    recs = records()
+    from_records = interop_moc.coverage(recs, max_order=11)
+    documents = [r.to_document() for r in recs]
+    assert interop_moc.coverage(documents, max_order=11) == from_records
+    mixed = [r.image_info.footprint or (r.image_info.ra, r.image_info.dec) for r in recs]
+    assert interop_moc.coverage(mixed, max_order=11) == from_records
+    assert interop_moc.coverage([{"imageInfo": None}, {}], max_order=5).empty()
