@@ -92,25 +92,26 @@ def coverage(items: Iterable[Any], max_order: int = 10) -> MOC:
     mocpy = _require_mocpy()
     import astropy.units as u
     import numpy as np
-    from astropy.coordinates import Angle, Latitude, Longitude, SkyCoord
+    from astropy.coordinates import Angle, Latitude, Longitude
 
     order = _order(max_order)
-    polygons: list[Any] = []
+    by_size: dict[int, list[Any]] = {}  # vertex count -> rings (mocpy takes them in blocks)
     circles: list[tuple[float, float, float]] = []
     points: list[tuple[float, float]] = []
     for item in items:
         footprint, centre = _shapes(item)
         if footprint is not None:
-            polygons.extend(
-                SkyCoord([v[0] for v in ring], [v[1] for v in ring], unit="deg", frame="icrs")
-                for ring in footprint.polygons
-            )
+            for ring in footprint.polygons:
+                by_size.setdefault(len(ring), []).append(ring)
             circles.extend(footprint.circles)
         elif centre is not None:
             points.append(centre)
     mocs: list[MOC] = []
-    if polygons:
-        mocs.extend(mocpy.MOC.from_polygons(polygons, max_depth=order, n_threads=1))
+    for rings in by_size.values():
+        # [lon_1, lat_1, lon_2, lat_2, ...] rows, one pair per polygon
+        block = np.ascontiguousarray(
+            np.asarray(rings, dtype=float).transpose(0, 2, 1).reshape(-1, len(rings[0])))
+        mocs.extend(mocpy.MOC.from_polygons(block, max_depth=order, n_threads=1))
     for ra, dec, radius in circles:
         mocs.append(mocpy.MOC.from_cone(lon=Longitude(ra * u.deg), lat=Latitude(dec * u.deg),
                                         radius=Angle(radius * u.deg), max_depth=order))

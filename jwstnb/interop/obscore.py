@@ -21,11 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
+    from jwstnb.naming import FileIdentity
     from jwstnb.schema import JwstDataModel
 
 __all__ = [
@@ -145,11 +147,15 @@ def _value(enum_or_text: Any) -> str:
     return str(getattr(enum_or_text, "value", enum_or_text) or "")
 
 
-def dataproduct_type(record: JwstDataModel) -> str | None:
-    """ObsCore's ``dataproduct_type`` from the file's suffix (``naming``), else its data type."""
+def _ident(record: JwstDataModel, ident: FileIdentity | None) -> FileIdentity:
     from jwstnb.naming import classify
 
-    ident = classify(record.file_name)
+    return ident if ident is not None else classify(record.file_name)
+
+
+def dataproduct_type(record: JwstDataModel, ident: FileIdentity | None = None) -> str | None:
+    """ObsCore's ``dataproduct_type`` from the file's suffix (``naming``), else its data type."""
+    ident = _ident(record, ident)
     if ident.suffix in _SUFFIX_TYPES:
         return _SUFFIX_TYPES[ident.suffix]
     return _DATA_TYPES.get(_value(record.data_type))
@@ -163,24 +169,20 @@ def calib_level(record: JwstDataModel) -> int | None:
     return level
 
 
-def obs_id(record: JwstDataModel) -> str:
+def obs_id(record: JwstDataModel, ident: FileIdentity | None = None) -> str:
     """MAST's observation id, else the record's group key, else the file's product name."""
-    from jwstnb.naming import classify
-
     mast = record.metadata.get("mast_obs_id")
     if isinstance(mast, str) and mast.strip():
         return mast.strip()
     if record.observation_base_id:
         return record.observation_base_id
-    ident = classify(record.file_name)
+    ident = _ident(record, ident)
     return ident.product or ident.stem
 
 
-def access_format(record: JwstDataModel) -> str:
+def access_format(record: JwstDataModel, ident: FileIdentity | None = None) -> str:
     """The MIME type of the file (``application/fits`` for FITS)."""
-    from jwstnb.naming import classify
-
-    fmt = classify(record.file_name).file_format
+    fmt = _ident(record, ident).file_format
     return _FORMATS.get(fmt, _FORMATS.get(record.file_format, "application/octet-stream"))
 
 
@@ -222,12 +224,15 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _mjd(value: Any) -> float | None:
+_MJD_ZERO = datetime(1858, 11, 17, tzinfo=UTC)
+
+
+def _mjd(value: datetime | None) -> float | None:
+    """The MJD (UTC) of an aware datetime: days since 1858-11-17T00:00Z."""
     if value is None:
         return None
-    from astropy.time import Time
-
-    return float(Time(value).mjd)
+    when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return (when - _MJD_ZERO).total_seconds() / 86400.0
 
 
 def _times(record: JwstDataModel) -> tuple[float | None, float | None]:
@@ -241,15 +246,15 @@ def _times(record: JwstDataModel) -> tuple[float | None, float | None]:
     return t_min, t_max
 
 
-def _band(record: JwstDataModel) -> tuple[float, float] | None:
-    from jwstnb.naming import band, classify
+def _band(record: JwstDataModel, ident: FileIdentity) -> tuple[float, float] | None:
+    from jwstnb.naming import band
 
     info = record.image_info
     instrument = (info.instrument if info else None) or (
         record.sensor_info.instrument if record.sensor_info else None)
     instrument = (instrument or "").split("/")[0].strip().lower() or None
     for optics in (info.filter if info else None, record.metadata.get("optics"),
-                   classify(record.file_name).optics):
+                   ident.optics):
         if isinstance(optics, str) and (found := band(optics, instrument)) is not None:
             return found
     return None
@@ -263,29 +268,53 @@ def _fov(footprint: str | None, cache: dict[str, float | None]) -> float | None:
         from jwstnb import sky
 
         try:
-            _ra, _dec, radius = sky.parse_stcs(footprint).bounding_cap
-            cache[footprint] = round(2.0 * max(0.0, radius - sky.CONE_PAD), 9)
+            cache[footprint] = _diameter(sky.parse_stcs(footprint))
         except (ValueError, TypeError, ArithmeticError):
             cache[footprint] = None
     return cache[footprint]
 
 
+def _diameter(footprint: Any) -> float:
+    """Twice the largest distance (degrees) of the footprint's vertices and circle edges from
+    its centre: the diameter of a circle around it (numpy, no per-point astropy calls)."""
+    import numpy as np
+
+    def unit(ra: Any, dec: Any) -> Any:
+        ra_r, dec_r = np.radians(ra), np.radians(dec)
+        return np.stack([np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r),
+                         np.sin(dec_r)], axis=-1)
+
+    centre = unit(*footprint.centre)
+    radius = 0.0
+    vertices = [v for ring in footprint.polygons for v in ring]
+    if vertices:
+        xyz = unit(np.array([v[0] for v in vertices]), np.array([v[1] for v in vertices]))
+        radius = float(np.degrees(np.arccos(np.clip(xyz @ centre, -1.0, 1.0))).max())
+    for ra, dec, r in footprint.circles:
+        sep = float(np.degrees(np.arccos(np.clip(unit(ra, dec) @ centre, -1.0, 1.0))))
+        radius = max(radius, sep + r)
+    return round(2.0 * radius, 9)
+
+
 def _row(record: JwstDataModel, url: AccessUrl, authority: str,
          cache: dict[str, float | None]) -> dict[str, Any]:
+    from jwstnb.naming import classify
+
     info = record.image_info
+    ident = classify(record.file_name)
     t_min, t_max = _times(record)
-    band = _band(record)
+    band = _band(record, ident)
     instrument = (info.instrument if info else None) or (
         record.sensor_info.instrument if record.sensor_info else None)
     size = record.file_size
     return {
-        "dataproduct_type": dataproduct_type(record),
+        "dataproduct_type": dataproduct_type(record, ident),
         "calib_level": calib_level(record),
         "obs_collection": COLLECTION,
-        "obs_id": obs_id(record),
+        "obs_id": obs_id(record, ident),
         "obs_publisher_did": publisher_did(record, authority),
         "access_url": url(record),
-        "access_format": access_format(record),
+        "access_format": access_format(record, ident),
         "access_estsize": math.ceil(size / 1000) if size else None,
         "target_name": info.target_name if info else None,
         "s_ra": info.ra if info else None,
