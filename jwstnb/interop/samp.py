@@ -87,9 +87,18 @@ def _running_hubs() -> dict[str, Any]:
             return {}
 
 
+def _lock_files_exist() -> bool:
+    """Whether a SAMP lock file could exist (``SAMP_HUB``, ``~/.samp``, ``~/.samp-1/``): the
+    quick answer that saves importing the SAMP library when no hub was ever started."""
+    if os.environ.get("SAMP_HUB"):
+        return True
+    home = Path(os.path.expanduser("~"))
+    return (home / ".samp").exists() or (home / ".samp-1").is_dir()
+
+
 def hub_running() -> bool:
     """True when a SAMP hub is running for this user (its lock file names a live hub)."""
-    return bool(_running_hubs())
+    return _lock_files_exist() and bool(_running_hubs())
 
 
 class SampConnection:
