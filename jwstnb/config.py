@@ -30,6 +30,7 @@ from jwstnb.errors import ConnectionFailed, InvalidStorageKey, StorageNotConfigu
 
 __all__ = [
     "CONFIG_ENV",
+    "PUBLISHER_AUTHORITY_ENV",
     "STORAGE_ENV",
     "URI_ENV",
     "URI_FILE_ENV",
@@ -41,6 +42,7 @@ __all__ = [
     "hosts",
     "load_config",
     "mount_prefix",
+    "publisher_authority",
     "redact",
     "redact_text",
     "resolve",
@@ -457,3 +459,42 @@ def configured_uri(environ: Mapping[str, str] | None = None) -> tuple[str | None
     except Exception as exc:
         return None, redact(str(exc))
 
+
+
+PUBLISHER_AUTHORITY_ENV = "JWSTNB_PUBLISHER_AUTHORITY"
+#: The IVOA authority used when none is configured: names records of this installation only.
+DEFAULT_PUBLISHER_AUTHORITY = "jwstnb.local"
+_AUTHORITY = re.compile(r"[A-Za-z0-9][\w.~*()-]{2,}")
+
+
+def publisher_authority(environ: Mapping[str, str] | None = None) -> str:
+    """The IVOA authority in ObsCore's ``obs_publisher_did`` (``ivo://{authority}/{id}``).
+
+    ``JWSTNB_PUBLISHER_AUTHORITY``, else ``authority`` in the config file's ``[publisher]``
+    table, else ``jwstnb.local``. A team that registers its archive sets its registered
+    authority here so the identifiers it hands out resolve. A malformed authority (fewer than
+    three characters, or a ``/``) is a ``ValidationError`` (a ValueError) naming the setting.
+    """
+    env = os.environ if environ is None else environ
+    value: Any = env.get(PUBLISHER_AUTHORITY_ENV)
+    origin = PUBLISHER_AUTHORITY_ENV
+    if not value:
+        try:
+            table = load_config(environ=env).get("publisher", {})
+        except ConnectionFailed:
+            table = {}
+        value = table.get("authority") if isinstance(table, dict) else None
+        origin = f"[publisher] authority in {config_path(env)}"
+    if not value:
+        return DEFAULT_PUBLISHER_AUTHORITY
+    authority = str(value).strip().removeprefix("ivo://").strip("/")
+    if not _AUTHORITY.fullmatch(authority):
+        from jwstnb.errors import invalid
+
+        raise invalid(
+            "publisher_authority",
+            f"{origin} is not an IVOA authority (at least three characters: letters, digits, "
+            "'.', '-', '_', '~'; no '/'), e.g. archive.team.org",
+            authority,
+        )
+    return authority
