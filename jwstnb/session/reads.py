@@ -19,6 +19,7 @@ from jwstnb.session.results import Counts, Page, records_table
 
 if TYPE_CHECKING:
     from astropy.table import Table
+    from mocpy import MOC
 
     from jwstnb.lineage import Lineage
 
@@ -119,8 +120,35 @@ class Reads(SessionBase):
         rows = self._run(self.planner.count(valid, self._scope, self._sky_test(valid)))
         return int(rows[0]["n"]) if rows else 0
 
-    def table(self, limit: int | None = None, batch: int = 500, **criteria: Any) -> Table:
-        """Every matching record (or the first ``limit``) as one astropy Table, read in pages."""
+    def table(
+        self,
+        limit: int | None = None,
+        batch: int = 500,
+        *,
+        schema: str = "default",
+        access_url: Any = None,
+        **criteria: Any,
+    ) -> Table:
+        """Every matching record (or the first ``limit``) as one astropy Table, read in pages.
+
+        ``schema="obscore"``: ObsCore 1.1 columns first (:mod:`jwstnb.interop.obscore`;
+        ``access_url`` a Storage or a function record -> URL), then jwstnb's own.
+        """
+        return records_table(
+            self._every(criteria, limit, batch), schema=schema, access_url=access_url
+        )
+
+    def coverage(self, max_order: int = 10, **criteria: Any) -> MOC:
+        """A MOC (``mocpy.MOC``, IVOA MOC 2.0) of the footprints (else centres) of every
+        readable matching record, at ``max_order`` (10: cells of about 3.4 arcmin)."""
+        from jwstnb.interop.moc import coverage
+
+        return coverage(self._every(criteria, None, 500), max_order)
+
+    def _every(
+        self, criteria: dict[str, Any], limit: int | None, batch: int
+    ) -> list[JwstDataModel]:
+        """Every matching readable record (or the first ``limit``), read a page at a time."""
         valid = Criteria.model_validate({**criteria, "page": 1, "page_size": batch})
         records: list[JwstDataModel] = []
         sky = self._sky_test(valid)
@@ -131,8 +159,7 @@ class Reads(SessionBase):
             if len(chunk) < batch:
                 break
             page += 1
-        return records_table(records[:limit] if limit is not None else records)
-
+        return records[:limit] if limit is not None else records
 
     def _items(
         self, criteria: Criteria, sky: SkyTest | None, skipped: list[str]
