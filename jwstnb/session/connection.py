@@ -202,9 +202,7 @@ def connect(
     conn = Connection(client, resolved, actual, local)
     try:
         if not local:
-            with conn.errors():
-                status = client.admin.command("connectionStatus", showPrivileges=False)
-            conn.account = server_account(status, database)
+            conn.account = _account(conn, database)
         scope = _scope(conn.account, user, admin, local)
     except BaseException:
         client.close()
@@ -279,6 +277,13 @@ def _open_client(
             "URI names the right host and port" + ("" if local else f" (set by {resolved.origin})")
         ) from None
     return client
+
+
+def _account(conn: Connection, database: str) -> Account:
+    """The account the server authenticated for this connection (``connectionStatus``)."""
+    with conn.errors():
+        status = conn.client.admin.command("connectionStatus", showPrivileges=False)
+    return server_account(status, database)
 
 
 def _scope(account: Account, user: str | None, admin: bool | None, local: bool) -> Scope:
