@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jwstnb.errors import ValidationError
 from jwstnb.naming import (
     ASDF_EXTENSIONS,
     FITS_EXTENSIONS,
@@ -29,7 +30,6 @@ from jwstnb.naming import (
     product_group,
     program_of,
 )
-from jwstnb.errors import ValidationError
 from jwstnb.schema import DataType, ProcessingLevel
 
 L1, L2A, L2B, L3, UNK = (
