@@ -183,11 +183,11 @@ _LEVEL_NUMBER = {
 _SKY_FIELDS = ("ra", "dec", "footprint")
 _MAX_FOOTPRINT = 20000
 # Fields a record's lineage consists of: relink (or processing) owns them, never a re-read.
-_LINEAGE = ("observation_base_id", "parent_id", "derived_from")
+_LINEAGE = ("observation_base_id", "parent_id", "derived_from", "derived_roles")
 #: What a record made by processing keeps when its file is read again (attribute names).
 PROCESSING_KEEPS: Final = (
     "processing_level", "data_type", "observation_base_id", "exposure_id", "parent_id",
-    "derived_from", "user_id",
+    "derived_from", "derived_roles", "user_id",
 )
 
 
@@ -949,12 +949,13 @@ def refresh(
     """``incoming`` (a new read of the file ``stored`` describes) merged onto ``stored``.
 
     The one rule for every re-read, scan or MAST import: lineage (``observationBaseId``,
-    ``parentId``, ``derivedFrom``) stays as stored, since relink owns it. Metadata of the
-    other importer (MAST's ``mast_*`` keys vs. a scan's header keys) is kept; image facts the
-    new read does not know keep their stored value; the position comes from the better of the
-    two sky sources (:data:`SKY_SOURCES`). A record made by processing (``processed``: a
-    user's record, or the output a ProcessingResult names; the session knows which) also keeps
-    :data:`PROCESSING_KEEPS` and all its metadata: a read updates only what it read.
+    ``parentId``, ``derivedFrom``, ``derivedRoles``) stays as stored, since relink owns it.
+    Metadata of the other importer (MAST's ``mast_*`` keys vs. a scan's header keys) is kept;
+    image facts the new read does not know keep their stored value; the position comes from the
+    better of the two sky sources (:data:`SKY_SOURCES`). A record made by processing
+    (``processed``: a user's record, or the output a ProcessingResult names; the session knows
+    which) also keeps :data:`PROCESSING_KEEPS` and all its metadata: a read updates only what it
+    read.
     """
     from_mast = incoming.metadata.get("source") == "mast"
     kept = {
@@ -968,6 +969,7 @@ def refresh(
     keep = PROCESSING_KEEPS if processed else _LINEAGE
     update: dict[str, Any] = {name: getattr(stored, name) for name in keep}
     update["derived_from"] = list(stored.derived_from or [])
+    update["derived_roles"] = dict(stored.derived_roles or {})
     update.update(
         metadata=metadata,
         image_info=image_info,
