@@ -4,7 +4,7 @@
 and upserts one record per file (unique per owner + ``filePath``, so re-running it, or two
 processes running it at once, never duplicates a record). :func:`import_mast` does the same
 from MAST observation and product rows. Both finish with :func:`relink`, which recomputes
-lineage (``observationBaseId``, ``parentId``, ``derivedFrom``) over every record
+lineage (``observationBaseId``, ``parentId``, ``derivedFrom``, ``derivedRoles``) over every record
 of the programs they touched and writes only what changed.
 
 Imports are admin work: records get ``userId`` null and ``isPublic`` true.
@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 
 # Fields the scan does not compare or overwrite: lineage (relink owns it), what people
 # manage (the session keeps those on upsert), and the session's derived fields.
-_LINEAGE_FIELDS = ("observationBaseId", "parentId", "derivedFrom")
+_LINEAGE_FIELDS = ("observationBaseId", "parentId", "derivedFrom", "derivedRoles")
 _NOT_COMPARED = frozenset({
     "_id", "uploadDate", "processingStatus", "processingResults", "tags", "description",
     "sharedWith", "isPublic", "archived", "_processed", *DERIVED_FIELDS, *_LINEAGE_FIELDS,
@@ -232,11 +232,12 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
 
     Runs :func:`jwstnb.lineage.plan_lineage` over ALL import records of each program
     (processing outputs keep their own lineage) and writes only the records whose
-    ``observationBaseId`` / ``parentId`` / ``derivedFrom`` change, each update guarded by
-    the values it read. It then reads again and repeats until nothing changes, so two
-    importers finishing at once still end consistent. Returns the number of records changed.
+    ``observationBaseId`` / ``parentId`` / ``derivedFrom`` / ``derivedRoles`` change, each
+    update guarded by the values it read. It then reads again and repeats until nothing
+    changes, so two importers finishing at once still end consistent. Returns the number of
+    records changed.
     """
-    from jwstnb.lineage import LineageInput, plan_lineage
+    from jwstnb.lineage import LineageInput, asn_products_of, plan_lineage
     from jwstnb.session import LineageChange
 
     session.require_admin("recomputing lineage")
@@ -250,15 +251,12 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
             for rid, doc in docs.items():
                 meta = doc.get("metadata") or {}
                 known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
-                members = meta.get("asn_members") or ()
-                product = meta.get("asn_product")
                 optics = meta.get("optics")
                 inputs.append(LineageInput(
                     id=rid,
                     file_name=doc["fileName"],
                     known_group=known if isinstance(known, str) else None,
-                    asn_members=tuple(str(m) for m in members if isinstance(m, str)),
-                    asn_product=product if isinstance(product, str) else None,
+                    asn=asn_products_of(meta),
                     optics=optics if isinstance(optics, str) else None,
                 ))
             changes = []
@@ -268,9 +266,11 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
                     "observationBaseId": links.observation_base_id,
                     "parentId": links.parent_id,
                     "derivedFrom": list(links.derived_from),
+                    "derivedRoles": dict(links.derived_roles),
                 }
                 have = {k: doc.get(k) for k in _LINEAGE_FIELDS}
                 have["derivedFrom"] = list(have["derivedFrom"] or [])
+                have["derivedRoles"] = dict(have["derivedRoles"] or {})
                 if want != have:
                     changes.append(LineageChange(before=doc, after=want))
             if not changes:

@@ -28,7 +28,10 @@ Group keys (``observation_base_id``): full ``jw{P}-{acid}_t{T}_{instrument}``; p
 ``jw{P}-{acid}_{instrument}`` until :mod:`jwstnb.lineage` finds the full key in the same
 set. Exposure names give their observation (``acid = o{OOO}``), or the association they were
 made for when they carry a ``c``/``a``/``r`` id; source-based stage-3 names give their
-association's provisional key.
+association's provisional key, except ``t###-s#########`` names, which carry the full key.
+
+:func:`context_number` reads the number of a CRDS context (``jwst_1200.pmap`` -> 1200), the
+order in which contexts compare.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ __all__ = [
     "GroupKey",
     "Kind",
     "classify",
+    "context_number",
     "file_type",
     "group_from_key",
     "group_from_obs_id",
@@ -95,7 +99,9 @@ _FILE_TYPES: tuple[tuple[FileType, tuple[str, ...]], ...] = (
 # Product suffixes -------------------------------------------------------------------------
 # Stage 1 (raw ramps) and the count-rate products that end it.
 _L1 = frozenset({"uncal"})
-_L2A = frozenset({"rate", "rateints"})
+# ``trapsfilled`` (the detector's trap state after an exposure, written by the persistence step)
+# is listed by MAST with the exposure's count-rate products.
+_L2A = frozenset({"rate", "rateints", "trapsfilled"})
 # Suffixes only ever written on exposure names (stage 2, or stage 3 per-exposure outputs).
 _EXPOSURE_ONLY = frozenset(
     {"cal", "calints", "crf", "crfints", "bsub", "bsubints", "psfalign", "psfsub", "blot"}
@@ -307,7 +313,8 @@ def group_from_obs_id(obs_id: str | None) -> str | None:
 
     ``jw02733-o001_t001_nircam_clear-f090w`` -> ``jw02733-o001_t001_nircam``. A source-based
     obs id (``jw01345-o066_s000000680_nirspec_f170lp-g235m``) gives the provisional key
-    ``jw01345-o066_nirspec``, and an exposure-level one
+    ``jw01345-o066_nirspec`` (``jw01345-o066_t001-s000000680_...`` the full
+    ``jw01345-o066_t001_nirspec``), and an exposure-level one
     (``jw01410001001_02101_00001_guider1``) its observation's provisional key
     (``jw01410-o001_fgs``), as :func:`classify` does for their files. None otherwise.
     """
@@ -342,12 +349,44 @@ def program_of(text: str | None) -> str | None:
     return program
 
 
+_PIPELINE_CONTEXT = re.compile(r"(?:jwst_)?(?P<number>\d{1,6})(?:\.pmap)?")
+
+
+def context_number(context: str | int, field_name: str = "crds_context") -> int:
+    """The number of a CRDS pipeline context: ``"jwst_1200.pmap"``, ``"jwst_1200"``,
+    ``"1200"`` or ``1200`` -> 1200.
+
+    Contexts are ordered by this number (a later context has a larger one), which is how
+    "made before context N" is decided. Anything else (an instrument ``.imap``, a reference
+    file, junk) is a :class:`jwstnb.errors.ValidationError` (a ValueError) naming
+    ``field_name``.
+
+    >>> context_number("JWST_1200.pmap")
+    1200
+    """
+    from jwstnb.errors import invalid
+
+    if isinstance(context, bool) or not isinstance(context, int | str):
+        raise invalid(field_name, "must be a CRDS context such as 'jwst_1200.pmap'", context)
+    if isinstance(context, int):
+        if context < 0:
+            raise invalid(field_name, "a CRDS context number is not negative", context)
+        return context
+    m = _PIPELINE_CONTEXT.fullmatch(context.strip().lower())
+    if m is None:
+        raise invalid(
+            field_name, "must be a CRDS pipeline context such as 'jwst_1200.pmap' or 1200",
+            context,
+        )
+    return int(m["number"])
+
+
 def product_group(product: str) -> tuple[str, bool] | None:
     """(group key, provisional) for a product name without suffix, as written in an asn
     or as a MAST obs_id.
 
     Stage-3 products (``jw02733-o001_t001_nircam_clear-f090w``) give their full key
-    (provisional for source-based products); exposure products
+    (provisional for source-based products without a ``t###``); exposure products
     (``jw02733001001_02101_00001_nrca1``, stage-2 associations, exposure-level obs ids) give
     the provisional key of their observation, or of the association they were made for
     (``..._nrca1_c1027``). None otherwise.
@@ -363,9 +402,10 @@ def product_group(product: str) -> tuple[str, bool] | None:
 
 
 def _stage3_group(m: re.Match[str]) -> tuple[str, bool]:
-    """(key, provisional) of a stage-3 name: full with a plain ``t###``, else provisional."""
+    """(key, provisional) of a stage-3 name: full when it carries a ``t###`` (alone or as the
+    ``t###-s#########`` of a source in that target's group), else provisional."""
     program, acid, instrument = m["program"], m["acid"], m["instrument"]
-    if m["target"] and not m["tsource"]:
+    if m["target"]:
         return f"jw{program}-{acid}_{m['target']}_{instrument}", False
     return f"jw{program}-{acid}_{instrument}", True
 
