@@ -20,17 +20,14 @@ or a scheduler address is given.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
-import pickle
 import posixpath
 import queue
 import re
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
@@ -109,71 +106,8 @@ class RunReport:
 
 
 # --- what runs on a worker --------------------------------------------------------------------
-
-_STORAGES: dict[str, Storage] = {}
-_STORAGES_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class _StorageRecipe:
-    """What rebuilds a Storage in another process (Storage holds locks and does not pickle).
-
-    Hand-written because Storage keeps no copy of its constructor arguments: each mount's
-    URL (credentials already moved out of it) and its fsspec filesystem's own options.
-    """
-
-    mounts: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...]
-    settings: tuple[tuple[str, Any], ...]
-
-    @property
-    def token(self) -> str:
-        return hashlib.sha256(pickle.dumps(self)).hexdigest()
-
-    def build(self) -> Storage:
-        from jwstnb.storage import Storage
-
-        return Storage(
-            {prefix: url for prefix, url, _opts in self.mounts},
-            options={prefix: dict(opts) for prefix, _url, opts in self.mounts},
-            **dict(self.settings),
-        )
-
-
-def _recipe(storage: Storage) -> _StorageRecipe:
-    mounts = tuple(
-        (m.prefix, m.url, tuple(sorted(dict(m.fs.storage_options).items())))
-        for m in storage._mounts
-    )
-    settings = (
-        ("block_size", storage.block_size),
-        ("cache_type", storage.cache_type),
-        ("max_inflate_bytes", storage.max_inflate_bytes),
-        ("max_image_pixels", storage.max_image_pixels),
-        ("public_options", dict(storage._public_options)),
-        ("thumbnail_cache", storage._thumb_home),
-        ("read_costs", dict(storage.read_costs)),
-    )
-    return _StorageRecipe(mounts, settings)
-
-
-def _portable(storage: Storage) -> Storage | _StorageRecipe:
-    """The storage itself when it pickles, else a recipe that rebuilds it on a worker."""
-    try:
-        pickle.dumps(storage)
-    except (TypeError, pickle.PicklingError, AttributeError):
-        return _recipe(storage)
-    return storage
-
-
-def _worker_storage(given: Storage | _StorageRecipe) -> Storage:
-    """A Storage in this process: given, or built once per worker process from its recipe."""
-    if not isinstance(given, _StorageRecipe):
-        return given
-    token = given.token
-    with _STORAGES_LOCK:
-        if token not in _STORAGES:
-            _STORAGES[token] = given.build()
-        return _STORAGES[token]
+# A task gets the Storage itself: it pickles by its public recipe (Storage.recipe), so a Dask
+# worker rebuilds it from the same mounts and options, and threads share the driver's.
 
 
 @dataclass
@@ -217,14 +151,13 @@ def default_output_key(record_key: str, algorithm: str, prefix: str, name: str |
 def _task(
     func: Callable[[JwstDataModel, Storage], ProcessingOutput | Mapping[str, Any] | None],
     record: JwstDataModel,
-    where: Storage | _StorageRecipe,
+    storage: Storage,
     algorithm: str,
     output_prefix: str,
 ) -> _Outcome:
     """Run ``func`` on one record and write its output bytes; errors become the outcome."""
     started = time.perf_counter()
     try:
-        storage = _worker_storage(where)
         made = func(record, storage)
         output = made if isinstance(made, ProcessingOutput) else ProcessingOutput(
             results=dict(made or {})
@@ -253,12 +186,11 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _read_batch(
-    where: Storage | _StorageRecipe, items: Sequence[tuple[str, int]]
+    storage: Storage, items: Sequence[tuple[str, int]]
 ) -> list[tuple[str, JwstDataModel | None, str | None]]:
     """Records for a batch of files: (key, record, None) or (key, None, why it failed)."""
     from jwstnb.ingest import _reason, record_from_file
 
-    storage = _worker_storage(where)
     out: list[tuple[str, JwstDataModel | None, str | None]] = []
     for key, size in items:
         try:
@@ -284,9 +216,6 @@ class _Pool:
             max_workers=max(1, int(workers)), thread_name_prefix="jwstnb-run"
         )
         self.slots = 2 * max(1, int(getattr(self.executor, "_max_workers", workers)))
-
-    def storage(self, storage: Storage) -> Storage | _StorageRecipe:
-        return storage
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return self.executor.submit(fn, *args)
@@ -315,9 +244,6 @@ class _DaskPool(_Pool):
         self.lost_errors = (KilledWorker, CancelledError, CommClosedError)
         threads = sum(client.nthreads().values())
         self.slots = max(2, 2 * threads)
-
-    def storage(self, storage: Storage) -> Storage | _StorageRecipe:
-        return _portable(storage)
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return self.client.submit(fn, *args, key=name, pure=False, retries=0)
@@ -434,7 +360,6 @@ def read_records(
     """
     pool = _pool(executor, workers)
     try:
-        where = pool.storage(storage)
         if batch_size is None:
             batch_size = 1 if not isinstance(pool, _DaskPool) else max(
                 1, min(100, math.ceil(len(items) / (4 * pool.slots)))
@@ -442,7 +367,7 @@ def read_records(
         batches = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         run_id = secrets.token_hex(4)
         tasks = (
-            (f"jwstnb-read-{run_id}-{n}", _read_batch, (where, batch), batch)
+            (f"jwstnb-read-{run_id}-{n}", _read_batch, (storage, batch), batch)
             for n, batch in enumerate(batches)
         )
         for batch, rows, error in _drive(pool, tasks):
@@ -672,7 +597,6 @@ def run(
     if limit is not None:
         total = min(total, limit)
     pool = _pool(executor, workers)
-    where = pool.storage(storage)
 
     def tasks() -> Iterator[tuple[str, Callable[..., Any], tuple[Any, ...], str]]:
         claimed = 0
@@ -684,7 +608,7 @@ def run(
                 continue
             claimed += 1
             rid = str(taken.id)
-            args = (func, taken, where, name, output_prefix)
+            args = (func, taken, storage, name, output_prefix)
             yield f"{_slug(name)}-{rid}-{driver.worker.rsplit(':', 1)[-1]}", _task, args, rid
 
     bar = tqdm(total=total, desc=name, unit="record", disable=not progress, leave=False)

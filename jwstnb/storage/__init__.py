@@ -27,7 +27,7 @@ from jwstnb.storage._mounts import (
     RANGE_CACHE,
 )
 from jwstnb.storage._pictures import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
-from jwstnb.storage._storage import Storage
+from jwstnb.storage._storage import Storage, StorageRecipe
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -43,11 +43,12 @@ __all__ = [
     "Storage",
     "StorageFileNotFound",
     "StorageNotConfigured",
+    "StorageRecipe",
     "celestial_wcs",
 ]
 
 # The public classes are named by this module (in pickles, reprs and the API reference), so
 # which file inside the package holds them stays an internal detail.
-for _public in (Cutout, Storage):
+for _public in (Cutout, Storage, StorageRecipe):
     _public.__module__ = __name__
 del _public

@@ -2,17 +2,20 @@
 
 The class is the public face of :mod:`jwstnb.storage`; the rooms it is built from (mounts,
 the range cache, FITS, pictures, thumbnails, bounded decompression) live in the sibling
-modules.
+modules, and a Storage pickles by its public constructor arguments (:class:`StorageRecipe`).
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jwstnb.config import redact_text
@@ -62,6 +65,31 @@ if TYPE_CHECKING:
     import numpy as np
     from astropy.io.fits import HDUList, Header
 
+# credentials written in a URL (``s3://KEY:SECRET@bucket``): left out of the recipe's repr
+_USERINFO = re.compile(r"^([a-z][\w+.-]*://)[^@/?#]*@", re.I)
+
+
+@dataclass(frozen=True, repr=False)
+class StorageRecipe:
+    """The public constructor arguments of a Storage: ``Storage(mounts, **keywords)``
+    rebuilds it, which is how a Storage pickles (for Dask workers).
+
+    ``mounts`` maps key prefixes to URLs as given and ``keywords`` holds every other
+    argument, credentials included, so neither is shown by ``repr``.
+    """
+
+    mounts: dict[str, str]
+    keywords: dict[str, Any]
+
+    def build(self) -> Storage:
+        """A new Storage from these arguments."""
+        return Storage(dict(self.mounts), **self.keywords)
+
+    def __repr__(self) -> str:
+        mounts = {prefix: _USERINFO.sub(r"\1", url) for prefix, url in self.mounts.items()}
+        return f"StorageRecipe({mounts!r}, keywords={sorted(self.keywords)})"
+
+
 class Storage:
     """Files addressed by relative storage keys, under one URL or several mounts.
 
@@ -93,20 +121,7 @@ class Storage:
         read_costs: Mapping[str, float] | None = None,
         **fsspec_options: Any,
     ) -> None:
-        per_mount: dict[str, dict[str, Any]] = {}
-        if url is None:
-            from jwstnb.config import storage_mount_options, storage_mounts
-
-            mounts: dict[str, Any] = dict(storage_mounts())
-            per_mount = {k: dict(v) for k, v in storage_mount_options().items()}
-        elif isinstance(url, Mapping):
-            mounts = dict(url)
-        else:
-            mounts = {"": url}
-        if not mounts:
-            raise StorageNotConfigured("no storage mounts given: pass a URL or {prefix: URL}")
-        for prefix, opts in (options or {}).items():
-            per_mount.setdefault(_mount_key(prefix), {}).update(opts)
+        mounts, per_mount = _mount_arguments(url, options)
         self.block_size = int(block_size)
         self.cache_type = cache_type
         self.max_inflate_bytes = int(max_inflate_bytes)
@@ -114,8 +129,8 @@ class Storage:
         self.read_costs = dict(read_costs or {})
         self._public_options = {"anon": True, **dict(public_options or {})}
         self._public: _Mount | None = None
-        self._thumb_home = thumbnail_cache
         self._counter = _ByteCounter()
+        given: dict[str, str] = {}
         built: list[_Mount] = []
         for raw_prefix, raw_url in mounts.items():
             prefix = _mount_key(raw_prefix)
@@ -123,7 +138,7 @@ class Storage:
             if not isinstance(text, str) or not text.strip():
                 where = f"mount {prefix!r}" if prefix else "the storage URL"
                 raise StorageNotConfigured(f"{where} is empty: give a file://, s3://... URL")
-            text = text.strip()
+            text = given[prefix] = text.strip()
             opts = {**fsspec_options, **per_mount.get(prefix, {})}
             built.append(
                 _Mount(prefix, text, opts, block_size=self.block_size, cache_type=cache_type)
@@ -132,6 +147,32 @@ class Storage:
         self._mounts = sorted(built, key=lambda m: len(m.prefix), reverse=True)
         self._secrets = tuple(s for m in self._mounts for s in m.secrets)
         self._thumbs = _ThumbnailCache(thumbnail_cache, self._counter, self._secrets)
+        self._recipe = StorageRecipe(
+            given,
+            {
+                "options": {prefix: dict(opts) for prefix, opts in per_mount.items()},
+                "block_size": self.block_size,
+                "cache_type": cache_type,
+                "max_inflate_bytes": self.max_inflate_bytes,
+                "max_image_pixels": self.max_image_pixels,
+                "public_options": dict(public_options or {}),
+                "thumbnail_cache": thumbnail_cache,
+                "read_costs": dict(self.read_costs),
+                **fsspec_options,
+            },
+        )
+
+    @property
+    def recipe(self) -> StorageRecipe:
+        """The public constructor arguments that rebuild this Storage elsewhere: its mounts
+        (config-file mounts resolved here) and options, credentials as given (never shown)."""
+        return self._recipe
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by :attr:`recipe`: ``Storage(mounts, **keywords)`` in the other process (a
+        Dask worker), so no open file, lock, cache or other private state travels."""
+        recipe = self._recipe
+        return functools.partial(Storage, **recipe.keywords), (dict(recipe.mounts),)
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -761,3 +802,25 @@ class Storage:
             plane = _read_strided(section, step, self.read_costs)
         return imaging.to_png(imaging.normalise(plane, stretch), size)
 
+
+def _mount_arguments(
+    url: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | None,
+    options: Mapping[str, Mapping[str, Any]] | None,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The mounts (prefix -> URL) and per-mount fsspec options of Storage's arguments: the
+    URL, a mapping, or (None) the default mount and the config file's mounts."""
+    per_mount: dict[str, dict[str, Any]] = {}
+    if url is None:
+        from jwstnb.config import storage_mount_options, storage_mounts
+
+        mounts: dict[str, Any] = dict(storage_mounts())
+        per_mount = {k: dict(v) for k, v in storage_mount_options().items()}
+    elif isinstance(url, Mapping):
+        mounts = dict(url)
+    else:
+        mounts = {"": url}
+    if not mounts:
+        raise StorageNotConfigured("no storage mounts given: pass a URL or {prefix: URL}")
+    for prefix, opts in (options or {}).items():
+        per_mount.setdefault(_mount_key(prefix), {}).update(opts)
+    return mounts, per_mount
