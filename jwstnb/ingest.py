@@ -317,6 +317,25 @@ def _reason(key: str, exc: BaseException) -> str:
     return text
 
 
+def _read_batch(
+    storage: Storage, items: Sequence[tuple[str, int]]
+) -> list[tuple[str, JwstDataModel | None, str | None]]:
+    """Records for a batch of files: (key, record, None) or (key, None, why it failed).
+
+    Runs on the executor of :func:`jwstnb.processing.read_records` (a Dask worker, or a
+    thread here).
+    """
+    out: list[tuple[str, JwstDataModel | None, str | None]] = []
+    for key, size in items:
+        try:
+            out.append((key, record_from_file(storage, key, size), None))
+        except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
+            if isinstance(exc, ConnectionFailed):
+                raise
+            out.append((key, None, _reason(key, exc)))
+    return out
+
+
 def scan(
     session: Session,
     storage: Storage,
@@ -355,8 +374,8 @@ def scan(
     existing = session.records_at(keys)
     touched: set[str] = set()
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
-    read = read_records(storage, [(k, sizes[k]) for k in keys], executor=executor,
-                        workers=workers)
+    read = read_records(storage, [(k, sizes[k]) for k in keys], _read_batch,
+                        executor=executor, workers=workers)
     new: list[JwstDataModel] = []
     try:
         for key, model, why in read:

@@ -12,7 +12,7 @@ returns it to ``pending``. Finishing is a compare-and-set on the lease holder, s
 record ends ``completed`` or ``failed`` exactly once.
 
 :func:`read_records` is the same fan-out for :func:`jwstnb.ingest.scan`: header reads on
-the executor, records back to the driver, which writes them.
+the executor (by the reader ingest passes in), records back to the driver, which writes them.
 
 Dask is optional (``pip install 'jwstnb[dask]'``); it is imported only when a Dask client
 or a scheduler address is given.
@@ -34,7 +34,7 @@ from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.errors import ConnectionFailed, JwstnbError, invalid
+from jwstnb.errors import JwstnbError, invalid
 from jwstnb.keys import validate_key
 
 if TYPE_CHECKING:
@@ -185,23 +185,6 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
 
 
-def _read_batch(
-    storage: Storage, items: Sequence[tuple[str, int]]
-) -> list[tuple[str, JwstDataModel | None, str | None]]:
-    """Records for a batch of files: (key, record, None) or (key, None, why it failed)."""
-    from jwstnb.ingest import _reason, record_from_file
-
-    out: list[tuple[str, JwstDataModel | None, str | None]] = []
-    for key, size in items:
-        try:
-            out.append((key, record_from_file(storage, key, size), None))
-        except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
-            if isinstance(exc, ConnectionFailed):
-                raise
-            out.append((key, None, _reason(key, exc)))
-    return out
-
-
 # --- executors: threads or a Dask client, behind one small interface ---------------------------
 
 
@@ -346,6 +329,9 @@ def _drive(
 def read_records(
     storage: Storage,
     items: Sequence[tuple[str, int]],
+    read_batch: Callable[
+        [Storage, list[tuple[str, int]]], list[tuple[str, JwstDataModel | None, str | None]]
+    ],
     *,
     executor: Any = None,
     workers: int = 8,
@@ -353,6 +339,9 @@ def read_records(
 ) -> Generator[tuple[str, JwstDataModel | None, str | None], None, None]:
     """Build a record from each ``(key, size)`` on the executor; yield ``(key, record, None)``
     or ``(key, None, reason)`` as each batch ends.
+
+    ``read_batch(storage, batch)`` makes the rows of one batch on a worker (a module-level
+    function, so Dask workers import it: :func:`jwstnb.ingest.scan` passes its reader).
 
     Threads read one file per task; a Dask cluster reads ``batch_size`` files per task
     (default: enough batches to keep every worker thread busy a few times over, at most 100
@@ -367,7 +356,7 @@ def read_records(
         batches = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         run_id = secrets.token_hex(4)
         tasks = (
-            (f"jwstnb-read-{run_id}-{n}", _read_batch, (storage, batch), batch)
+            (f"jwstnb-read-{run_id}-{n}", read_batch, (storage, batch), batch)
             for n, batch in enumerate(batches)
         )
         for batch, rows, error in _drive(pool, tasks):
