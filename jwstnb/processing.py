@@ -473,6 +473,28 @@ class _Driver:
         self.records[rid] = claimed
         return claimed
 
+    def tasks(
+        self,
+        candidates: Iterable[JwstDataModel],
+        limit: int | None,
+        work: tuple[Callable[..., Any], Storage, str],
+    ) -> Iterator[tuple[str, Callable[..., Any], tuple[Any, ...], str]]:
+        """Claim ``candidates`` one at a time, as the executor has room, and yield each
+        claimed record's task (``work`` is ``(func, storage, output_prefix)``); at most
+        ``limit`` claims."""
+        func, storage, output_prefix = work
+        claimed = 0
+        for record in candidates:
+            if limit is not None and claimed >= limit:
+                return
+            taken = self.claim(record)
+            if taken is None:
+                continue
+            claimed += 1
+            rid = str(taken.id)
+            task = f"{_slug(self.algorithm)}-{rid}-{self.worker.rsplit(':', 1)[-1]}"
+            yield task, _task, (func, taken, storage, self.algorithm, output_prefix), rid
+
     def renew_due(self) -> None:
         """Extend the leases of tasks that have run for half a lease."""
         now = time.monotonic()
@@ -537,6 +559,31 @@ class _Driver:
             self.report.skipped.append(rid)
 
 
+def _checked_arguments(
+    criteria: Mapping[str, Any], lease_seconds: float, limit: int | None, output_prefix: str
+) -> str:
+    """Refuse a run's bad arguments before anything is claimed; the output prefix, checked
+    as a storage key and ending in ``/``."""
+    if "status" in criteria:
+        raise invalid("status", "a processing run takes pending records; leave status out")
+    if lease_seconds <= 0:
+        raise invalid("lease_seconds", "must be positive", lease_seconds)
+    if limit is not None and limit < 0:
+        raise invalid("limit", "must be zero or more", limit)
+    return validate_key(output_prefix.rstrip("/")) + "/"
+
+
+def _statuses(session: Session) -> tuple[str, ...]:
+    """The statuses a run takes records in: an admin first returns expired claims to
+    ``pending``; anyone else claims an expired ``processing`` record directly."""
+    if session.role == "admin":
+        released = session.release_expired()
+        if released:
+            log.info("%d records whose lease had expired are pending again", released)
+        return ("pending",)
+    return ("pending", "processing")  # claim() allows an expired claim
+
+
 def run(
     session: Session,
     storage: Storage,
@@ -565,45 +612,22 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    if "status" in criteria:
-        raise invalid("status", "a processing run takes pending records; leave status out")
-    if lease_seconds <= 0:
-        raise invalid("lease_seconds", "must be positive", lease_seconds)
-    if limit is not None and limit < 0:
-        raise invalid("limit", "must be zero or more", limit)
-    output_prefix = validate_key(output_prefix.rstrip("/")) + "/"
+    output_prefix = _checked_arguments(criteria, lease_seconds, limit, output_prefix)
     name = algorithm or getattr(func, "__name__", None) or type(func).__name__
     driver = _Driver(session, name, parameters or {}, lease_seconds)
     started = time.perf_counter()
-    if session.role == "admin":
-        released = session.release_expired()
-        if released:
-            log.info("%d records whose lease had expired are pending again", released)
-        statuses: tuple[str, ...] = ("pending",)
-    else:  # an expired claim is claimed again directly (claim() allows it)
-        statuses = ("pending", "processing")
+    statuses = _statuses(session)
     total = session.count(**criteria, status=list(statuses))
     if limit is not None:
         total = min(total, limit)
     pool = _pool(executor, workers)
-
-    def tasks() -> Iterator[tuple[str, Callable[..., Any], tuple[Any, ...], str]]:
-        claimed = 0
-        for record in _candidates(session, statuses, criteria):
-            if limit is not None and claimed >= limit:
-                return
-            taken = driver.claim(record)
-            if taken is None:
-                continue
-            claimed += 1
-            rid = str(taken.id)
-            args = (func, taken, storage, name, output_prefix)
-            yield f"{_slug(name)}-{rid}-{driver.worker.rsplit(':', 1)[-1]}", _task, args, rid
-
+    tasks = driver.tasks(
+        _candidates(session, statuses, criteria), limit, (func, storage, output_prefix)
+    )
     bar = tqdm(total=total, desc=name, unit="record", disable=not progress, leave=False)
     tick = max(0.2, min(lease_seconds / 4, 10.0))
     try:
-        for rid, outcome, error in _drive(pool, tasks(), tick=tick, on_tick=driver.renew_due):
+        for rid, outcome, error in _drive(pool, tasks, tick=tick, on_tick=driver.renew_due):
             if error is not None and not isinstance(error, pool.lost_errors):
                 raise JwstnbError(
                     f"the executor could not run {name} ({_error_text(error)}); check that "
