@@ -54,25 +54,7 @@ class _Mount:
     ) -> None:
         from fsspec.core import url_to_fs
 
-        options = dict(options)
-        secrets: list[str] = []
-        protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
-        if protocol in ("s3", "s3a"):
-            url = _credentials_to_options(url, options, secrets)
-            # s3fs takes its read block/cache at filesystem level (not ``block_size``).
-            options.setdefault("default_block_size", block_size)
-            options.setdefault(
-                "default_cache_type", "readahead" if cache_type == RANGE_CACHE else cache_type
-            )
-        secrets += [
-            value
-            for name, value in _flatten(options)
-            if isinstance(value, str) and len(value) >= 4 and _SECRET_OPTION.search(name)
-        ]
-        match = re.match(r"^[a-z][\w+.-]*://[^@/?#]*:([^@/?#]+)@", url, re.I)
-        if match:
-            secrets.append(match.group(1))
-        self.secrets = tuple(secrets)
+        url, options, self.secrets = _prepared(url, options, block_size, cache_type)
         self.prefix = prefix
         self.url = url
         self.option_names = tuple(sorted(options))
@@ -163,6 +145,33 @@ def _mount_key(prefix: str) -> str:
     if (bare + "/").startswith(RESERVED_PREFIX):
         raise StorageNotConfigured(f"mount prefix {prefix!r} is reserved for jwstnb's own files")
     return bare + "/"
+
+
+def _prepared(
+    url: str, options: dict[str, Any], block_size: int, cache_type: str
+) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+    """The URL and fsspec options a mount opens with, and every secret among them: an
+    ``s3://`` URL's credentials move into s3fs options, which also get the read block and
+    cache (s3fs takes them at filesystem level)."""
+    options = dict(options)
+    secrets: list[str] = []
+    protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+    if protocol in ("s3", "s3a"):
+        url = _credentials_to_options(url, options, secrets)
+        # s3fs takes its read block/cache at filesystem level (not ``block_size``).
+        options.setdefault("default_block_size", block_size)
+        options.setdefault(
+            "default_cache_type", "readahead" if cache_type == RANGE_CACHE else cache_type
+        )
+    secrets += [
+        value
+        for name, value in _flatten(options)
+        if isinstance(value, str) and len(value) >= 4 and _SECRET_OPTION.search(name)
+    ]
+    match = re.match(r"^[a-z][\w+.-]*://[^@/?#]*:([^@/?#]+)@", url, re.I)
+    if match:
+        secrets.append(match.group(1))
+    return url, options, tuple(secrets)
 
 
 def _credentials_to_options(url: str, options: dict[str, Any], secrets: list[str]) -> str:
