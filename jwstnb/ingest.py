@@ -336,6 +336,21 @@ def _read_batch(
     return out
 
 
+def _scanned_files(storage: Storage, prefix: str) -> dict[str, int]:
+    """Every file a scan of ``prefix`` imports, key -> size; StorageFileNotFound if none.
+
+    One record per file: a file two mounts reach is filed under its canonical key.
+    """
+    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    if not sizes:
+        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
+        raise StorageFileNotFound(
+            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
+            "there (check the URL or prefix)"
+        )
+    return sizes
+
+
 def scan(
     session: Session,
     storage: Storage,
@@ -362,15 +377,8 @@ def scan(
 
     session.require_admin("a scan")
     report = ScanReport()
-    # One record per file: a file two mounts reach is filed under its canonical key.
-    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    sizes = _scanned_files(storage, prefix)
     keys = sorted(sizes)
-    if not keys:
-        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
-        raise StorageFileNotFound(
-            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
-            "there (check the URL or prefix)"
-        )
     existing = session.records_at(keys)
     touched: set[str] = set()
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
