@@ -104,7 +104,8 @@ class Storage:
     JWST bucket; ``thumbnail_cache`` is the local folder for thumbnails of read-only mounts
     (``False``: no caching); ``read_costs`` tunes the cost model that chooses how a remote
     plane is read (``request_seconds``, ``bytes_per_second``, ``concurrency``,
-    ``chunk_bytes`` of :func:`jwstnb.imaging.plan_plane_read`).
+    ``chunk_bytes`` of :func:`jwstnb.imaging.plan_plane_read`). A Storage pickles by
+    :attr:`recipe`, these arguments as given, so a Dask worker rebuilds the same mounts.
     """
 
     def __init__(
