@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from jwstnb.errors import JwstnbError
 
-if TYPE_CHECKING:
-    from jwstnb.storage._storage import Storage
-
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _ReportsBackendErrors(Protocol):
+    """What :func:`_guarded` needs of a Storage: its own wording of a back-end failure."""
+
+    def _backend_error(self, key: str, exc: BaseException) -> JwstnbError: ...
 
 
 class _ArgumentError(ValueError):
@@ -28,7 +31,7 @@ def _guarded(method: _F) -> _F:
     (botocore, aiohttp and OSError messages can hold credentials or signed URLs)."""
 
     @functools.wraps(method)
-    def wrapper(self: Storage, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: _ReportsBackendErrors, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except (JwstnbError, _ArgumentError):
