@@ -317,6 +317,40 @@ def _reason(key: str, exc: BaseException) -> str:
     return text
 
 
+def _read_batch(
+    storage: Storage, items: Sequence[tuple[str, int]]
+) -> list[tuple[str, JwstDataModel | None, str | None]]:
+    """Records for a batch of files: (key, record, None) or (key, None, why it failed).
+
+    Runs on the executor of :func:`jwstnb.processing.read_records` (a Dask worker, or a
+    thread here).
+    """
+    out: list[tuple[str, JwstDataModel | None, str | None]] = []
+    for key, size in items:
+        try:
+            out.append((key, record_from_file(storage, key, size), None))
+        except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
+            if isinstance(exc, ConnectionFailed):
+                raise
+            out.append((key, None, _reason(key, exc)))
+    return out
+
+
+def _scanned_files(storage: Storage, prefix: str) -> dict[str, int]:
+    """Every file a scan of ``prefix`` imports, key -> size; StorageFileNotFound if none.
+
+    One record per file: a file two mounts reach is filed under its canonical key.
+    """
+    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    if not sizes:
+        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
+        raise StorageFileNotFound(
+            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
+            "there (check the URL or prefix)"
+        )
+    return sizes
+
+
 def scan(
     session: Session,
     storage: Storage,
@@ -343,20 +377,13 @@ def scan(
 
     session.require_admin("a scan")
     report = ScanReport()
-    # One record per file: a file two mounts reach is filed under its canonical key.
-    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    sizes = _scanned_files(storage, prefix)
     keys = sorted(sizes)
-    if not keys:
-        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
-        raise StorageFileNotFound(
-            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
-            "there (check the URL or prefix)"
-        )
     existing = session.records_at(keys)
     touched: set[str] = set()
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
-    read = read_records(storage, [(k, sizes[k]) for k in keys], executor=executor,
-                        workers=workers)
+    read = read_records(storage, [(k, sizes[k]) for k in keys], _read_batch,
+                        executor=executor, workers=workers)
     new: list[JwstDataModel] = []
     try:
         for key, model, why in read:
