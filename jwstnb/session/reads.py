@@ -59,6 +59,9 @@ class Reads(SessionBase):
         is_public: bool | None = None,
         include_archived: bool = False,
         observation_base_id: str | None = None,
+        cal_ver: Any = None,
+        crds_context: Any = None,
+        made_before_context: Any = None,
         page: int = 1,
         page_size: int = 20,
         sort: str = "uploadDate",
@@ -72,7 +75,10 @@ class Reads(SessionBase):
         ``observed_from``/``observed_to`` the observation date. ``position`` (a SkyCoord,
         an (ra, dec) pair in degrees or a string astropy parses) with ``radius`` (degrees or
         an astropy angle; 0: files that cover the position) finds records whose footprint
-        overlaps the cone, or whose centre lies in it. Archived records are left out unless
+        overlaps the cone, or whose centre lies in it. ``cal_ver`` (pipeline versions),
+        ``crds_context`` (CRDS contexts, "jwst_1200.pmap" or 1200) and
+        ``made_before_context`` (files calibrated with an older context: what needs
+        reprocessing) ask for calibration provenance. Archived records are left out unless
         ``include_archived``. Bad input is a ``ValidationError``. The page comes from an
         index-sorted query; total and facets from a second one (see :meth:`items`,
         :meth:`counts`).
@@ -84,6 +90,7 @@ class Reads(SessionBase):
             observed_to=observed_to, program=program, proposal_pi=proposal_pi,
             position=position, radius=radius, is_public=is_public,
             include_archived=include_archived, observation_base_id=observation_base_id,
+            cal_ver=cal_ver, crds_context=crds_context, made_before_context=made_before_context,
             page=page, page_size=page_size, sort=sort, descending=descending,
         ))
         sky = self._sky_test(criteria)

@@ -65,6 +65,7 @@ FACET_LABELS: dict[str, str] = {
     "target_name": "Target",
     "status": "Status",
     "program": "Program",
+    "crds_context": "CRDS context",
 }
 # Facets with a natural order (the schema's enums); the others by count, then name.
 _FIXED_ORDER: dict[str, tuple[str, ...]] = {

@@ -70,6 +70,8 @@ INDEXES: tuple[IndexSpec, ...] = (
     _ix("imageInfo.proposalPi", "proposal_pi filter"),
     _ix("imageInfo.observationDate", "observed_from / observed_to range"),
     _ix("program", "program filter and facet"),
+    _ix("calibration.calVer", "cal_ver filter: which pipeline version made a file"),
+    _ix("calibration.contextNumber", "crds_context / made_before_context: stale files"),
     _ix("tags", "tags filter (multikey)"),
     _ix("isPublic", "is_public filter"),
     _ix("parentId", "lineage: children of a group's files in other groups"),
