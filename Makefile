@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo test test-fast lint docs bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,19 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@command -v chromium >/dev/null 2>&1 || echo "warning: chromium is missing: apt-get install -y chromium (browser tests will fail)"
 
-test: lint chromium
+test: lint docs chromium
 	$(BIN)/python -m pytest
+
+# Day-one changes: lint, type check and the unit tests (pure modules, widgets with fakes);
+# no servers, under two minutes. `make test` stays the full suite and CI's command.
+test-fast: lint
+	$(BIN)/python -m pytest tests/unit -q
+
+# The API reference from the numpydoc docstrings (docs/api), warnings as errors.
+docs: $(VENV)/.installed-test
+	rm -rf docs/api/generated
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs/api build/docs
+	@echo "API reference: build/docs/index.html"
 
 # ruff everywhere; mypy over jwstnb/ (strict on the pure modules: pyproject's [tool.mypy])
 lint: $(VENV)/.installed-test

@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))  # the shared test servers (tests/servers.py)
 
 from pymongo import MongoClient  # noqa: E402
 
-from jwstnb.query import FACETS as FACET_PATHS  # noqa: E402  (Page.facets key -> field)
-from jwstnb.query import derived_fields  # noqa: E402
+from jwstnb.criteria import FACETS as FACET_PATHS  # noqa: E402  (Page.facets key -> field)
+from jwstnb.documents import derived_fields  # noqa: E402
 from jwstnb.session import Session, connect  # noqa: E402
 from tests.servers import benchmark_server  # noqa: E402
 
@@ -335,7 +335,7 @@ def _wait_counts(panel: Any, before: int, timeout: float = 900.0) -> float:
 def _panel_step(panel: Any, criteria: dict[str, Any]) -> tuple[float, float]:
     """Set the panel's controls to ``criteria`` as a user does (the last change through the
     widget, whose observer searches; earlier ones quietly). Seconds to rows, to counts."""
-    from jwstnb.query import FACETS
+    from jwstnb.criteria import FACETS
 
     changes: list[tuple[str, str]] = []
     if panel.text_input.value != criteria.get("text", ""):

@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the shared test servers (tests/servers.py)
 
 from jwstnb import sky  # noqa: E402
-from jwstnb.query import keywords_for  # noqa: E402
+from jwstnb.documents import keywords_for  # noqa: E402
 from jwstnb.schema import ImageMetadata, JwstDataModel  # noqa: E402
 from jwstnb.session import Session, connect  # noqa: E402
 from tests.servers import benchmark_server  # noqa: E402

@@ -38,9 +38,9 @@ _LAZY = {
     "Lineage": "jwstnb.lineage",
 }
 _SUBMODULES = {
-    "access", "backup", "cli", "config", "errors", "imaging", "ingest", "keys", "lineage",
-    "localdb", "magics", "naming", "processing", "query", "records", "samples", "schema",
-    "server", "session", "sky", "storage", "widgets",
+    "access", "backup", "cli", "config", "criteria", "documents", "errors", "imaging", "ingest",
+    "interop", "keys", "lineage", "localdb", "magics", "naming", "processing", "records", "samp",
+    "samples", "schema", "server", "session", "sky", "storage", "viz", "widgets",
 }
 
 __all__ = [

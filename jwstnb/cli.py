@@ -5,6 +5,7 @@
     jwstnb scan URL [--mount NAME]    import every file under a storage URL
     jwstnb import-mast FILE           import saved MAST observation/product rows (JSON)
     jwstnb export URL / restore URL   back up / restore the collection (extended JSON lines)
+    jwstnb asn GROUP --kind image3 [-o FILE]    write a pipeline association of a group
     jwstnb db start|stop|status|reset-password    the embedded local database
     jwstnb doctor                     check Python, packages, database and storage; say what to fix
     jwstnb serve [--certfile ...]     run the archive service for a team (docs/deploy.md)
@@ -389,6 +390,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _session(args) as session:
         count = backup.export(session, args.url)
     _out(f"exported {count} records to {redact(args.url)}")
+    return 0
+
+
+def cmd_asn(args: argparse.Namespace) -> int:
+    """Write the association of a group's files (``Lineage.to_asn``) as the pipeline's JSON."""
+    with _session(args) as session:
+        asn = session.lineage(args.group).to_asn(args.kind, optics=args.optics)
+    text = json.dumps(asn, indent=4) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    Path(args.output).write_text(text, encoding="utf-8")
+    members = sum(len(p["members"]) for p in asn["products"])
+    _out(f"wrote {args.output}: {asn['asn_type']} association of {args.group}, "
+         f"{len(asn['products'])} product(s), {members} member(s)")
     return 0
 
 
@@ -802,6 +819,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("restore", cmd_restore, "restore the collection from an export")
     p.add_argument("url")
+
+    from jwstnb.lineage import ASN_KINDS
+
+    p = command("asn", cmd_asn, "write a pipeline association (asn.json) of a group's files")
+    p.add_argument("group", help="the group (observationBaseId), e.g. jw02733-o001_t001_nircam")
+    p.add_argument("--kind", required=True, choices=sorted(ASN_KINDS),
+                   help="association type: level 2 (image2, spec2) or 3 (image3, coron3...)")
+    p.add_argument("--optics", default=None, help="the filter to take when the group has several")
+    p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
 
     p = command("db", cmd_db, "the embedded local database")
     p.add_argument("action", choices=["start", "stop", "status", "reset-password"])

@@ -46,6 +46,7 @@ __all__ = [
     "CONE_PAD",
     "Footprint",
     "TargetSource",
+    "area_centroid",
     "centre_from_pointing",
     "cone_cells",
     "cone_geojson",
@@ -55,7 +56,9 @@ __all__ = [
     "parse_radius",
     "parse_stcs",
     "point_geojson",
+    "read_footprint",
     "record_cells",
+    "record_shape",
     "resolve",
     "sky_geojson",
     "stored_geojson",
@@ -96,7 +99,7 @@ _SHAPES = {"POLYGON": None, "CIRCLE": 3, "BOX": 4}
 
 def _invalid(field_name: str, message: str, value: Any = None) -> Exception:
     """A ``jwstnb.errors.ValidationError`` (a ValueError) naming the argument."""
-    from jwstnb.query import invalid
+    from jwstnb.errors import invalid
 
     return invalid(field_name, message, value)
 
@@ -162,7 +165,17 @@ class Footprint:
 
     @property
     def centre(self) -> tuple[float, float]:
-        """(ra, dec) in degrees: the normalised mean direction of the vertices and centres."""
+        """(ra, dec) in degrees: the area centroid on the sphere (:func:`area_centroid`), so
+        an irregular or multi-part footprint is centred where its area is; the normalised
+        mean direction of the vertices and circle centres only when the area has no centre
+        (a region spread evenly over the sphere)."""
+        found = area_centroid(self)
+        return found if found is not None else self.vertex_mean
+
+    @property
+    def vertex_mean(self) -> tuple[float, float]:
+        """(ra, dec): the normalised mean direction of the vertices and circle centres (the
+        fallback of :attr:`centre`; off the area's centre when vertices bunch up)."""
         import numpy as np
 
         points = [v for ring in self.polygons for v in ring] + [c[:2] for c in self.circles]
@@ -235,6 +248,43 @@ class Footprint:
             if _contains(xyz, point) or _boundary_distance(xyz, point) <= math.radians(radius):
                 return True
         return False
+
+
+def area_centroid(footprint: Footprint) -> tuple[float, float] | None:
+    """(ra, dec) in degrees of a footprint's area centroid on the sphere, or None when its
+    area has no centre (a region spread evenly over the whole sphere).
+
+    The centroid is the direction of the area's first moment, the integral of the position
+    vector over the region: for a polygon with great-circle edges it is exactly
+    ``1/2 * sum(angle_i * pole_i)`` over its edges (``pole_i`` the unit normal of edge i's
+    great circle, the ring counter-clockwise), for a circle of radius r about c it is
+    ``pi * sin(r)**2 * c``. Parts of a UNION add their moments (an overlap counts twice).
+    Unlike the mean of the vertices it does not move toward where vertices bunch up (a
+    detector outline with many vertices on one side). The vectors are spherical-geometry's
+    (its polygons give areas and containment but no centroid).
+    """
+    import numpy as np
+
+    moment = np.zeros(3)
+    scale = 0.0  # the size of the terms summed, to tell a cancelled sum from a small one
+    for ring in footprint.polygons:
+        xyz = _oriented(ring)
+        nxt = np.roll(xyz, -1, axis=0)
+        cross = np.cross(xyz, nxt)
+        sines = np.linalg.norm(cross, axis=1)
+        angles = np.arctan2(sines, np.einsum("ij,ij->i", xyz, nxt))
+        keep = sines > 0.0  # a repeated vertex has no edge
+        moment += 0.5 * (angles[keep, None] * cross[keep] / sines[keep, None]).sum(axis=0)
+        scale += 0.5 * float(angles[keep].sum())
+    for ra, dec, radius in footprint.circles:
+        centre = _to_vectors([ra], [dec])[0]
+        weight = math.pi * math.sin(math.radians(radius)) ** 2
+        moment += weight * centre
+        scale += weight
+    norm = float(np.linalg.norm(moment))
+    if not math.isfinite(norm) or norm <= 1e-12 * scale:
+        return None
+    return _to_lonlat(moment / norm)
 
 
 def _ring(polygon: Iterable[Sequence[Any]]) -> Ring:
@@ -733,6 +783,44 @@ def matches_cone(footprint: Footprint | None, centre: tuple[float, float] | None
 
     sep = angular_separation(*(math.radians(float(v)) for v in (centre[0], centre[1], ra, dec)))
     return math.degrees(float(sep)) <= radius
+
+
+# --- a record's shape: the one reading rule ------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def read_footprint(text: Any) -> Footprint | None:
+    """A stored footprint (STC-S text) as a :class:`Footprint`, or None when there is none or it
+    cannot be read: a broken region never breaks a search, the record falls back to its centre.
+
+    The one rule every reader of a record's footprint follows (derived sky fields, the exact
+    test of a cone, the sky view, records built from headers).
+    """
+    if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
+        return None
+    try:
+        return parse_stcs(text)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
+def record_shape(info: Any) -> tuple[Footprint | None, tuple[float, float] | None]:
+    """A record's footprint (None when absent or unreadable) and centre (None when absent),
+    from its ``imageInfo`` (a stored mapping or an :class:`~jwstnb.schema.ImageMetadata`)."""
+    if info is None:
+        return None, None
+    if isinstance(info, Mapping):
+        text, ra, dec = info.get("footprint"), info.get("ra"), info.get("dec")
+    else:
+        text, ra, dec = (getattr(info, k, None) for k in ("footprint", "ra", "dec"))
+    numbers = (int, float)
+    centre = (
+        (float(ra), float(dec))
+        if isinstance(ra, numbers) and isinstance(dec, numbers)
+        and not isinstance(ra, bool) and not isinstance(dec, bool)
+        else None
+    )
+    return read_footprint(text), centre
 
 
 # --- STC-S ---------------------------------------------------------------------------------------

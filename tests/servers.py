@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,10 @@ def free_port() -> int:
 class SecantusProcess:
     """A SecantusDB daemon in a subprocess; ``stop()``/``start()`` to simulate an outage."""
 
-    def __init__(self, storage_path: Path, port: int | None = None) -> None:
+    def __init__(self, storage_path: Path, port: int | None = None, auth: bool = False) -> None:
         self.storage_path = storage_path
         self.port = port or free_port()
+        self.auth = auth
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = storage_path.parent / f"secantus-{self.port}.log"
 
@@ -47,6 +49,7 @@ class SecantusProcess:
         cmd = [
             sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
             "--storage-path", str(self.storage_path), "--log-level", "WARNING",
+            *(["--auth"] if self.auth else []),
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -86,6 +89,53 @@ def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.start()
     try:
         yield server.uri
+    finally:
+        server.stop()
+
+
+#: Accounts of the ``auth_server`` fixture: name -> (password, roles). ``boss`` is an admin
+#: account (root); ``alice`` and ``bob`` may read and write the one database, nothing more.
+AUTH_DATABASE = "jwstnb_team"
+AUTH_ACCOUNTS: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "boss": ("boss-pw-0x1", [{"role": "root", "db": "admin"}]),
+    "alice": ("alice-pw-0x2", [{"role": "readWrite", "db": AUTH_DATABASE}]),
+    "bob": ("bob-pw-0x3", [{"role": "readWrite", "db": AUTH_DATABASE}]),
+}
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    """A SecantusDB daemon running with ``--auth`` and the accounts of ``AUTH_ACCOUNTS``."""
+
+    port: int
+    database: str = AUTH_DATABASE
+
+    def uri(self, account: str) -> str:
+        password = AUTH_ACCOUNTS[account][0]
+        return (f"mongodb://{account}:{password}@127.0.0.1:{self.port}/{self.database}"
+                "?authSource=admin&directConnection=true")
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """SecantusDB under ``--auth`` (accounts are made by a daemon without it, then it restarts
+    with it: SecantusDB creates accounts only that way)."""
+    from pymongo import MongoClient
+
+    data = tmp_path_factory.mktemp("secantus-auth") / "data"
+    setup = SecantusProcess(data)
+    setup.start()
+    client: MongoClient = MongoClient(setup.uri, serverSelectionTimeoutMS=5000)
+    try:
+        for name, (password, roles) in AUTH_ACCOUNTS.items():
+            client.admin.command("createUser", name, pwd=password, roles=roles)
+    finally:
+        client.close()
+        setup.stop()
+    server = SecantusProcess(data, port=setup.port, auth=True)
+    server.start()
+    try:
+        yield AuthServer(server.port)
     finally:
         server.stop()
 

@@ -260,17 +260,19 @@ def _lineage(s: Session, a: dict[str, Any]) -> Any:
 def _share(s: Session, a: dict[str, Any]) -> Any:
     users = [str(u) for u in a.get("users") or ()]
     group, role = a.get("group"), a.get("role", "viewer")
-    if group is None and role == "viewer":
-        return _record(s.share(_text(a, "record_id"), *users))
-    return _record(s.share(_text(a, "record_id"), *users, group=group, role=role))  # type: ignore[call-arg]
+    return _record(s.share(_text(a, "record_id"), *users, group=group, role=role))
 
 
 def _unshare(s: Session, a: dict[str, Any]) -> Any:
-    unshare = getattr(s, "unshare", None)
-    if unshare is None:
-        raise JwstnbError("this archive service's jwstnb has no unshare yet; upgrade it")
     users = [str(u) for u in a.get("users") or ()]
-    return _record(unshare(_text(a, "record_id"), *users, group=a.get("group")))
+    return _record(s.unshare(_text(a, "record_id"), *users, group=a.get("group")))
+
+
+def _users(a: Mapping[str, Any]) -> list[str]:
+    users = a.get("users") or []
+    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+        raise invalid("users", "users is a list of user ids", users)
+    return users
 
 
 def _explain(s: Session, a: dict[str, Any]) -> Any:
@@ -329,6 +331,9 @@ METHODS: dict[str, Handler] = {
     "archive": lambda s, a: _record(s.archive(_rid(a))),
     "unarchive": lambda s, a: _record(s.unarchive(_rid(a))),
     "explain": _explain,
+    "groups": lambda s, a: s.groups(),
+    "add_to_group": lambda s, a: s.add_to_group(_text(a, "group"), *_users(a)),
+    "remove_from_group": lambda s, a: s.remove_from_group(_text(a, "group"), *_users(a)),
     "sign": lambda s, a: None,  # answered by Service.sign (it needs the service's address)
 }
 

@@ -372,6 +372,9 @@ class RemoteSession:
         is_public: bool | None = None,
         include_archived: bool = False,
         observation_base_id: str | None = None,
+        cal_ver: Any = None,
+        crds_context: Any = None,
+        made_before_context: Any = None,
         page: int = 1,
         page_size: int = 20,
         sort: str = "uploadDate",
@@ -409,10 +412,32 @@ class RemoteSession:
         """How many readable records match (same arguments as :meth:`search`)."""
         return int(self._call("count", **criteria))
 
-    def table(self, limit: int | None = None, batch: int = 500, **criteria: Any) -> Table:
-        """Every matching record (or the first ``limit``) as one astropy Table, read in pages."""
+    def table(
+        self,
+        limit: int | None = None,
+        batch: int = 500,
+        *,
+        schema: str = "default",
+        access_url: Any = None,
+        **criteria: Any,
+    ) -> Table:
+        """Every matching record (or the first ``limit``) as one astropy Table, read in pages
+        (``schema="obscore"``: ObsCore columns first, see Session.table)."""
         from jwstnb.session import records_table
 
+        return records_table(
+            self._every(criteria, limit, batch), schema=schema, access_url=access_url
+        )
+
+    def coverage(self, max_order: int = 10, **criteria: Any) -> Any:
+        """A MOC of the footprints (else centres) of every readable matching record."""
+        from jwstnb.interop.moc import coverage
+
+        return coverage(self._every(criteria, None, 500), max_order)
+
+    def _every(
+        self, criteria: dict[str, Any], limit: int | None, batch: int
+    ) -> list[JwstDataModel]:
         records: list[JwstDataModel] = []
         page = 1
         while limit is None or len(records) < limit:
@@ -421,7 +446,7 @@ class RemoteSession:
             if len(chunk) < batch:
                 break
             page += 1
-        return records_table(records[:limit] if limit is not None else records)
+        return records[:limit] if limit is not None else records
 
     def lineage(self, observation_base_id: str) -> Lineage:
         """The readable files of one observation as a Lineage tree (see Session.lineage)."""
@@ -536,6 +561,19 @@ class RemoteSession:
         """Add and remove tags on many records; how many records changed."""
         return int(self._call("bulk_tags", ids=[_id(i) for i in ids], add=list(add),
                               remove=list(remove)))
+
+    def groups(self) -> dict[str, list[str]]:
+        """Every group and its members (admin); a user sees the groups they belong to."""
+        return {str(k): [str(u) for u in v] for k, v in self._call("groups").items()}
+
+    def add_to_group(self, group: str, *users: str) -> list[str]:
+        """Put ``users`` in ``group`` (admin work); returns the members."""
+        return [str(u) for u in self._call("add_to_group", group=group, users=list(users))]
+
+    def remove_from_group(self, group: str, *users: str) -> list[str]:
+        """Take ``users`` out of ``group`` (admin work); returns the members left."""
+        return [str(u) for u in self._call("remove_from_group", group=group,
+                                           users=list(users))]
 
     def sign(self, key: str) -> dict[str, Any]:
         """A short-lived URL for the file of a readable record: ``{url, size, version,
@@ -663,7 +701,7 @@ class RemoteStorage(_storage_base()):  # type: ignore[misc]
         return entry
 
     def _where(self, key: str) -> Any:
-        from jwstnb.storage import _Where
+        from jwstnb.storage._mounts import _Where
 
         entry = self._signed_url(key)
         return _Where(key, cast(Any, self._mount), key, entry.url)
@@ -676,7 +714,7 @@ class RemoteStorage(_storage_base()):  # type: ignore[misc]
         if not target.file_path:
             raise invalid("file_path", "this record names no file", None)
         from jwstnb.errors import StorageFileNotFound
-        from jwstnb.storage import _cloud_rel, _Where
+        from jwstnb.storage._mounts import _cloud_rel, _Where
 
         try:
             return self._where(target.file_path)

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from jwstnb.criteria import SORT_FIELDS
 from jwstnb.errors import invalid
-from jwstnb.query import SORT_FIELDS
 from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus
 
 __all__ = [
@@ -56,7 +56,7 @@ LEVEL_COLOURS: dict[str, str] = {
     "unknown": "#6b7280",
 }
 
-# Labels of the facets in ``jwstnb.query.FACETS`` (a facet with no label here shows its key).
+# Labels of the facets in ``jwstnb.criteria.FACETS`` (a facet with no label here shows its key).
 FACET_LABELS: dict[str, str] = {
     "data_type": "Data type",
     "processing_level": "Level",
@@ -65,6 +65,7 @@ FACET_LABELS: dict[str, str] = {
     "target_name": "Target",
     "status": "Status",
     "program": "Program",
+    "crds_context": "CRDS context",
 }
 # Facets with a natural order (the schema's enums); the others by count, then name.
 _FIXED_ORDER: dict[str, tuple[str, ...]] = {
@@ -74,7 +75,7 @@ _FIXED_ORDER: dict[str, tuple[str, ...]] = {
 }
 
 # Results table: [row key, header, search sort key or "", newest/largest first on first click].
-# A column sorts only when its sort key is one of ``jwstnb.query.SORT_FIELDS``.
+# A column sorts only when its sort key is one of ``jwstnb.criteria.SORT_FIELDS``.
 _COLUMN_SPEC: tuple[tuple[str, str, str, bool], ...] = (
     ("thumb", "", "", False),
     ("file_name", "File", "fileName", False),
@@ -99,7 +100,7 @@ DEFAULT_ORDER = "-uploadDate"
 
 def sort_order(order: str) -> tuple[str, bool]:
     """A table ``order`` (``"fileName"``, ``"-uploadDate"``) as search's ``(sort, descending)``;
-    anything not in ``jwstnb.query.SORT_FIELDS`` falls back to newest upload first."""
+    anything not in ``jwstnb.criteria.SORT_FIELDS`` falls back to newest upload first."""
     descending = order.startswith("-")
     field = order.lstrip("-")
     if field not in SORT_FIELDS:
@@ -293,6 +294,22 @@ def _table(rows: Iterable[tuple[str, Any]], css_class: str) -> str:
     return f'<table class="{css_class}" style="{_TABLE_STYLE}">{cells}</table>'
 
 
+def _calibration_rows(calibration: Any) -> list[tuple[str, Any]]:
+    """The details' provenance rows: pipeline version, CRDS version and context, and the
+    reference file of each type (what tells a stale calibration from a current one)."""
+    if calibration is None:
+        return []
+    context = getattr(calibration, "crds_context", None)
+    crds = " ".join(p for p in (getattr(calibration, "crds_ver", None),
+                                f"({context})" if context else None) if p)
+    references = getattr(calibration, "reference_files", None) or {}
+    return [
+        ("Pipeline", getattr(calibration, "cal_ver", None) or ""),
+        ("CRDS", crds),
+        ("Reference files", "; ".join(f"{k}: {v}" for k, v in sorted(references.items()))),
+    ]
+
+
 def detail_html(record: Any) -> str:
     """The details of one record as a small HTML table (every value escaped)."""
     row = record_row(record)
@@ -315,6 +332,7 @@ def detail_html(record: Any) -> str:
         ("Exposure", row["exposure_id"]),
         ("Proposal", (info.proposal_id if info else None) or ""),
         ("PI", (getattr(info, "proposal_pi", None) if info else None) or ""),
+        *_calibration_rows(getattr(record, "calibration", None)),
         ("Tags", ", ".join(row["tags"])),
         ("Description", getattr(record, "description", None) or ""),
         ("Uploaded", row["upload_date"]),

@@ -286,8 +286,7 @@ def test_lost_credentials_then_reset_password(tmp_path: Path) -> None:
 
 def test_error_line_is_one_line_without_secrets() -> None:
     from jwstnb.cli import error_line
-    from jwstnb.errors import StorageError
-    from jwstnb.query import invalid
+    from jwstnb.errors import StorageError, invalid
 
     line = error_line(
         StorageError("cannot list s3://key:hunter22@bucket/x\n  botocore said: no"),

@@ -65,13 +65,13 @@ def _groups_supported() -> bool:
     import inspect
 
     share = inspect.signature(Session.share).parameters
-    return "group" in share and hasattr(Session, "unshare") and hasattr(Session, "groups")
+    return "group" in share and hasattr(Session, "unshare") and hasattr(Session, "add_to_group")
 
 
 GROUPS = _groups_supported()
 NEEDS_GROUPS = (
     "needs the Session change: share(record_id, *users, group=, role=), unshare(...) and "
-    "admin group membership (session.groups)"
+    "admin group membership (session.add_to_group)"
 )
 
 
@@ -105,6 +105,7 @@ class Archive:
     s3_endpoint: str
     database: str
     secrets: list[str] = field(default_factory=list)
+    baseline_groups: list[dict[str, Any]] = field(default_factory=list)
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.service.url, verify=self.service.ssl_context,
@@ -118,13 +119,23 @@ class Archive:
         return connect_service(self.service.url, token=self.tokens[who],
                                verify=self.service.ssl_context)
 
+    def groups_collection(self) -> Any:
+        return self.admin.client[self.database]["jwst_groups"]
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {str(d["_id"]): d for d in self.admin.collection.find({})}
+        """Every record by id, and every group as ``group:<name>``."""
+        out = {str(d["_id"]): d for d in self.admin.collection.find({})}
+        out.update({f"group:{d['_id']}": d for d in self.groups_collection().find({})})
+        return out
 
     def restore(self) -> None:
         coll = self.admin.collection
         coll.delete_many({})
         coll.insert_many([dict(d) for d in self.baseline])
+        groups = self.groups_collection()
+        groups.delete_many({})
+        if self.baseline_groups:
+            groups.insert_many([dict(d) for d in self.baseline_groups])
 
 
 def _readable(who: str) -> set[str]:
@@ -183,10 +194,10 @@ team = {{ url = "s3://{bucket}/archive", endpoint_url = "{s3_endpoint}" }}
     admin = connect(mongo_uri, admin=True, database=database, timeout=10)
     ids = {name: admin.insert(_record(name)) for name in KEYS}
     if GROUPS:
-        admin.groups.add("viewers", "carol")  # type: ignore[attr-defined]
-        admin.groups.add("editors", "dave")  # type: ignore[attr-defined]
-        admin.share(ids["group"], group="viewers", role="viewer")  # type: ignore[call-arg]
-        admin.share(ids["group"], group="editors", role="editor")  # type: ignore[call-arg]
+        admin.add_to_group("viewers", "carol")
+        admin.add_to_group("editors", "dave")
+        admin.share(ids["group"], group="viewers", role="viewer")
+        admin.share(ids["group"], group="editors", role="editor")
     store = TokenStore(admin.client[database][TOKENS_COLLECTION])
     tokens = {
         "anonymous": store.add(None, role="anonymous")[1],
@@ -220,7 +231,8 @@ team = {{ url = "s3://{bucket}/archive", endpoint_url = "{s3_endpoint}" }}
     service.start()
     baseline = list(admin.collection.find({}))
     arch = Archive(service, admin, ids, tokens, baseline, root, bucket, s3_endpoint, database,
-                   secrets=[mongo_uri, "testing-secret-of-the-service"])
+                   secrets=[mongo_uri, "testing-secret-of-the-service"],
+                   baseline_groups=list(admin.client[database]["jwst_groups"].find({})))
     try:
         yield arch
     finally:
@@ -270,6 +282,9 @@ def _calls(arch: Archive, method: str) -> list[tuple[str | None, Call]]:
         "upsert": [{"record": _record("bob").model_dump(mode="json", by_alias=True)}],
         "release_expired": [{}],
         "explain": [{"operation": "search", "arguments": {}}],
+        "groups": [{}],
+        "add_to_group": [{"group": "viewers", "users": ["mallory"]}],
+        "remove_from_group": [{"group": "viewers", "users": ["carol"]}],
     }
     name = "update" if method == "update_access" else method
     if method in per_record:
@@ -281,12 +296,13 @@ ENDPOINTS = [
     "whoami", "search", "items", "counts", "count", "get", "lineage", "observations",
     "statistics", "target_position", "insert", "upsert", "update", "update_access", "delete",
     "set_status", "share", "unshare", "bulk_tags", "claim", "renew", "finish", "add_result",
-    "archive", "unarchive", "release_expired", "explain", "sign",
+    "archive", "unarchive", "release_expired", "explain", "sign", "groups", "add_to_group",
+    "remove_from_group",
 ]
 WRITES = {
     "insert", "upsert", "update", "update_access", "delete", "set_status", "share", "unshare",
     "bulk_tags", "claim", "renew", "finish", "add_result", "archive", "unarchive",
-    "release_expired",
+    "release_expired", "add_to_group", "remove_from_group",
 }
 
 
@@ -327,12 +343,17 @@ def test_access_matrix(archive: Archive, method: str, who: str) -> None:
                         leaks.append(f"{name}{args} as {who} shows {secret} ({marker})")
             for s in archive.secrets:
                 assert s not in text
-            changed = {by_id.get(i, "new") for i in _changed(before, after)}
+            changed = {
+                by_id.get(i) or ("groups" if i.startswith("group:") else "new")
+                for i in _changed(before, after)
+            }
             allowed = _writable(who, method) if method in WRITES else set()
             if method in ("insert", "upsert") and who in ("admin", "bob"):
                 allowed |= {"new", "bob"}
             if method == "insert" and who == "admin":
                 allowed.add("new")
+            if method in ("add_to_group", "remove_from_group") and who == "admin":
+                allowed.add("groups")
             if method in ("renew", "finish", "add_result", "claim", "archive", "unarchive") and (
                 who == "editor"
             ):
@@ -350,6 +371,10 @@ def test_access_matrix(archive: Archive, method: str, who: str) -> None:
                 assert r.status_code in (404, 403), (name, who, target, r.status_code, text)
                 if r.status_code == 403:  # read-only identity: the same answer for every id
                     assert who == "anonymous" or method in ("release_expired", "explain")
+            if method in ("add_to_group", "remove_from_group", "release_expired", "explain") and (
+                who not in REFUSED and who != "admin"
+            ):
+                assert r.status_code == 403, (name, who, r.status_code)
             if target is not None and target in readable and method in WRITES and (
                 target not in _writable(who, method) and who not in REFUSED and not quiet
             ):
@@ -674,7 +699,7 @@ def test_a_signed_url_dies_with_the_share(archive: Archive) -> None:
         ok = httpx.get(signed["url"], headers={"Range": "bytes=0-9"},
                        verify=archive.service.ssl_context)
         assert ok.status_code == 206
-        admin.update(rid, shared_with=[])
+        admin.unshare(rid, "bob")
         gone = httpx.get(signed["url"], verify=archive.service.ssl_context)
         assert gone.status_code == 404 and b"SIMPLE" not in gone.content
     finally:

@@ -21,9 +21,9 @@ from jwstnb.errors import (
     NotFound,
     ValidationError,
 )
-from jwstnb.query import INDEXES
 from jwstnb.schema import ImageMetadata, JwstDataModel, ProcessingResult
 from jwstnb.session import Session
+from jwstnb.session.planners.indexes import INDEXES
 
 pytestmark = pytest.mark.integration
 

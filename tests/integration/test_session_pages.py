@@ -9,10 +9,11 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import WriteError
 
+from jwstnb.criteria import FACETS, Criteria
 from jwstnb.errors import QueryTimeout
-from jwstnb.query import FACETS, Criteria, page_pipeline
 from jwstnb.schema import ImageMetadata, JwstDataModel, utc_now
 from jwstnb.session import Session
+from jwstnb.session.planners.pipelines import page_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -61,25 +62,25 @@ def test_a_word_matching_many_recent_uploads_reads_windows_a_rare_one_its_index(
     """SecantusDB: a selective lead (a word, a target) reads small windows of recent uploads
     first (once the session knows the upload rate) and its own index when they do not hold
     the page; either way the page is exactly the unbounded query's."""
-    secantus = admin_session._conn.is_secantus
+    secantus = admin_session.planner.name == "secantus"
     now = utc_now()
     _many(admin_session, 300, start=now, step=timedelta(seconds=3))
     _many(admin_session, 40, start=now - timedelta(days=300), step=timedelta(days=1),
           folder="old")
     s = admin_session.anonymous()
-    real = Session._aggregate
+    real = Session._run
     windows: list[object] = []
 
-    def spy(self: Session, pipeline, plan, *, hint=None, max_time_ms=None):  # type: ignore[no-untyped-def]
-        if "uploadDate" in pipeline[0]["$match"]:
-            windows.append(pipeline[0]["$match"]["uploadDate"])
-        return real(self, pipeline, plan, hint=hint, max_time_ms=max_time_ms)
+    def spy(self: Session, read, *, max_time_ms=None):  # type: ignore[no-untyped-def]
+        if "uploadDate" in read.pipeline[0]["$match"]:
+            windows.append(read.pipeline[0]["$match"]["uploadDate"])
+        return real(self, read, max_time_ms=max_time_ms)
 
-    monkeypatch.setattr(Session, "_aggregate", spy)
+    monkeypatch.setattr(Session, "_run", spy)
     s.items()  # the unfiltered first page: where the uploads are, and how fast they come
     if secantus:
         # every other record is public: 1 readable upload per 6 s
-        assert admin_session._conn.upload_rate == pytest.approx(1 / 6, rel=0.01)
+        assert admin_session.planner.upload_rate == pytest.approx(1 / 6, rel=0.01)
     for criteria in ({"text": "nrca1"}, {"target_name": "T1"},
                      {"text": "nrca1", "page": 5, "page_size": 20}, {"text": "00007"},
                      {"text": "00291"}):
@@ -96,7 +97,7 @@ def test_a_word_matching_many_recent_uploads_reads_windows_a_rare_one_its_index(
                 assert windows, criteria
     if secantus:  # a sparse broad page (a short word and a rare target) keeps the rate
         assert len(s.items(text="cal", target_name="T1")) == 20
-        assert admin_session._conn.upload_rate == pytest.approx(1 / 6, rel=0.01)
+        assert admin_session.planner.upload_rate == pytest.approx(1 / 6, rel=0.01)
 
 
 def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:
@@ -180,7 +181,7 @@ def test_no_page_plan_sorts_in_memory(admin_session: Session, role: str) -> None
 def test_the_embedded_size_warning_names_the_numbers(
     admin_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jwstnb import session as session_module
+    from jwstnb.session import bulk as session_module
 
     _many(admin_session, 12, start=utc_now(), step=timedelta(seconds=1))
     monkeypatch.setattr(session_module, "EMBEDDED_INTERACTIVE_LIMIT", 10)

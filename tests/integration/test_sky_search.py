@@ -199,7 +199,7 @@ def test_every_sky_search_shape_leads_with_the_geo_index(
     candidates, and the ids the exact test keeps lead the page and counts."""
     session, _truth = sky_records
     s = SCOPES[role](session)
-    secantus = session._conn.is_secantus
+    secantus = session.planner.name == "secantus"
     lead = "skyCells_1" if secantus else "skyRegion_2dsphere"
     for shape in ({"radius": 0.1}, {"radius": 0}, {"radius": 20}, {"radius": 0.1, "text": "sky"},
                   {"radius": 0.1, "data_type": "image", "processing_level": "L3"}):
@@ -230,11 +230,11 @@ def test_records_between_the_cones_polygon_and_the_cone_are_left_out(
     """Centres just outside a 1 degree cone, inside the polygon sent for it, are candidates
     the exact test rejects; they stay out of the page, total and facets whether the matches
     lead by id or (past the id-lead limit) the position index leads again."""
-    from jwstnb import session as session_module
-    from jwstnb.query import Criteria
+    from jwstnb.criteria import Criteria
     from jwstnb.session import connect
+    from jwstnb.session.planners import secantus
 
-    monkeypatch.setattr(session_module, "_ID_LEAD_LIMIT", limit)
+    monkeypatch.setattr(secantus, "ID_LEAD_LIMIT", limit)
     session = connect(mongo_uri, admin=True, database=f"jwstnb_rim_{random.getrandbits(32):08x}")
     centre = SkyCoord(151.76 * u.deg, -40.44 * u.deg)
     try:
@@ -257,7 +257,7 @@ def test_records_between_the_cones_polygon_and_the_cone_are_left_out(
         assert "COLLSCAN" not in plan["stages"]
         lead = "skyCells_1" if limit == 0 else "_id_"
         assert plan["indexes"][0] == plan["expected_index"] == (
-            lead if session._conn.is_secantus else "skyRegion_2dsphere")
+            lead if session.planner.name == "secantus" else "skyRegion_2dsphere")
     finally:
         session.client.drop_database(session.database_name)
 

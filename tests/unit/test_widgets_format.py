@@ -133,7 +133,7 @@ def test_page_summary() -> None:
 
 
 def test_sort_order_only_takes_the_query_sort_fields() -> None:
-    from jwstnb.query import SORT_FIELDS
+    from jwstnb.criteria import SORT_FIELDS
 
     assert fmt.sort_order("fileName") == ("fileName", False)
     assert fmt.sort_order("-fileSize") == ("fileSize", True)
@@ -154,7 +154,7 @@ def test_dates_are_iso() -> None:
 
 
 def test_facet_labels_cover_every_query_facet() -> None:
-    from jwstnb.query import FACETS
+    from jwstnb.criteria import FACETS
 
     assert fmt.facet_label("processing_level") == "Level"
     assert fmt.facet_label("some_new_facet") == "Some new facet"
@@ -175,6 +175,19 @@ def test_detail_html_escapes_every_value() -> None:
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in text
     assert "NGC 3132" in text and "1234.5 s" in text
     assert "#3b82f6" in text  # the L3 badge colour
+
+
+def test_detail_html_shows_how_the_file_was_calibrated() -> None:
+    from jwstnb.schema import Calibration
+
+    cal = Calibration(cal_ver="1.11.4", crds_ver="11.16.21", crds_context="jwst_1100.pmap",
+                      reference_files={"flat": "jwst_nircam_flat_0476.fits",
+                                       "dark": "jwst_nircam_dark_0302.fits"})
+    text = fmt.detail_html(_record(calibration=cal))
+    assert ">Pipeline</th>" in text and ">1.11.4<" in text
+    assert "11.16.21 (jwst_1100.pmap)" in text
+    assert "dark: jwst_nircam_dark_0302.fits; flat: jwst_nircam_flat_0476.fits" in text
+    assert "Pipeline" not in fmt.detail_html(_record())  # nothing known, nothing shown
 
 
 def test_header_summary_picks_known_keywords_in_order() -> None:

@@ -11,33 +11,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jwstnb import sky
-from jwstnb.errors import AccessDenied, ValidationError
-from jwstnb.query import (
-    FACETS,
-    INDEXES,
-    MAX_TERMS,
+from jwstnb.access import Scope, readers_for
+from jwstnb.criteria import FACETS, MAX_TERMS, Criteria, tokenize, validate_criteria
+from jwstnb.documents import (
     TRANSITIONS,
-    Criteria,
-    Scope,
+    derived_fields,
+    keywords_for,
+    session_validator,
+    status_transition,
+)
+from jwstnb.errors import AccessDenied, ValidationError
+from jwstnb.schema import ImageMetadata, JwstDataModel
+from jwstnb.session.planners.indexes import INDEXES
+from jwstnb.session.planners.pipelines import (
     SkyTest,
     _prefix_upper,
     count_pipeline,
     counts_pipeline,
-    derived_fields,
-    keywords_for,
     lineage_pipeline,
     match_plan,
     observations_pipeline,
     page_pipeline,
-    readers_for,
-    session_validator,
     sky_candidates_pipeline,
     statistics_pipeline,
-    status_transition,
-    tokenize,
-    validate_criteria,
 )
-from jwstnb.schema import ImageMetadata, JwstDataModel
 
 INDEXED_FIELDS = {spec.keys[0][0] for spec in INDEXES if len(spec.keys) == 1}
 SCOPES = [Scope("anonymous"), Scope("user", "alice"), Scope("admin")]
@@ -343,7 +340,8 @@ def test_indexes_never_combine_two_array_fields() -> None:
 
 
 def test_program_is_derived_from_names_groups_and_proposal_ids() -> None:
-    from jwstnb.query import program_filter, program_of_record
+    from jwstnb.documents import program_of_record
+    from jwstnb.session.planners.pipelines import program_filter
 
     assert program_filter("02733") == {"program": "02733"}
     assert program_of_record({"fileName": "JW02733001001_02101_00001_NRCA1_CAL.FITS"}) == "02733"

@@ -1,0 +1,215 @@
+"""The stored document (DESIGN §1, §3): what a record looks like in MongoDB.
+
+The one owner of the fields the session derives on every write, never taken from input
+(``keywords`` for text search, ``readers`` for access, ``program``, ``skyRegion`` and
+``skyCells`` for the sky), of the collection's ``$jsonSchema`` validator, and of
+:func:`stored_document`. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from jwstnb.access import readers_for
+from jwstnb.criteria import MAX_KEYWORDS, MAX_TERM_LENGTH, tokenize
+from jwstnb.errors import invalid
+from jwstnb.schema import ProcessingStatus, collection_validator
+from jwstnb.sky import record_shape
+
+if TYPE_CHECKING:
+    from jwstnb.schema import JwstDataModel
+
+__all__ = [
+    "DERIVED_FIELDS",
+    "DERIVED_INPUTS",
+    "TRANSITIONS",
+    "derived_fields",
+    "keywords_for",
+    "program_of_record",
+    "session_validator",
+    "sky_cells",
+    "status_transition",
+    "stored_document",
+    "with_derived",
+]
+
+
+# Top-level fields that feed the derived fields (the session re-checks them on update).
+DERIVED_INPUTS = (
+    "fileName",
+    "description",
+    "tags",
+    "observationBaseId",
+    "exposureId",
+    "imageInfo",
+    "sensorInfo",
+    "userId",
+    "isPublic",
+    "sharedWith",
+)
+_KEYWORD_SOURCES = (
+    ("fileName",),
+    ("description",),
+    ("observationBaseId",),
+    ("exposureId",),
+    ("imageInfo", "targetName"),
+    ("imageInfo", "instrument"),
+    ("imageInfo", "filter"),
+    ("imageInfo", "proposalId"),
+    ("imageInfo", "proposalPi"),
+    ("imageInfo", "observationTitle"),
+    ("sensorInfo", "instrument"),
+    ("sensorInfo", "detectorType"),
+)
+
+
+def _get(doc: Mapping[str, Any], path: Sequence[str]) -> Any:
+    value: Any = doc
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def keywords_for(doc: Mapping[str, Any]) -> list[str]:
+    """The ``keywords`` of a stored document: lowercase words of its names, target, ids, tags.
+
+    A target name also gives its words run together (``NGC 3132`` -> ``ngc``, ``3132``,
+    ``ngc3132``) so both spellings find it.
+    """
+    words: list[str] = []
+    for path in _KEYWORD_SOURCES:
+        value = _get(doc, path)
+        if isinstance(value, str):
+            words.extend(tokenize(value))
+    target = _get(doc, ("imageInfo", "targetName"))
+    if isinstance(target, str):
+        joined = "".join(tokenize(target))[:MAX_TERM_LENGTH]
+        if joined:
+            words.append(joined)
+    for tag in doc.get("tags") or ():
+        if isinstance(tag, str):
+            words.extend(tokenize(tag))
+    return list(dict.fromkeys(words))[:MAX_KEYWORDS]
+
+
+def program_of_record(doc: Mapping[str, Any]) -> str | None:
+    """The five-digit JWST program of a stored document: its file name, group, or proposal id."""
+    from jwstnb.naming import classify, parse_group_key
+
+    name = doc.get("fileName")
+    if isinstance(name, str) and (program := classify(name).program):
+        return program
+    group = parse_group_key(doc.get("observationBaseId"))
+    if group is not None:
+        return group.program
+    proposal = _get(doc, ("imageInfo", "proposalId"))
+    if isinstance(proposal, str | int) and str(proposal).strip().isdigit():
+        number = int(str(proposal).strip())
+        return f"{number:05d}" if 0 < number < 100_000 else None
+    return None
+
+
+def _sky_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``skyRegion`` (GeoJSON for the 2dsphere index) and ``skyCells`` (its HEALPix cells)
+    from one read of the footprint, else the centre. A footprint whose text does not parse
+    falls back to the centre, so the record is still found by position."""
+    footprint, centre = record_shape(doc.get("imageInfo"))
+    if footprint is None and centre is None:
+        return {"skyRegion": None, "skyCells": []}
+    from jwstnb import sky
+
+    return {
+        "skyRegion": sky.sky_geojson(footprint, centre),
+        "skyCells": sky.record_cells(footprint, centre),
+    }
+
+
+def sky_cells(doc: Mapping[str, Any]) -> list[int]:
+    """The HEALPix cell ids ``skyCells`` holds (:func:`jwstnb.sky.record_cells`), from the
+    same footprint-else-centre as ``skyRegion``."""
+    footprint, centre = record_shape(doc.get("imageInfo"))
+    if footprint is None and centre is None:
+        return []
+    from jwstnb import sky
+
+    return sky.record_cells(footprint, centre)
+
+
+def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields the session derives for a stored (camelCase) document, never taken as given.
+
+    ``keywords`` (text search), ``readers`` (access), ``program`` (five digits),
+    ``skyRegion`` (GeoJSON for position search) and ``skyCells`` (its HEALPix cells, the
+    position index SecantusDB reads). Restore and every write recompute them.
+    """
+    return {
+        "keywords": keywords_for(doc),
+        "readers": readers_for(
+            doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
+        ),
+        "program": program_of_record(doc),
+        **_sky_fields(doc),
+    }
+
+
+DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells")
+
+
+def session_validator() -> dict[str, Any]:
+    """The collection's ``$jsonSchema``: schema.py's, plus the session's derived fields."""
+    validator = collection_validator()
+    schema = validator["$jsonSchema"]
+    schema.setdefault("properties", {})
+    schema["properties"]["keywords"] = {
+        "bsonType": "array",
+        "maxItems": MAX_KEYWORDS,
+        "items": {"bsonType": "string", "minLength": 1, "maxLength": MAX_TERM_LENGTH},
+    }
+    schema["properties"]["readers"] = {"bsonType": "array", "items": {"bsonType": "string"}}
+    schema["properties"]["program"] = {"bsonType": ["string", "null"], "pattern": r"^\d{5}$"}
+    schema["properties"]["skyRegion"] = {"bsonType": ["object", "null"]}
+    schema["properties"]["skyCells"] = {"bsonType": "array", "items": {"bsonType": ["int", "long"]}}
+    schema["required"] = list(dict.fromkeys([*schema.get("required", []), "keywords", "readers"]))
+    return validator
+
+
+def stored_document(model: JwstDataModel) -> dict[str, Any]:
+    """The document the session stores for ``model``: its fields plus the derived ones."""
+    doc = model.to_document()
+    doc.update(derived_fields(doc))
+    return doc
+
+
+def with_derived(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with its derived fields recomputed in place (order kept, so a backup of
+    an unchanged record restores byte for byte)."""
+    derived = derived_fields(doc)
+    return {**{k: derived.get(k, v) for k, v in doc.items()}, **derived}
+
+
+# --- processing status -------------------------------------------------------------------------
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"processing"}),
+    "processing": frozenset({"completed", "failed"}),
+    "failed": frozenset({"pending"}),
+    "completed": frozenset({"pending"}),
+}
+
+
+def status_transition(new_status: Any) -> tuple[str, list[str]]:
+    """``(target, sources)``: the normalised new status and the statuses it may come from.
+
+    The session's compare-and-set filters on ``processingStatus $in sources``.
+    """
+    allowed = {m.value.lower(): m.value for m in ProcessingStatus}
+    if not isinstance(new_status, str) or new_status.lower() not in allowed:
+        raise invalid(
+            "new_status", f"new_status must be one of {', '.join(sorted(allowed.values()))}",
+            new_status,
+        )
+    target = allowed[new_status.lower()]
+    return target, sorted(s for s, targets in TRANSITIONS.items() if target in targets)

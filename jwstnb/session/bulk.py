@@ -1,0 +1,294 @@
+"""The bulk work of admin tools: the collection's validator and indexes, records by storage
+key and by program (ingest and lineage), lineage written in batches, export and restore
+(backups)."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jwstnb.documents import derived_fields, session_validator, sky_cells, with_derived
+from jwstnb.errors import AccessDenied, invalid
+from jwstnb.session._base import HIDDEN, SessionBase, log
+from jwstnb.session.planners.pipelines import program_filter
+
+__all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "LineageChange", "ScaleWarning",
+           "made_by_processing"]
+
+#: Records past which the embedded database stops answering unfiltered counts interactively
+#: (measured: docs/scale.md); connect() warns once when a collection is bigger.
+EMBEDDED_INTERACTIVE_LIMIT = 100_000
+_WARNED_SIZE = False
+
+
+class ScaleWarning(UserWarning):
+    """The embedded database has outgrown interactive use; move to a MongoDB server."""
+
+
+class Bulk(SessionBase):
+    """Setup and the bulk work of admin tools (mixed into :class:`~jwstnb.session.Session`)."""
+
+    def ensure_collection(self) -> None:
+        """Create the collection with the validator, or put the validator on an existing one."""
+        from pymongo.errors import CollectionInvalid, OperationFailure
+
+        db = self._conn.client[self.database_name]
+        validator = session_validator()
+        options: dict[str, Any] = {
+            "validator": validator, "validationLevel": "strict", "validationAction": "error",
+        }
+        with self._errors():
+            found = list(db.list_collections(filter={"name": self.collection_name}))
+            if not found:
+                try:
+                    db.create_collection(self.collection_name, **options)
+                    return
+                except (CollectionInvalid, OperationFailure) as exc:
+                    if isinstance(exc, OperationFailure) and exc.code != 48:  # NamespaceExists
+                        raise
+                found = list(db.list_collections(filter={"name": self.collection_name}))
+            current = (found[0].get("options") or {}) if found else {}
+            if current.get("validator") != validator or current.get("validationLevel") not in (
+                None,
+                "strict",
+            ):
+                db.command("collMod", self.collection_name, **options)
+
+    def ensure_indexes(self) -> list[str]:
+        """Build every index the toolkit's queries rely on (idempotent); return their names."""
+        from pymongo.errors import OperationFailure
+
+        with self._errors():
+            existing = {ix["name"]: dict(ix["key"]) for ix in self._coll.list_indexes()}
+        # An index already there with the same name and keys is built (servers add options
+        # of their own, e.g. 2dsphereIndexVersion, which a second create would call a conflict).
+        wanted = self.planner.indexes
+        done = [s.name for s in wanted if existing.get(s.name) == dict(s.key_pattern)]
+        models = [_index_model(s) for s in wanted if s.name not in done]
+        if not models:
+            return done
+        if "skyCells_1" not in existing and "skyCells_1" in {s.name for s in wanted}:
+            self._fill_sky_cells()  # records written before the cell index existed
+        with self._errors():
+            try:
+                return done + list(self._coll.create_indexes(models))
+            except OperationFailure as exc:
+                if exc.code not in (85, 86):  # IndexOptionsConflict / IndexKeySpecsConflict
+                    raise
+        # An index of the same keys exists under other options: build the others one by one.
+        names = list(done)
+        for model in models:
+            try:
+                with self._errors():
+                    names.extend(self._coll.create_indexes([model]))
+            except OperationFailure as exc:
+                log.warning("index %s not built: %s", model.document["name"], exc)
+        return names
+
+    def _fill_sky_cells(self, batch: int = 1000) -> int:
+        """Give ``skyCells`` to stored records that have a position but no cells (written by
+        an earlier jwstnb); once, when the cell index is first built. Returns how many."""
+        from pymongo import UpdateOne
+
+        query = {"skyRegion": {"$type": "object"}, "skyCells": {"$exists": False}}
+        fields = {"imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
+        filled = 0
+        with self._errors():
+            updates = []
+            for doc in self._coll.find(query, fields):
+                cells = sky_cells(doc)
+                updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"skyCells": cells}}))
+                if len(updates) >= batch:
+                    filled += self._coll.bulk_write(updates, ordered=False).modified_count
+                    updates = []
+            if updates:
+                filled += self._coll.bulk_write(updates, ordered=False).modified_count
+        if filled:
+            log.info("gave %d stored records their sky cells", filled)
+        return int(filled)
+
+    def _prepare(self) -> None:
+        """Validator and indexes; a read-only database user just gets a warning."""
+        try:
+            self.ensure_collection()
+            self.ensure_indexes()
+        except AccessDenied as exc:
+            log.warning("cannot set up %s.%s: %s", self.database_name, self.collection_name, exc)
+
+
+    def _warn_if_large(self) -> None:
+        """Warn once per process when the embedded database outgrows interactive use."""
+        global _WARNED_SIZE
+        if _WARNED_SIZE:
+            return
+        with self._errors():
+            n = int(self._coll.estimated_document_count())
+        if n > EMBEDDED_INTERACTIVE_LIMIT:
+            _WARNED_SIZE = True
+            warnings.warn(
+                f"the embedded database holds {n:,} records; past "
+                f"{EMBEDDED_INTERACTIVE_LIMIT:,} its unfiltered counts take seconds (pages stay "
+                "fast). Move to a MongoDB server: jwstnb export, then JWSTNB_MONGO_URI and "
+                "jwstnb restore (docs/scale.md)",
+                ScaleWarning,
+                stacklevel=3,
+            )
+
+
+    def records_at(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The record each storage key already has, by key: an import's (userId null), else
+        the first user's. Each carries ``_processed`` (see :func:`made_by_processing`)."""
+        self.require_admin("reading records by storage key")
+        found: dict[str, dict[str, Any]] = {}
+        outputs: set[str] = set()
+        with self._errors():
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                outputs.update(self._outputs_among(chunk))
+                for doc in self._coll.find({"filePath": {"$in": chunk}}, HIDDEN):
+                    have = found.get(doc["filePath"])
+                    imported = doc.get("userId") is None
+                    if have is None or (imported and have.get("userId") is not None):
+                        found[doc["filePath"]] = doc
+        for key, doc in found.items():
+            doc["_processed"] = made_by_processing(doc, key in outputs)
+        return found
+
+    def _outputs_among(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` a processing result names as its output file."""
+        rows = self._coll.find(
+            {"processingResults.outputFilePath": {"$in": list(keys)}},
+            {"processingResults.outputFilePath": 1},
+        )
+        named = {r.get("outputFilePath") for d in rows for r in d.get("processingResults") or ()}
+        return named & set(keys)
+
+    def program_records(self, program: str) -> list[dict[str, Any]]:
+        """Every import record (userId null) of a JWST program, except processing outputs:
+        the set lineage is recomputed over (one index lookup on the derived program)."""
+        self.require_admin("recomputing lineage")
+        with self._errors():
+            docs = [d for d in self._coll.find(program_filter(program)) if d.get("userId") is None]
+            outputs = self._outputs_among([d["filePath"] for d in docs if d.get("filePath")])
+        return [d for d in docs if not made_by_processing(d, d.get("filePath") in outputs)]
+
+    def apply_lineage(self, changes: Sequence[LineageChange]) -> int:
+        """Write new lineage fields (and the derived fields they feed) in one bulk write.
+
+        Each change is guarded by the lineage values it was computed from, so a concurrent
+        relink that got there first wins and the caller simply reads again. Returns how many
+        records changed.
+        """
+        self.require_admin("writing lineage")
+        from pymongo import UpdateOne
+
+        updates = []
+        for change in changes:
+            doc = change.before
+            sets = dict(change.after)
+            for name, value in derived_fields({**doc, **change.after}).items():
+                if doc.get(name) != value:
+                    sets[name] = value
+            guard = {k: doc.get(k) for k in change.after}
+            updates.append(UpdateOne({"_id": doc["_id"], **guard}, {"$set": sets}))
+        if not updates:
+            return 0
+        with self._errors():
+            return int(self._coll.bulk_write(updates, ordered=False).modified_count)
+
+    def export_cursor(self, batch_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Every record this session may read, in ``_id`` order, as stored (for backups)."""
+        with self._errors():
+            cursor = self._coll.find(self._scope.read_filter()).sort("_id", 1)
+            cursor.batch_size(batch_size)
+            yield from cursor
+
+    def restore_documents(self, documents: Sequence[tuple[int, dict[str, Any]]]) -> int:
+        """Write backup documents all or nothing; returns how many records the file held.
+
+        ``documents`` are (line number, document) pairs already checked by
+        :func:`jwstnb.backup.restore` (valid records, no duplicate ids). A record whose
+        ``_id`` exists is replaced; the rest of the collection stays. Derived fields
+        (``keywords``, ``readers``, ``program``, ``skyRegion``) are recomputed from each
+        record's own fields, never taken from the file. The new collection is built beside
+        the old one (same validator and indexes) and swapped in with one rename, so a
+        failure or a crash on the way leaves the collection exactly as it was.
+        """
+        self.require_admin("restore (it writes records as they were, owners included)")
+        import secrets as _secrets
+
+        from pymongo.errors import BulkWriteError
+
+        db = self._conn.client[self.database_name]
+        staging = f"{self.collection_name}_restore_{_secrets.token_hex(4)}"
+        replaced = {doc["_id"] for _line, doc in documents}
+        lines = [line for line, _doc in documents]
+        with self._errors():
+            db.create_collection(
+                staging, validator=session_validator(), validationLevel="strict",
+                validationAction="error",
+            )
+            target = db[staging]
+            try:
+                target.create_indexes([_index_model(spec) for spec in self.planner.indexes])
+                batch: list[dict[str, Any]] = []
+                for doc in self._coll.find({}):
+                    if doc["_id"] not in replaced:
+                        batch.append(doc)
+                    if len(batch) >= 500:
+                        target.insert_many(batch, ordered=True)
+                        batch = []
+                if batch:
+                    target.insert_many(batch, ordered=True)
+                for start in range(0, len(documents), 500):
+                    part = documents[start : start + 500]
+                    chunk = [with_derived(doc) for _line, doc in part]
+                    try:
+                        target.insert_many(chunk, ordered=True)
+                    except BulkWriteError as exc:
+                        first = (exc.details.get("writeErrors") or [{}])[0]
+                        line = lines[start + int(first.get("index", 0))]
+                        raise invalid(
+                            "line", f"line {line} was rejected by the server: "
+                            f"{str(first.get('errmsg', exc))[:300]}"
+                        ) from None
+                self._conn.client.admin.command(
+                    "renameCollection", f"{self.database_name}.{staging}",
+                    to=f"{self.database_name}.{self.collection_name}", dropTarget=True,
+                )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    target.drop()
+                raise
+            # Some servers (SecantusDB) drop collection options on rename: put them back.
+            self.ensure_collection()
+        return len(documents)
+
+
+
+@dataclass(frozen=True)
+class LineageChange:
+    """New lineage fields for one stored record (``before``: the document as read)."""
+
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+
+
+def made_by_processing(doc: Mapping[str, Any], named_as_output: bool) -> bool:
+    """A record made by processing: a user's record, or the output a processing result names.
+
+    Such a record keeps :data:`jwstnb.records.PROCESSING_KEEPS` through any scan or import.
+    """
+    return doc.get("userId") is not None or named_as_output
+
+
+def _index_model(spec: Any) -> Any:
+    """pymongo's IndexModel for one :class:`~jwstnb.session.planners.indexes.IndexSpec`."""
+    from pymongo import IndexModel
+
+    return IndexModel(list(spec.keys), name=spec.name, **dict(spec.options))
+
+

@@ -1,0 +1,95 @@
+"""Pure parts of the session: identity from a ``connectionStatus`` reply, and what each read
+planner answers (no server: planners are pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jwstnb.access import Scope
+from jwstnb.criteria import Criteria
+from jwstnb.errors import AccessDenied
+from jwstnb.session.connection import Account, _scope, server_account
+from jwstnb.session.planners import MongoDBPlanner, SecantusPlanner, planner_for
+
+ADMIN = Scope("admin")
+ANON = Scope("anonymous")
+
+
+def _status(user: str | None, *roles: tuple[str, str]) -> dict[str, object]:
+    users = [{"user": user, "db": "admin"}] if user else []
+    return {"authInfo": {"authenticatedUsers": users,
+                         "authenticatedUserRoles": [{"role": r, "db": d} for r, d in roles]}}
+
+
+def test_the_account_comes_from_the_server_reply() -> None:
+    assert server_account(_status(None), "jw") == Account(None, admin=True)
+    assert server_account(_status("alice", ("readWrite", "jw")), "jw") == Account("alice", False)
+    assert server_account(_status("root1", ("root", "admin")), "jw") == Account("root1", True)
+    assert server_account(_status("own", ("dbOwner", "jw")), "jw").admin
+    assert not server_account(_status("own", ("dbOwner", "other")), "jw").admin
+
+
+def test_only_an_admin_account_acts_as_someone_else() -> None:
+    alice = Account("alice", admin=False)
+    assert _scope(alice, None, None, False) == Scope("user", "alice")
+    assert _scope(alice, "alice", None, False) == Scope("user", "alice")
+    with pytest.raises(AccessDenied, match="cannot act as 'bob'"):
+        _scope(alice, "bob", None, False)
+    with pytest.raises(AccessDenied, match="not an admin"):
+        _scope(alice, None, True, False)
+    boss = Account("boss", admin=True)
+    assert _scope(boss, "bob", None, False) == Scope("user", "bob")
+    assert _scope(boss, None, None, False) == ADMIN
+    # a server that authenticates no one: what was asked, else anonymous; local: the owner
+    nobody = Account(None, admin=True)
+    assert _scope(nobody, None, None, False) == ANON
+    assert _scope(nobody, None, True, False) == ADMIN
+    assert _scope(nobody, None, None, True) == ADMIN
+    assert _scope(nobody, "bob", None, True) == Scope("user", "bob")
+
+
+def test_each_engine_gets_its_planner() -> None:
+    assert isinstance(planner_for({"version": "7.0.0"}), MongoDBPlanner)
+    assert isinstance(planner_for({"secantusVersion": "0.7"}), SecantusPlanner)
+    assert planner_for({}).name == "mongodb"
+
+
+def test_mongodb_plans_one_hinted_read_per_page() -> None:
+    planner = MongoDBPlanner()
+    reads = list(planner.page(Criteria(), ANON, None))
+    assert len(reads) == 1 and reads[0].final
+    assert reads[0].hint == {"readers": 1, "uploadDate": -1, "_id": -1}
+    word = next(iter(planner.page(Criteria(text="ngc3132"), ANON, None)))
+    assert word.hint == {"keywords": 1} and word.expected_index == "keywords_1"
+    assert planner.candidates(Criteria(position=(10, 20), radius=0.1), ANON).plan.index.name == (
+        "skyRegion_2dsphere")
+    assert planner.sky_test([1, 2], [3]).matches is None
+
+
+def test_secantus_reads_windows_within_its_budget_then_the_lead() -> None:
+    planner = SecantusPlanner()
+    broad = list(planner.page(Criteria(), ANON, None))  # rate unknown: every window
+    assert len(broad) == 10 and all(r.hint is None and r.teaches for r in broad)
+    now = datetime.now(UTC)
+    docs = [{"uploadDate": now - timedelta(seconds=i)} for i in range(20)]
+    planner.learn(Criteria(), broad[-1], docs)
+    assert planner.upload_rate == pytest.approx(1.0) and planner.newest_upload == docs[-1][
+        "uploadDate"]
+    reads = list(planner.page(Criteria(), ANON, None))
+    windows = [r for r in reads if not r.final]
+    # 1 upload/s, a page of 20, a budget of 5,000 records: the 64, 512 and 4096 s windows
+    assert len(windows) == 3 and reads[-1].final
+    assert all("uploadDate" in r.pipeline[0]["$match"] for r in windows)
+    # a cone reads its few cells: no windows, and its matches lead by id
+    cone = Criteria(position=(10, 20), radius=0.1)
+    assert len(list(planner.page(cone, ANON, planner.sky_test([1], [])))) == 1
+    assert planner.candidates(cone, ANON).plan.index.name == "skyCells_1"
+    assert planner.sky_test([1, 2], [3]).matches == (1, 2)
+
+
+def test_a_refused_hint_is_not_sent_again() -> None:
+    planner = MongoDBPlanner()
+    planner.hint_refused()
+    assert next(iter(planner.page(Criteria(), ANON, None))).hint is None
