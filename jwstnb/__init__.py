@@ -39,6 +39,7 @@ _LAZY = {
 }
 _SUBMODULES = {
     "access", "backup", "cli", "config", "criteria", "documents", "errors", "imaging", "ingest",
+    "service",
     "interop", "keys", "lineage", "localdb", "magics", "naming", "processing", "records", "samp",
     "samples", "schema", "server", "session", "sky", "storage", "viz", "widgets",
 }

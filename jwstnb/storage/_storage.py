@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.config import redact_text
+from jwstnb.config import STORAGE_ENV, redact_text
 from jwstnb.errors import (
     FitsError,
     InvalidStorageKey,
@@ -107,6 +107,17 @@ class Storage:
     ``chunk_bytes`` of :func:`jwstnb.imaging.plan_plane_read`). A Storage pickles by
     :attr:`recipe`, these arguments as given, so a Dask worker rebuilds the same mounts.
     """
+
+    def __new__(cls, url: Any = None, *args: Any, **kwargs: Any) -> Storage:
+        """``Storage()`` in service mode (a service URL configured and no storage URL: the
+        kernel holds no storage credential) is a RemoteStorage reading through the
+        service's signed URLs (:mod:`jwstnb.service.client`)."""
+        if cls is Storage and url is None and not os.environ.get(STORAGE_ENV):
+            from jwstnb.service.client import RemoteStorage, service_url
+
+            if service_url() is not None:
+                return object.__new__(RemoteStorage)  # type.__call__ runs its __init__
+        return object.__new__(cls)
 
     def __init__(
         self,

@@ -782,10 +782,12 @@ def test_token_file_must_be_private(tmp_path: Path) -> None:
 
 _KERNEL = r"""
 import json, os, sys
+import jwstnb
 from jwstnb import config
-from jwstnb.service.client import connect_service, RemoteStorage
-s = connect_service()
-st = RemoteStorage(thumbnail_cache=False)  # its own session, from the configuration
+from jwstnb.service.client import RemoteSession, RemoteStorage
+s = jwstnb.connect()  # service mode: only a service URL and a token file are configured
+st = jwstnb.Storage(thumbnail_cache=False)  # reads through the service's signed URLs
+assert isinstance(s, RemoteSession) and isinstance(st, RemoteStorage), (s, st)
 header = st.read_header(sys.argv[1], ext="SCI")
 page = s.search(page_size=100)
 def walk(obj, seen, depth=0):
