@@ -9,6 +9,7 @@ The one owner of the fields the session derives on every write, never taken from
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jwstnb.access import readers_for
@@ -24,13 +25,16 @@ __all__ = [
     "DERIVED_FIELDS",
     "DERIVED_INPUTS",
     "TRANSITIONS",
+    "Prepared",
     "derived_fields",
     "keywords_for",
+    "prepare",
     "program_of_record",
     "session_validator",
     "sky_cells",
     "status_transition",
     "stored_document",
+    "stored_document_of",
     "with_derived",
 ]
 
@@ -180,6 +184,60 @@ def stored_document(model: JwstDataModel) -> dict[str, Any]:
     """The document the session stores for ``model``: its fields plus the derived ones."""
     doc = model.to_document()
     doc.update(derived_fields(doc))
+    return doc
+
+
+def _sky_source(info: Any) -> tuple[Any, Any, Any]:
+    """The stored ``imageInfo`` values the sky fields come from: footprint, ra, dec."""
+    if not isinstance(info, Mapping):
+        return None, None, None
+    return info.get("footprint"), info.get("ra"), info.get("dec")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A record with its sky fields, computed where its file was read (a scan's worker).
+
+    The sky fields (``skyRegion``, ``skyCells``) cost most of a record's derived fields and
+    decide no access, so a scan computes them on the worker that read the file, in parallel.
+    :func:`stored_document` takes them only while the record's footprint and centre are still
+    the values they came from (``source``), and only when the session passes
+    ``trusted_sky=True`` (admin ingest); ``keywords``, ``readers`` and ``program`` are always
+    computed again by the session, never carried.
+    """
+
+    model: JwstDataModel
+    sky: Mapping[str, Any]
+    source: tuple[Any, Any, Any]
+
+
+def prepare(model: JwstDataModel) -> Prepared:
+    """``model`` with its sky fields (see :class:`Prepared`); run where the file was read."""
+    doc = model.to_document()
+    return Prepared(model, _sky_fields(doc), _sky_source(doc.get("imageInfo")))
+
+
+def stored_document_of(
+    record: JwstDataModel | Prepared, *, trusted_sky: bool = False
+) -> dict[str, Any]:
+    """:func:`stored_document` of a model, or of a :class:`Prepared` record: its carried sky
+    fields are used only when ``trusted_sky`` and its footprint and centre are unchanged."""
+    if not isinstance(record, Prepared):
+        return stored_document(record)
+    doc = record.model.to_document()
+    info = doc.get("imageInfo")
+    if not trusted_sky or _sky_source(info) != record.source:
+        doc.update(derived_fields(doc))
+        return doc
+    doc.update({
+        "keywords": keywords_for(doc),
+        "readers": readers_for(
+            doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
+        ),
+        "program": program_of_record(doc),
+        "skyRegion": record.sky["skyRegion"],
+        "skyCells": list(record.sky["skyCells"]),
+    })
     return doc
 
 

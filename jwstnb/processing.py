@@ -41,6 +41,7 @@ from jwstnb.errors import ConnectionFailed, JwstnbError, invalid
 from jwstnb.keys import validate_key
 
 if TYPE_CHECKING:
+    from jwstnb.documents import Prepared
     from jwstnb.schema import JwstDataModel, ProcessingResult
     from jwstnb.session import Session
     from jwstnb.storage import Storage
@@ -254,15 +255,18 @@ def _error_text(exc: BaseException) -> str:
 
 def _read_batch(
     where: Storage | _StorageRecipe, items: Sequence[tuple[str, int]]
-) -> list[tuple[str, JwstDataModel | None, str | None]]:
-    """Records for a batch of files: (key, record, None) or (key, None, why it failed)."""
+) -> list[tuple[str, Prepared | None, str | None]]:
+    """Records for a batch of files, each with its sky fields computed here, on the worker
+    that read the file (:func:`jwstnb.documents.prepare`): (key, record, None) or
+    (key, None, why it failed)."""
+    from jwstnb.documents import prepare
     from jwstnb.ingest import _reason, record_from_file
 
     storage = _worker_storage(where)
-    out: list[tuple[str, JwstDataModel | None, str | None]] = []
+    out: list[tuple[str, Prepared | None, str | None]] = []
     for key, size in items:
         try:
-            out.append((key, record_from_file(storage, key, size), None))
+            out.append((key, prepare(record_from_file(storage, key, size)), None))
         except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
             if isinstance(exc, ConnectionFailed):
                 raise
@@ -424,9 +428,10 @@ def read_records(
     executor: Any = None,
     workers: int = 8,
     batch_size: int | None = None,
-) -> Generator[tuple[str, JwstDataModel | None, str | None], None, None]:
-    """Build a record from each ``(key, size)`` on the executor; yield ``(key, record, None)``
-    or ``(key, None, reason)`` as each batch ends.
+) -> Generator[tuple[str, Prepared | None, str | None], None, None]:
+    """Build a record from each ``(key, size)`` on the executor, its sky fields computed
+    there too (:class:`jwstnb.documents.Prepared`); yield ``(key, record, None)`` or
+    ``(key, None, reason)`` as each batch ends.
 
     Threads read one file per task; a Dask cluster reads ``batch_size`` files per task
     (default: enough batches to keep every worker thread busy a few times over, at most 100
