@@ -8,6 +8,7 @@ The one owner of the fields the session derives on every write, never taken from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ __all__ = [
     "TRANSITIONS",
     "Prepared",
     "derived_fields",
+    "derived_update",
     "keywords_for",
     "prepare",
     "program_of_record",
@@ -120,7 +122,23 @@ def _sky_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """``skyRegion`` (GeoJSON for the 2dsphere index) and ``skyCells`` (its HEALPix cells)
     from one read of the footprint, else the centre. A footprint whose text does not parse
     falls back to the centre, so the record is still found by position."""
-    footprint, centre = record_shape(doc.get("imageInfo"))
+    import copy
+
+    footprint, ra, dec = _sky_source(doc.get("imageInfo"))
+    plain = (str, int, float, type(None))
+    if not (isinstance(footprint, plain) and isinstance(ra, plain) and isinstance(dec, plain)):
+        return _sky_fields_of(doc.get("imageInfo"))
+    # The products of one observation share its footprint: computed once for all of them.
+    return copy.deepcopy(_sky_fields_cached(footprint, ra, dec))
+
+
+@functools.lru_cache(maxsize=256)
+def _sky_fields_cached(footprint: str | None, ra: Any, dec: Any) -> dict[str, Any]:
+    return _sky_fields_of({"footprint": footprint, "ra": ra, "dec": dec})
+
+
+def _sky_fields_of(info: Any) -> dict[str, Any]:
+    footprint, centre = record_shape(info)
     if footprint is None and centre is None:
         return {"skyRegion": None, "skyCells": []}
     from jwstnb import sky
@@ -160,6 +178,26 @@ def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells")
+# What each costly derived field is computed from (the rest are cheap and always computed).
+_SKY_INPUTS = ("imageInfo",)
+
+
+def derived_update(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The derived fields of ``after`` that differ from those stored in ``before`` (the same
+    record before a change). The sky fields, the costly ones, are computed only when the
+    ``imageInfo`` they come from changed."""
+    fresh: dict[str, Any] = {
+        "keywords": keywords_for(after),
+        "readers": readers_for(
+            after.get("userId"), bool(after.get("isPublic")), after.get("sharedWith") or ()
+        ),
+        "program": program_of_record(after),
+    }
+    if any(before.get(k) != after.get(k) for k in _SKY_INPUTS) or any(
+        k not in before for k in ("skyRegion", "skyCells")
+    ):
+        fresh.update(_sky_fields(after))
+    return {k: v for k, v in fresh.items() if before.get(k) != v}
 
 
 def session_validator() -> dict[str, Any]:

@@ -252,17 +252,30 @@ def _write_all(
     report: ScanReport,
 ) -> None:
     """File records: new ones in batches of :data:`INSERT_BATCH`, known ones one by one
-    (compared first: most re-scanned files are unchanged and cost no write)."""
+    (compared first: most re-scanned files are unchanged and cost no write).
+
+    A batch is written on a thread of its own while the next one is read (at most one batch
+    in flight, so a crash leaves at most one unacknowledged batch: scan again).
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     new: list[Prepared] = []
-    for record in records:
-        key = str(record.model.file_path)
-        if key in existing:
-            _store(session, record.model, existing[key], report)
-            continue
-        new.append(record)
-        if len(new) >= INSERT_BATCH:
-            _insert_new(session, new, report)
-    _insert_new(session, new, report)
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jwstnb-write") as writer:
+        for record in records:
+            key = str(record.model.file_path)
+            if key in existing:
+                _store(session, record.model, existing[key], report)
+                continue
+            new.append(record)
+            if len(new) >= INSERT_BATCH:
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(_insert_new, session, list(new), report)
+                new.clear()
+        if pending is not None:
+            pending.result()
+        _insert_new(session, new, report)
 
 
 def _programs(texts: Iterable[str | None]) -> set[str]:

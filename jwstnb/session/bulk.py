@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jwstnb.documents import derived_fields, session_validator, sky_cells, with_derived
+from jwstnb.documents import derived_update, session_validator, sky_cells, with_derived
 from jwstnb.errors import AccessDenied, invalid
 from jwstnb.session._base import HIDDEN, SessionBase, log
 from jwstnb.session.planners.indexes import INDEXES
@@ -200,9 +200,7 @@ class Bulk(SessionBase):
         for change in changes:
             doc = change.before
             sets = dict(change.after)
-            for name, value in derived_fields({**doc, **change.after}).items():
-                if doc.get(name) != value:
-                    sets[name] = value
+            sets.update(derived_update(doc, {**doc, **change.after}))
             guard = {k: doc.get(k) for k in change.after}
             updates.append(UpdateOne({"_id": doc["_id"], **guard}, {"$set": sets}))
         if not updates:

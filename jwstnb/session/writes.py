@@ -15,7 +15,7 @@ from jwstnb.criteria import Criteria
 from jwstnb.documents import (
     DERIVED_INPUTS,
     Prepared,
-    derived_fields,
+    derived_update,
     status_transition,
     stored_document,
     stored_document_of,
@@ -161,10 +161,7 @@ class Writes(SessionBase):
             changes = mutate(doc)
             if not changes:
                 return model(doc)
-            after = {**doc, **changes}
-            for name, value in derived_fields(after).items():
-                if doc.get(name) != value:
-                    changes[name] = value
+            changes.update(derived_update(doc, {**doc, **changes}))
             # The derived fields are right only if their inputs did not move meanwhile. (The
             # guard's userId, when present, is the writer's own id: same as the write filter.)
             guard = {k: {"$eq": doc.get(k)} for k in DERIVED_INPUTS}
