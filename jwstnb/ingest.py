@@ -52,6 +52,7 @@ from jwstnb.schema import JwstDataModel
 
 if TYPE_CHECKING:
     from jwstnb.documents import Prepared
+    from jwstnb.lineage import LineageInput
     from jwstnb.session import Session
     from jwstnb.storage import Storage
 
@@ -231,6 +232,7 @@ def _insert_new(session: Session, records: list[Prepared], report: ScanReport) -
     """
     if not records:
         return
+    records[:] = _with_lineage(records)
     done = session.insert_new(records)
     taken = set(done.taken)
     for i, record in enumerate(records):
@@ -283,6 +285,52 @@ def _programs(texts: Iterable[str | None]) -> set[str]:
     return {p for p in (program_of(t) for t in texts if t) if p}
 
 
+def _lineage_input(rid: str, doc: Mapping[str, Any]) -> LineageInput:
+    """What :func:`jwstnb.lineage.plan_lineage` needs of one stored (camelCase) record."""
+    from jwstnb.lineage import LineageInput
+
+    meta = doc.get("metadata") or {}
+    known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
+    members = meta.get("asn_members") or ()
+    product = meta.get("asn_product")
+    optics = meta.get("optics")
+    return LineageInput(
+        id=rid,
+        file_name=doc["fileName"],
+        known_group=known if isinstance(known, str) else None,
+        asn_members=tuple(str(m) for m in members if isinstance(m, str)),
+        asn_product=product if isinstance(product, str) else None,
+        optics=optics if isinstance(optics, str) else None,
+    )
+
+
+def _with_lineage(records: Sequence[Prepared]) -> list[Prepared]:
+    """New records with ids and the lineage they have among themselves.
+
+    A lineage update costs the server as much as an insert (every index), so new records go
+    in with the lineage their own batch gives them; :func:`relink` afterwards writes only
+    what other batches and stored records change (it recomputes over the whole program).
+    """
+    from bson import ObjectId
+
+    from jwstnb.documents import Prepared
+    from jwstnb.lineage import plan_lineage
+
+    with_ids = [r.model.model_copy(update={"id": ObjectId()}) for r in records]
+    docs = {str(m.id): m.to_document() for m in with_ids}
+    links = plan_lineage(_lineage_input(rid, doc) for rid, doc in docs.items())
+    out = []
+    for record, model in zip(records, with_ids, strict=True):
+        link = links[str(model.id)]
+        linked = model.model_copy(update={
+            "observation_base_id": link.observation_base_id,
+            "parent_id": link.parent_id,
+            "derived_from": list(link.derived_from),
+        })
+        out.append(Prepared(linked, record.sky, record.source))
+    return out
+
+
 def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int:
     """Recompute lineage for every import record (userId null) of ``programs``.
 
@@ -292,7 +340,7 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
     the values it read. It then reads again and repeats until nothing changes, so two
     importers finishing at once still end consistent. Returns the number of records changed.
     """
-    from jwstnb.lineage import LineageInput, plan_lineage
+    from jwstnb.lineage import plan_lineage
     from jwstnb.session import LineageChange
 
     session.require_admin("recomputing lineage")
@@ -302,21 +350,7 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
             continue
         for _round in range(rounds):
             docs = {str(d["_id"]): d for d in session.program_records(program)}
-            inputs = []
-            for rid, doc in docs.items():
-                meta = doc.get("metadata") or {}
-                known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
-                members = meta.get("asn_members") or ()
-                product = meta.get("asn_product")
-                optics = meta.get("optics")
-                inputs.append(LineageInput(
-                    id=rid,
-                    file_name=doc["fileName"],
-                    known_group=known if isinstance(known, str) else None,
-                    asn_members=tuple(str(m) for m in members if isinstance(m, str)),
-                    asn_product=product if isinstance(product, str) else None,
-                    optics=optics if isinstance(optics, str) else None,
-                ))
+            inputs = [_lineage_input(rid, doc) for rid, doc in docs.items()]
             changes = []
             for rid, links in plan_lineage(inputs).items():
                 doc = docs[rid]

@@ -249,6 +249,8 @@ def test_import_mast_rows(admin_session: Session, local_storage: Storage) -> Non
         report = ingest.import_mast(admin_session, obs, sample.products_of(obs["obs_id"]))
         assert len(report.imported) == len(sample.products_of(obs["obs_id"]))
         assert report.failed == []
+        # An observation's products go in with their lineage: no update after the insert.
+        assert report.relinked == 0
     stored = _records(admin_session)
     assert set(stored) == set(sample.keys)
     assert_nircam_lineage(admin_session, with_asn=False)
