@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inserts", type=int, default=500, help="Session.insert calls")
     parser.add_argument("--records", type=int, default=20000, help="MAST rows to import")
     parser.add_argument("--before", type=Path, help="an earlier jwstnb source tree")
+    parser.add_argument("--scans-only", action="store_true", help="only steps 1-3")
     args = parser.parse_args(argv)
     os.environ["JWSTNB_CONFIG"] = os.devnull  # no user config: only what is set here
     rows: list[tuple[str, str, str]] = []
@@ -286,17 +287,20 @@ def main(argv: list[str] | None = None) -> int:
             before = before_scan_rate(uri, folder, args.before)
             note("ingest.scan, 8 threads, before", f"{before:.0f} files/s",
                  f"{before / astropy:.2f} (after: {threads / before:.2f}x)")
-        ins_after, res_after = insert_and_restore(uri, args.inserts, catalogue=False)
-        ins_before, res_before = insert_and_restore(uri, args.inserts, catalogue=True)
-        note("Session.insert, index catalogue (before)", f"{ins_before:.0f} records/s", "1.00")
-        note("Session.insert, engine's index set (after)", f"{ins_after:.0f} records/s",
-             f"{ins_after / ins_before:.2f}")
-        note("restore, index catalogue (before)", f"{res_before:.0f} records/s", "1.00")
-        note("restore, engine's index set (after)", f"{res_after:.0f} records/s",
-             f"{res_after / res_before:.2f}")
-        seconds, count = import_load(uri, args.records)
-        note(f"import_mast of {count:,} rows", f"{seconds:.0f} s ({count / seconds:.0f} records/s)",
-             f"100k at this rate: {100_000 / (count / seconds):.0f} s")
+        if not args.scans_only:
+            ins_after, res_after = insert_and_restore(uri, args.inserts, catalogue=False)
+            ins_before, res_before = insert_and_restore(uri, args.inserts, catalogue=True)
+            note("Session.insert, index catalogue (before)", f"{ins_before:.0f} records/s",
+                 "1.00")
+            note("Session.insert, engine's index set (after)", f"{ins_after:.0f} records/s",
+                 f"{ins_after / ins_before:.2f}")
+            note("restore, index catalogue (before)", f"{res_before:.0f} records/s", "1.00")
+            note("restore, engine's index set (after)", f"{res_after:.0f} records/s",
+                 f"{res_after / res_before:.2f}")
+            seconds, count = import_load(uri, args.records)
+            note(f"import_mast of {count:,} rows",
+                 f"{seconds:.0f} s ({count / seconds:.0f} records/s)",
+                 f"100k at this rate: {100_000 / (count / seconds):.0f} s")
     print(f"\n{where}; {platform.platform()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {args.files} files, {args.inserts} inserts\n")
     print("| measure | rate | ratio |")
