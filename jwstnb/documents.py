@@ -8,7 +8,9 @@ The one owner of the fields the session derives on every write, never taken from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jwstnb.access import readers_for
@@ -24,13 +26,17 @@ __all__ = [
     "DERIVED_FIELDS",
     "DERIVED_INPUTS",
     "TRANSITIONS",
+    "Prepared",
     "derived_fields",
+    "derived_update",
     "keywords_for",
+    "prepare",
     "program_of_record",
     "session_validator",
     "sky_cells",
     "status_transition",
     "stored_document",
+    "stored_document_of",
     "with_derived",
 ]
 
@@ -116,7 +122,23 @@ def _sky_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """``skyRegion`` (GeoJSON for the 2dsphere index) and ``skyCells`` (its HEALPix cells)
     from one read of the footprint, else the centre. A footprint whose text does not parse
     falls back to the centre, so the record is still found by position."""
-    footprint, centre = record_shape(doc.get("imageInfo"))
+    import copy
+
+    footprint, ra, dec = _sky_source(doc.get("imageInfo"))
+    plain = (str, int, float, type(None))
+    if not (isinstance(footprint, plain) and isinstance(ra, plain) and isinstance(dec, plain)):
+        return _sky_fields_of(doc.get("imageInfo"))
+    # The products of one observation share its footprint: computed once for all of them.
+    return copy.deepcopy(_sky_fields_cached(footprint, ra, dec))
+
+
+@functools.lru_cache(maxsize=256)
+def _sky_fields_cached(footprint: str | None, ra: Any, dec: Any) -> dict[str, Any]:
+    return _sky_fields_of({"footprint": footprint, "ra": ra, "dec": dec})
+
+
+def _sky_fields_of(info: Any) -> dict[str, Any]:
+    footprint, centre = record_shape(info)
     if footprint is None and centre is None:
         return {"skyRegion": None, "skyCells": []}
     from jwstnb import sky
@@ -156,6 +178,26 @@ def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells")
+# What each costly derived field is computed from (the rest are cheap and always computed).
+_SKY_INPUTS = ("imageInfo",)
+
+
+def derived_update(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The derived fields of ``after`` that differ from those stored in ``before`` (the same
+    record before a change). The sky fields, the costly ones, are computed only when the
+    ``imageInfo`` they come from changed."""
+    fresh: dict[str, Any] = {
+        "keywords": keywords_for(after),
+        "readers": readers_for(
+            after.get("userId"), bool(after.get("isPublic")), after.get("sharedWith") or ()
+        ),
+        "program": program_of_record(after),
+    }
+    if any(before.get(k) != after.get(k) for k in _SKY_INPUTS) or any(
+        k not in before for k in ("skyRegion", "skyCells")
+    ):
+        fresh.update(_sky_fields(after))
+    return {k: v for k, v in fresh.items() if before.get(k) != v}
 
 
 def session_validator() -> dict[str, Any]:
@@ -180,6 +222,60 @@ def stored_document(model: JwstDataModel) -> dict[str, Any]:
     """The document the session stores for ``model``: its fields plus the derived ones."""
     doc = model.to_document()
     doc.update(derived_fields(doc))
+    return doc
+
+
+def _sky_source(info: Any) -> tuple[Any, Any, Any]:
+    """The stored ``imageInfo`` values the sky fields come from: footprint, ra, dec."""
+    if not isinstance(info, Mapping):
+        return None, None, None
+    return info.get("footprint"), info.get("ra"), info.get("dec")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A record with its sky fields, computed where its file was read (a scan's worker).
+
+    The sky fields (``skyRegion``, ``skyCells``) cost most of a record's derived fields and
+    decide no access, so a scan computes them on the worker that read the file, in parallel.
+    :func:`stored_document` takes them only while the record's footprint and centre are still
+    the values they came from (``source``), and only when the session passes
+    ``trusted_sky=True`` (admin ingest); ``keywords``, ``readers`` and ``program`` are always
+    computed again by the session, never carried.
+    """
+
+    model: JwstDataModel
+    sky: Mapping[str, Any]
+    source: tuple[Any, Any, Any]
+
+
+def prepare(model: JwstDataModel) -> Prepared:
+    """``model`` with its sky fields (see :class:`Prepared`); run where the file was read."""
+    doc = model.to_document()
+    return Prepared(model, _sky_fields(doc), _sky_source(doc.get("imageInfo")))
+
+
+def stored_document_of(
+    record: JwstDataModel | Prepared, *, trusted_sky: bool = False
+) -> dict[str, Any]:
+    """:func:`stored_document` of a model, or of a :class:`Prepared` record: its carried sky
+    fields are used only when ``trusted_sky`` and its footprint and centre are unchanged."""
+    if not isinstance(record, Prepared):
+        return stored_document(record)
+    doc = record.model.to_document()
+    info = doc.get("imageInfo")
+    if not trusted_sky or _sky_source(info) != record.source:
+        doc.update(derived_fields(doc))
+        return doc
+    doc.update({
+        "keywords": keywords_for(doc),
+        "readers": readers_for(
+            doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
+        ),
+        "program": program_of_record(doc),
+        "skyRegion": record.sky["skyRegion"],
+        "skyCells": list(record.sky["skyCells"]),
+    })
     return doc
 
 

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,8 @@ from jwstnb.records import (
 from jwstnb.schema import JwstDataModel
 
 if TYPE_CHECKING:
+    from jwstnb.documents import Prepared
+    from jwstnb.lineage import LineageInput
     from jwstnb.session import Session
     from jwstnb.storage import Storage
 
@@ -189,7 +191,10 @@ def _store(
     existing: Mapping[str, Any] | None,
     report: ScanReport,
 ) -> None:
-    """Insert or refresh one record; unchanged records are skipped without a write."""
+    """Insert or refresh one record; unchanged records are skipped without a write, and a
+    record the server refuses goes to ``failed`` with its reason."""
+    from pydantic import ValidationError
+
     key = str(model.file_path)
     if existing is not None:
         stored = JwstDataModel.from_document(dict(existing))
@@ -199,32 +204,128 @@ def _store(
         if new == old:
             report.skipped.append(key)
             return
-    _rid, created = session.upsert(model)
+    try:
+        _rid, created = session.upsert(model)
+    except ValidationError as exc:
+        report.failed.append((key, f"the server refused the record: {_first_error(exc)}"))
+        return
     (report.imported if created else report.updated).append(key)
 
 
-#: New files a scan files with one insert command (one round trip, one journal sync).
-INSERT_BATCH = 100
+def _first_error(exc: Any) -> str:
+    errors = exc.errors()
+    return str(errors[0].get("msg") if errors else exc)[:500]
 
 
-def _insert_new(session: Session, models: list[JwstDataModel], report: ScanReport) -> None:
-    """Insert records for files no record had when the scan began, in one round trip; a
-    file another process filed meanwhile is refreshed through the one-record path instead."""
-    if not models:
+#: New records filed with one insert command (one round trip, one journal sync). Measured on
+#: SecantusDB (benchmarks/ingest.py): 100 -> 140 records/s, 1000 -> 160; 500 keeps a crash's
+#: re-run short and a scan's progress visible.
+INSERT_BATCH = 500
+
+
+def _insert_new(session: Session, records: list[Prepared], report: ScanReport) -> None:
+    """Insert records for files no record had when the work began, in one round trip.
+
+    A file another process filed meanwhile is refreshed through the one-record path; a
+    record the server refuses goes to ``failed`` with the server's reason, and every other
+    record of the batch is written.
+    """
+    if not records:
         return
-    taken = set(session.insert_new(models))
-    for i, model in enumerate(models):
-        if i in taken:
-            existing = session.records_at([str(model.file_path)]).get(str(model.file_path))
-            _store(session, model, existing, report)
+    records[:] = _with_lineage(records)
+    done = session.insert_new(records)
+    taken = set(done.taken)
+    for i, record in enumerate(records):
+        key = str(record.model.file_path)
+        if i in done.refused:
+            report.failed.append((key, f"the server refused the record: {done.refused[i]}"))
+            log.info("%s refused: %s", key, done.refused[i])
+        elif i in taken:
+            _store(session, record.model, session.records_at([key]).get(key), report)
         else:
-            report.imported.append(str(model.file_path))
-    models.clear()
+            report.imported.append(key)
+    records.clear()
+
+
+def _write_all(
+    session: Session,
+    records: Iterable[Prepared],
+    existing: Mapping[str, Mapping[str, Any]],
+    report: ScanReport,
+) -> None:
+    """File records: new ones in batches of :data:`INSERT_BATCH`, known ones one by one
+    (compared first: most re-scanned files are unchanged and cost no write).
+
+    A batch is written on a thread of its own while the next one is read (at most one batch
+    in flight, so a crash leaves at most one unacknowledged batch: scan again).
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    new: list[Prepared] = []
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jwstnb-write") as writer:
+        for record in records:
+            key = str(record.model.file_path)
+            if key in existing:
+                _store(session, record.model, existing[key], report)
+                continue
+            new.append(record)
+            if len(new) >= INSERT_BATCH:
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(_insert_new, session, list(new), report)
+                new.clear()
+        if pending is not None:
+            pending.result()
+        _insert_new(session, new, report)
 
 
 def _programs(texts: Iterable[str | None]) -> set[str]:
     """Every JWST program named by these file names or MAST obs ids."""
     return {p for p in (program_of(t) for t in texts if t) if p}
+
+
+def _lineage_input(rid: str, doc: Mapping[str, Any]) -> LineageInput:
+    """What :func:`jwstnb.lineage.plan_lineage` needs of one stored (camelCase) record."""
+    from jwstnb.lineage import LineageInput, asn_products_of
+
+    meta = doc.get("metadata") or {}
+    known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
+    optics = meta.get("optics")
+    return LineageInput(
+        id=rid,
+        file_name=doc["fileName"],
+        known_group=known if isinstance(known, str) else None,
+        asn=asn_products_of(meta),
+        optics=optics if isinstance(optics, str) else None,
+    )
+
+
+def _with_lineage(records: Sequence[Prepared]) -> list[Prepared]:
+    """New records with ids and the lineage they have among themselves.
+
+    A lineage update costs the server as much as an insert (every index), so new records go
+    in with the lineage their own batch gives them; :func:`relink` afterwards writes only
+    what other batches and stored records change (it recomputes over the whole program).
+    """
+    from bson import ObjectId
+
+    from jwstnb.documents import Prepared
+    from jwstnb.lineage import plan_lineage
+
+    with_ids = [r.model.model_copy(update={"id": ObjectId()}) for r in records]
+    docs = {str(m.id): m.to_document() for m in with_ids}
+    links = plan_lineage(_lineage_input(rid, doc) for rid, doc in docs.items())
+    out = []
+    for record, model in zip(records, with_ids, strict=True):
+        link = links[str(model.id)]
+        linked = model.model_copy(update={
+            "observation_base_id": link.observation_base_id,
+            "parent_id": link.parent_id,
+            "derived_from": list(link.derived_from),
+        })
+        out.append(Prepared(linked, record.sky, record.source))
+    return out
 
 
 def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int:
@@ -237,7 +338,7 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
     changes, so two importers finishing at once still end consistent. Returns the number of
     records changed.
     """
-    from jwstnb.lineage import LineageInput, asn_products_of, plan_lineage
+    from jwstnb.lineage import plan_lineage
     from jwstnb.session import LineageChange
 
     session.require_admin("recomputing lineage")
@@ -247,18 +348,7 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
             continue
         for _round in range(rounds):
             docs = {str(d["_id"]): d for d in session.program_records(program)}
-            inputs = []
-            for rid, doc in docs.items():
-                meta = doc.get("metadata") or {}
-                known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
-                optics = meta.get("optics")
-                inputs.append(LineageInput(
-                    id=rid,
-                    file_name=doc["fileName"],
-                    known_group=known if isinstance(known, str) else None,
-                    asn=asn_products_of(meta),
-                    optics=optics if isinstance(optics, str) else None,
-                ))
+            inputs = [_lineage_input(rid, doc) for rid, doc in docs.items()]
             changes = []
             for rid, links in plan_lineage(inputs).items():
                 doc = docs[rid]
@@ -319,16 +409,18 @@ def _reason(key: str, exc: BaseException) -> str:
 
 def _read_batch(
     storage: Storage, items: Sequence[tuple[str, int]]
-) -> list[tuple[str, JwstDataModel | None, str | None]]:
-    """Records for a batch of files: (key, record, None) or (key, None, why it failed).
-
-    Runs on the executor of :func:`jwstnb.processing.read_records` (a Dask worker, or a
-    thread here).
+) -> list[tuple[str, Prepared | None, str | None]]:
+    """Records for a batch of files, each with its sky fields computed here, on the worker
+    that read the file (:func:`jwstnb.documents.prepare`): (key, record, None) or
+    (key, None, why it failed). Runs on the executor of
+    :func:`jwstnb.processing.read_records` (a Dask worker, or a thread here).
     """
-    out: list[tuple[str, JwstDataModel | None, str | None]] = []
+    from jwstnb.documents import prepare
+
+    out: list[tuple[str, Prepared | None, str | None]] = []
     for key, size in items:
         try:
-            out.append((key, record_from_file(storage, key, size), None))
+            out.append((key, prepare(record_from_file(storage, key, size)), None))
         except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
             if isinstance(exc, ConnectionFailed):
                 raise
@@ -384,22 +476,19 @@ def scan(
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
     read = read_records(storage, [(k, sizes[k]) for k in keys], _read_batch,
                         executor=executor, workers=workers)
-    new: list[JwstDataModel] = []
-    try:
-        for key, model, why in read:
-            if model is None:
+
+    def records() -> Iterator[Prepared]:
+        for key, record, why in read:
+            bar.update(1)
+            if record is None:
                 report.failed.append((key, str(why)))
                 log.info("scan: %s failed: %s", key, why)
-            elif key not in existing:
-                new.append(model)  # written in batches below: one round trip each
-                if len(new) >= INSERT_BATCH:
-                    _insert_new(session, new, report)
-                touched.update((model.file_name, key))
-            else:
-                _store(session, model, existing.get(key), report)
-                touched.update((model.file_name, key))
-            bar.update(1)
-        _insert_new(session, new, report)
+                continue
+            touched.update((record.model.file_name, key))
+            yield record
+
+    try:
+        _write_all(session, records(), existing, report)
     finally:
         read.close()
         bar.close()
@@ -493,6 +582,8 @@ def import_mast(
     product row, None where there is none; astroquery's ``get_cloud_uris``) are kept so the
     files can be read from the public JWST bucket when no mount holds them.
     """
+    from jwstnb.documents import prepare
+
     session.require_admin("a MAST import")
     obs = row_items(observation_row)
     products = [row_items(p) for p in product_rows]
@@ -522,8 +613,7 @@ def import_mast(
         models.append(model)
     keys = [str(m.file_path) for m in models]
     existing = session.records_at(keys)
-    for model in models:
-        _store(session, model, existing.get(str(model.file_path)), report)
+    _write_all(session, (prepare(m) for m in models), existing, report)
     texts = [m.file_name for m in models] + [str(obs.get("obs_id") or "")]
     texts += [str(p.get("obs_id") or "") for p in products]
     report.relinked = relink(session, _programs(texts))

@@ -38,6 +38,7 @@ from jwstnb.errors import JwstnbError, invalid
 from jwstnb.keys import validate_key
 
 if TYPE_CHECKING:
+    from jwstnb.documents import Prepared
     from jwstnb.schema import JwstDataModel, ProcessingResult
     from jwstnb.session import Session
     from jwstnb.storage import Storage
@@ -330,15 +331,16 @@ def read_records(
     storage: Storage,
     items: Sequence[tuple[str, int]],
     read_batch: Callable[
-        [Storage, list[tuple[str, int]]], list[tuple[str, JwstDataModel | None, str | None]]
+        [Storage, list[tuple[str, int]]], list[tuple[str, Prepared | None, str | None]]
     ],
     *,
     executor: Any = None,
     workers: int = 8,
     batch_size: int | None = None,
-) -> Generator[tuple[str, JwstDataModel | None, str | None], None, None]:
-    """Build a record from each ``(key, size)`` on the executor; yield ``(key, record, None)``
-    or ``(key, None, reason)`` as each batch ends.
+) -> Generator[tuple[str, Prepared | None, str | None], None, None]:
+    """Build a record from each ``(key, size)`` on the executor, its sky fields computed
+    there too (:class:`jwstnb.documents.Prepared`); yield ``(key, record, None)`` or
+    ``(key, None, reason)`` as each batch ends.
 
     ``read_batch(storage, batch)`` makes the rows of one batch on a worker (a module-level
     function, so Dask workers import it: :func:`jwstnb.ingest.scan` passes its reader).

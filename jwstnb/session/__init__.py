@@ -33,7 +33,7 @@ from jwstnb.session.connection import Connection, connect
 from jwstnb.session.explain import Explain
 from jwstnb.session.groups import Groups
 from jwstnb.session.queue import Queue
-from jwstnb.session.results import Counts, Page, records_table
+from jwstnb.session.results import Counts, Inserted, Page, records_table
 from jwstnb.session.writes import KEEP_ON_UPSERT, Writes
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "EMBEDDED_INTERACTIVE_LIMIT",
     "KEEP_ON_UPSERT",
     "Counts",
+    "Inserted",
     "LineageChange",
     "Page",
     "ScaleWarning",

@@ -10,9 +10,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jwstnb.documents import derived_fields, session_validator, sky_cells, with_derived
+from jwstnb.documents import derived_update, session_validator, sky_cells, with_derived
 from jwstnb.errors import AccessDenied, invalid
 from jwstnb.session._base import HIDDEN, SessionBase, log
+from jwstnb.session.planners.indexes import INDEXES
 from jwstnb.session.planners.pipelines import program_filter
 
 __all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "LineageChange", "ScaleWarning",
@@ -58,7 +59,12 @@ class Bulk(SessionBase):
                 db.command("collMod", self.collection_name, **options)
 
     def ensure_indexes(self) -> list[str]:
-        """Build every index the toolkit's queries rely on (idempotent); return their names."""
+        """Build the indexes this engine's planner declares (idempotent); return their names.
+
+        Indexes of the toolkit's catalogue that the planner does not declare (left by an
+        earlier version, or by the other engine's restore) are dropped: every index costs
+        every write. Indexes someone else made are left alone.
+        """
         from pymongo.errors import OperationFailure
 
         with self._errors():
@@ -66,6 +72,11 @@ class Bulk(SessionBase):
         # An index already there with the same name and keys is built (servers add options
         # of their own, e.g. 2dsphereIndexVersion, which a second create would call a conflict).
         wanted = self.planner.indexes
+        unused = {s.name for s in INDEXES} - {s.name for s in wanted}
+        for name in sorted(unused & set(existing)):
+            with self._errors(), contextlib.suppress(OperationFailure):
+                self._coll.drop_index(name)
+                log.info("dropped index %s: this engine's plans do not use it", name)
         done = [s.name for s in wanted if existing.get(s.name) == dict(s.key_pattern)]
         models = [_index_model(s) for s in wanted if s.name not in done]
         if not models:
@@ -189,9 +200,7 @@ class Bulk(SessionBase):
         for change in changes:
             doc = change.before
             sets = dict(change.after)
-            for name, value in derived_fields({**doc, **change.after}).items():
-                if doc.get(name) != value:
-                    sets[name] = value
+            sets.update(derived_update(doc, {**doc, **change.after}))
             guard = {k: doc.get(k) for k in change.after}
             updates.append(UpdateOne({"_id": doc["_id"], **guard}, {"$set": sets}))
         if not updates:

@@ -13,7 +13,17 @@ from jwstnb.schema import JwstDataModel
 if TYPE_CHECKING:
     from astropy.table import Table
 
-__all__ = ["Counts", "Page", "records_table"]
+__all__ = ["Counts", "Inserted", "Page", "records_table"]
+
+
+@dataclass
+class Inserted:
+    """What one batch insert did, by position in the batch: ``taken`` are records whose
+    (owner, ``filePath``) another writer filed first (not written: upsert those), ``refused``
+    maps the records the server refused to its reason. Every other record was written."""
+
+    taken: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,10 +12,18 @@ from bson import ObjectId
 
 from jwstnb.access import EDITABLE_FIELDS, SHARE_ROLES, principal
 from jwstnb.criteria import Criteria
-from jwstnb.documents import DERIVED_INPUTS, derived_fields, status_transition, stored_document
+from jwstnb.documents import (
+    DERIVED_INPUTS,
+    Prepared,
+    derived_update,
+    status_transition,
+    stored_document,
+    stored_document_of,
+)
 from jwstnb.errors import AccessDenied, InvalidTransition, NotFound, invalid
 from jwstnb.schema import JwstDataModel
 from jwstnb.session._base import HIDDEN, SessionBase, model, object_id
+from jwstnb.session.results import Inserted
 
 __all__ = ["KEEP_ON_UPSERT", "Writes"]
 
@@ -64,26 +72,42 @@ class Writes(SessionBase):
         with self._errors():
             return str(self._coll.insert_one(doc).inserted_id)
 
-    def insert_new(self, models: Sequence[JwstDataModel]) -> list[int]:
-        """Store many new records in one round trip; returns the positions of those whose
-        (owner, ``filePath``) another writer filed first (not written: upsert those)."""
+    def insert_new(self, records: Sequence[JwstDataModel | Prepared]) -> Inserted:
+        """Store many new records in one round trip (one journal sync).
+
+        Returns which were not written, by position: those another writer filed first
+        (``taken``: upsert those) and those the server refused, with its reason
+        (``refused``); every other record of the batch is written. Records may come as
+        :class:`~jwstnb.documents.Prepared` (a scan's workers computed their sky fields);
+        an admin session keeps those sky fields while the footprint and centre they came from
+        are unchanged, any other session computes them again.
+        """
         from pymongo.errors import BulkWriteError
 
-        docs = [self.document(m) for m in models]
+        trusted = self.role == "admin"
+        docs = [
+            stored_document_of(
+                r if not isinstance(r, Prepared) else Prepared(
+                    self._owned(_validated(r.model)), r.sky, r.source),
+                trusted_sky=trusted,
+            )
+            for r in records
+        ]
+        result = Inserted()
         if not docs:
-            return []
+            return result
         with self._errors():
             try:
                 self._coll.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors") or []
-                if any(e.get("code") != 11000 for e in errors):
-                    first = next(e for e in errors if e.get("code") != 11000)
-                    raise invalid(
-                        "document", f"the server refused a record: {first.get('errmsg')}"
-                    ) from None
-                return sorted(int(e["index"]) for e in errors)
-        return []
+                for error in exc.details.get("writeErrors") or []:
+                    index = int(error["index"])
+                    if error.get("code") == 11000:
+                        result.taken.append(index)
+                    else:
+                        result.refused[index] = _refusal(error)
+                result.taken.sort()
+        return result
 
     def upsert(self, model: JwstDataModel | Mapping[str, Any]) -> tuple[str, bool]:
         """Insert, or update the record with the same owner and ``filePath``: (id, created).
@@ -141,10 +165,7 @@ class Writes(SessionBase):
             changes = mutate(doc)
             if not changes:
                 return model(doc)
-            after = {**doc, **changes}
-            for name, value in derived_fields(after).items():
-                if doc.get(name) != value:
-                    changes[name] = value
+            changes.update(derived_update(doc, {**doc, **changes}))
             # The derived fields are right only if their inputs did not move meanwhile. (The
             # guard's userId, when present, is the writer's own id: same as the write filter.)
             guard = {k: {"$eq": doc.get(k)} for k in DERIVED_INPUTS}
@@ -324,6 +345,16 @@ class Writes(SessionBase):
         return changed
 
 
+
+
+def _refusal(error: Mapping[str, Any]) -> str:
+    """The server's reason for refusing one record of a batch (its message, and for the
+    validator the rule that failed when the server says), short enough for a report."""
+    text = str(error.get("errmsg") or f"code {error.get('code')}")
+    info = error.get("errInfo")
+    if info:
+        text += f": {info}"
+    return text[:500]
 
 
 def _tag_list(name: str, values: Sequence[str]) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
 import io
 import math
 import os
@@ -813,6 +814,13 @@ class Storage:
             step = imaging.stride_for(section.shape, size)
             plane = _read_strided(section, step, self.read_costs)
         return imaging.to_png(imaging.normalise(plane, stretch), size)
+
+
+# help(Storage), the API reference and pickling see __init__'s arguments, not __new__'s.
+_init = inspect.signature(Storage.__init__)
+Storage.__signature__ = _init.replace(  # type: ignore[attr-defined]
+    parameters=list(_init.parameters.values())[1:]
+)
 
 
 def _mount_arguments(

@@ -226,6 +226,42 @@ def test_bad_files_are_reported_and_never_stop_the_scan(
     assert_nircam_lineage(admin_session)
 
 
+def test_a_record_the_server_refuses_fails_alone_and_its_batch_is_written(
+    admin_session: Session, local_storage: Storage
+) -> None:
+    """One file whose record the server's validator refuses, and a truncated file, among
+    good ones (some with unusual but valid names): each is listed in ``failed`` with its
+    reason (the server's, for the refused record) and every other record of the same insert
+    batch is written."""
+    from jwstnb.documents import session_validator
+
+    sample = samples.write_sample(local_storage)
+    good = make_fits_bytes()
+    odd = ["mast/odd/jw09999001001_02101_00001_nrca1 (copy)_cal.fits",
+           "mast/odd/Ünïcode name +#%_cal.fits", "mast/odd/refuse-me_cal.fits"]
+    for key in odd:
+        local_storage.write_bytes(key, good)
+    local_storage.write_bytes("mast/odd/jw09999001001_02101_00002_nrca1_cal.fits", truncated(good))
+    # A stricter server-side rule than the toolkit's own: the server refuses one record.
+    db = admin_session.client[admin_session.database_name]
+    rule = {"$and": [session_validator(), {"fileName": {"$ne": "refuse-me_cal.fits"}}]}
+    db.command("collMod", admin_session.collection_name, validator=rule)
+
+    report = ingest.scan(admin_session, local_storage, "mast/", progress=False)
+    failed = dict(report.failed)
+    assert set(failed) == {"mast/odd/refuse-me_cal.fits",
+                           "mast/odd/jw09999001001_02101_00002_nrca1_cal.fits"}
+    assert "refused" in failed["mast/odd/refuse-me_cal.fits"]
+    assert "validation" in failed["mast/odd/refuse-me_cal.fits"].lower()
+    assert "truncated" in failed["mast/odd/jw09999001001_02101_00002_nrca1_cal.fits"]
+    assert sorted(report.imported) == sorted([*sample.keys, *odd[:2]])
+    assert set(_records(admin_session)) == {*sample.keys, *odd[:2]}
+    assert_nircam_lineage(admin_session)
+    # Scanning again changes nothing and reports the same failures.
+    again = ingest.scan(admin_session, local_storage, "mast/", progress=False)
+    assert dict(again.failed).keys() == failed.keys() and not again.imported
+
+
 def test_scan_needs_an_admin_session(make_session, local_storage: Storage) -> None:  # type: ignore[no-untyped-def]
     samples.write_sample(local_storage)
     with pytest.raises(AccessDenied):
@@ -241,6 +277,8 @@ def test_import_mast_rows(admin_session: Session, local_storage: Storage) -> Non
         report = ingest.import_mast(admin_session, obs, sample.products_of(obs["obs_id"]))
         assert len(report.imported) == len(sample.products_of(obs["obs_id"]))
         assert report.failed == []
+        # An observation's products go in with their lineage: no update after the insert.
+        assert report.relinked == 0
     stored = _records(admin_session)
     assert set(stored) == set(sample.keys)
     assert_nircam_lineage(admin_session, with_asn=False)

@@ -117,11 +117,14 @@ class InsertAcks(monitoring.CommandListener):
 
 
 @pytest.mark.slow
-def test_database_killed_mid_scan_then_scanned_again(tmp_path: Path) -> None:
+def test_database_killed_mid_scan_then_scanned_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Kill -9 the server partway through a scan: the scan raises ConnectionFailed promptly
     (it does not hang); every record the server had acknowledged is there after a restart on
     the same data, nothing else but the one insert command in flight; a re-scan ends with exactly
     one record per file and the right lineage."""
+    monkeypatch.setattr(ingest, "INSERT_BATCH", 100)  # several batches of these 400 files
     server = SecantusProcess(tmp_path / "db")
     server.start()
     storage = Storage((tmp_path / "store").as_uri())

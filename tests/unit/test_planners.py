@@ -420,3 +420,32 @@ def test_position_leads_with_the_cells_on_secantusdb_and_the_geo_index_elsewhere
         assert stages[1]["$match"]["dataType"] == "image" and "skyRegion" not in stages[1]["$match"]
     with pytest.raises(ValidationError, match="position"):
         sky_candidates_pipeline(validate_criteria(text="ngc"), Scope("admin"))
+
+
+# --- records prepared where their file was read -----------------------------------------------
+
+
+def test_prepared_sky_fields_are_kept_only_when_trusted_and_unchanged() -> None:
+    """A scan's workers compute the sky fields; the session keeps them only on the trusted
+    (admin ingest) path and while the footprint and centre are the ones they came from, and
+    always computes keywords, readers and program itself."""
+    from jwstnb.documents import Prepared, prepare, stored_document, stored_document_of
+
+    model = JwstDataModel(
+        file_name="jw01234001001_02101_00001_nrca1_cal.fits", data_type="image",
+        is_public=True, image_info=ImageMetadata(ra=10.0, dec=20.0, target_name="NGC 3132"),
+    )
+    truth = stored_document(model)
+    prepared = prepare(model)
+    assert stored_document_of(prepared, trusted_sky=True) == truth
+    forged = Prepared(model, {"skyRegion": None, "skyCells": [1, 2, 3]}, prepared.source)
+    assert stored_document_of(forged) == truth  # untrusted: computed again
+    assert stored_document_of(forged, trusted_sky=True)["skyCells"] == [1, 2, 3]
+    # moved since its sky was computed: computed again, trusted or not
+    moved = model.model_copy(update={"image_info": ImageMetadata(ra=11.0, dec=20.0)})
+    stale = Prepared(moved, prepared.sky, prepared.source)
+    assert stored_document_of(stale, trusted_sky=True) == stored_document(moved)
+    # the access and text fields are never carried
+    other = model.model_copy(update={"is_public": False, "user_id": "alice"})
+    doc = stored_document_of(Prepared(other, prepared.sky, prepared.source), trusted_sky=True)
+    assert doc["readers"] == stored_document(other)["readers"] != truth["readers"]

@@ -93,3 +93,41 @@ def test_a_refused_hint_is_not_sent_again() -> None:
     planner = MongoDBPlanner()
     planner.hint_refused()
     assert next(iter(planner.page(Criteria(), ANON, None))).hint is None
+
+
+@pytest.mark.parametrize("planner", [MongoDBPlanner(), SecantusPlanner()], ids=lambda p: p.name)
+@pytest.mark.parametrize("role", ["anonymous", "user", "admin"])
+def test_every_read_uses_an_index_its_engine_keeps(planner: object, role: str) -> None:
+    """Each planner's index set holds every index its reads are built to use (SecantusDB keeps
+    only those; a real MongoDB keeps the whole catalogue)."""
+    from jwstnb.session.planners.indexes import INDEXES
+
+    assert isinstance(planner, MongoDBPlanner | SecantusPlanner)
+    scope = Scope(role, "alice" if role == "user" else None)
+    kept = {spec.name for spec in planner.indexes} | {"_id_"}
+    shapes: list[dict[str, object]] = [
+        {}, {"text": "ngc 3132"}, {"text": "n"}, {"data_type": ["image"]},
+        {"instrument": ["NIRCAM"]}, {"filter": ["F090W"]}, {"target_name": ["NGC 3132"]},
+        {"status": ["pending"]}, {"tags": ["mine"]}, {"is_public": True},
+        {"observation_base_id": "jw01234-o001_t001_nircam"}, {"program": ["01234"]},
+        {"proposal_pi": ["Someone"]}, {"sort": "fileName"}, {"sort": "fileName", "text": "m16"},
+        {"observed_from": datetime(2023, 1, 1, tzinfo=UTC)},
+        {"date_from": datetime(2023, 1, 1, tzinfo=UTC)},
+        {"position": (10.0, 20.0), "radius": 0.1},
+    ]
+    for shape in shapes:
+        criteria = Criteria.model_validate(shape)
+        sky = planner.sky_test(["a"], []) if criteria.position is not None else None
+        reads = [*planner.page(criteria, scope, sky), planner.counts(criteria, scope, sky),
+                 planner.count(criteria, scope, sky)]
+        if criteria.position is not None:
+            reads.append(planner.candidates(criteria, scope))
+        for read in reads:
+            assert read.expected_index in kept, (planner.name, shape, read.expected_index)
+    for read in [planner.lineage("jw01234-o001_t001_nircam", scope), planner.statistics(scope),
+                 *planner.neighbours(["a"], ["b"], scope)]:
+        assert read.expected_index in kept, (planner.name, read.expected_index)
+    if planner.name == "mongodb":
+        assert {spec.name for spec in planner.indexes} == {spec.name for spec in INDEXES}
+    else:
+        assert "skyRegion_2dsphere" not in kept and len(kept) < len(INDEXES)
