@@ -1066,3 +1066,289 @@ def resolve(name: str, session: TargetSource | None = None, timeout: float = 5.0
         f"no position for target {name.strip()!r}: neither {where}astropy's name resolver "
         f"(Sesame) knows it ({reason}). Give coordinates instead, e.g. '151.757 -40.436'."
     )
+
+
+# --- search regions and intersect modes (IVOA SIA 2.0 INTERSECT) ---------------------------------
+#
+# A search region R is a Footprint (polygons and circles, their union) or a cone. A record's
+# shape F is its footprint (else its centre alone). The modes mean what SIA 2.0's INTERSECT
+# means: OVERLAPS R and F share a point; COVERS F holds all of R; ENCLOSED F lies inside R;
+# CENTER R holds the record's centre. Everything is decided exactly on great circles (edges)
+# and small circles (caps) with vector algebra, piece by piece: a union holds a piece when one
+# of its pieces holds it (exact when a union's pieces do not overlap one another, as MAST's
+# multi-detector footprints do not; overlapping pieces that only together hold a shape are
+# not counted as holding it).
+
+#: The intersect modes, as IVOA SIA 2.0 names them (lowercase).
+INTERSECT_MODES = ("overlaps", "covers", "enclosed", "center")
+_MODE_ALIASES = {"centre": "center", "overlap": "overlaps", "cover": "covers",
+                 "contains": "covers", "inside": "enclosed", "within": "enclosed"}
+
+
+def parse_intersect(value: Any) -> str:
+    """An intersect mode (any case; ``centre`` for ``center``), else a ValidationError
+    naming ``intersect``."""
+    if not isinstance(value, str):
+        raise _invalid("intersect", f"must be one of {', '.join(INTERSECT_MODES)}", repr(value))
+    mode = value.strip().lower()
+    mode = _MODE_ALIASES.get(mode, mode)
+    if mode not in INTERSECT_MODES:
+        raise _invalid("intersect", f"must be one of {', '.join(INTERSECT_MODES)}", value)
+    return mode
+
+
+def parse_region(value: Any) -> Footprint:
+    """A search region as a :class:`Footprint`, from:
+
+    - STC-S text (``POLYGON``, ``CIRCLE``, ``BOX``, ``UNION``; as :func:`parse_stcs`);
+    - an astropy ``regions`` sky region: ``PolygonSkyRegion``, ``RectangleSkyRegion`` (its
+      ``angle`` turns the width axis from east towards north), ``CircleSkyRegion`` and their
+      spherical twins (``PolygonSphericalSkyRegion``, ``CircleSphericalSkyRegion``); the
+      sides of a polygon are taken as great circles;
+    - a list of at least three vertices, each an (ra, dec) pair in degrees (or astropy
+      angles) or a SkyCoord, or one SkyCoord array of vertices;
+    - a :class:`Footprint`.
+
+    Errors are ValidationErrors naming ``region``.
+    """
+    if isinstance(value, Footprint):
+        return value
+    try:
+        if isinstance(value, str):
+            return parse_stcs(value)
+        from_regions = _from_regions(value)
+        if from_regions is not None:
+            return from_regions
+        return Footprint((tuple(_region_vertices(value)),))
+    except ValueError as exc:
+        message = str(exc).replace("footprint", "region")
+        raise _invalid("region", message.split(": ", 1)[-1] if message.startswith("region")
+                       else message) from None
+
+
+def _region_vertices(value: Any) -> list[Vertex]:
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    if isinstance(value, SkyCoord):
+        icrs = value.icrs
+        if icrs.isscalar:
+            raise _invalid("region", "a polygon needs at least three vertices")
+        return list(zip(icrs.ra.deg.tolist(), icrs.dec.deg.tolist(), strict=True))
+    if isinstance(value, Mapping | bytes) or not isinstance(value, Sequence):
+        raise _invalid("region", "a region is STC-S text, a regions sky region or a list of "
+                       "(ra, dec) vertices", repr(value)[:200])
+    if len(value) > 10_000:
+        raise _invalid("region", "a polygon has at most 10000 vertices")
+    vertices = []
+    for vertex in value:
+        if isinstance(vertex, SkyCoord):
+            vertices.append(parse_position(vertex))
+        else:
+            ra, dec = _pair(vertex)
+            vertices.append((_degrees(ra, "region"), _degrees(dec, "region")))
+    return vertices
+
+
+def _from_regions(value: Any) -> Footprint | None:
+    """A ``regions`` sky region as a Footprint (None when ``value`` is not one)."""
+    module = type(value).__module__ or ""
+    if not module.startswith("regions"):
+        return None
+    import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+
+    kind = type(value).__name__
+    if kind in ("CircleSkyRegion", "CircleSphericalSkyRegion"):
+        ra, dec = parse_position(value.center)
+        return Footprint(circles=((ra, dec, parse_radius(value.radius)),))
+    if kind in ("PolygonSkyRegion", "PolygonSphericalSkyRegion"):
+        return Footprint((tuple(_region_vertices(value.vertices)),))
+    if kind == "RectangleSkyRegion":
+        width = float(value.width.to_value(u.deg))
+        height = float(value.height.to_value(u.deg))
+        angle = math.radians(float(value.angle.to_value(u.deg)))
+        if not (0.0 < width < 180.0 and 0.0 < height < 180.0):
+            raise _invalid("region", "a rectangle's sides lie between 0 and 180 degrees")
+        centre = value.center.icrs
+        dx, dy = width / 2.0, height / 2.0
+        corners = [(dx, -dy), (dx, dy), (-dx, dy), (-dx, -dy)]
+        east = [x * math.cos(angle) - y * math.sin(angle) for x, y in corners]
+        north = [x * math.sin(angle) + y * math.cos(angle) for x, y in corners]
+        moved = centre.spherical_offsets_by(east * u.deg, north * u.deg)
+        return Footprint((tuple(zip(moved.ra.deg.tolist(), moved.dec.deg.tolist(),
+                                    strict=True)),))
+    raise _invalid("region", f"a {kind} is not supported: use a polygon, rectangle or circle "
+                   "sky region, or STC-S text")
+
+
+# Pieces of a shape for the exact tests: ("poly", ccw unit vectors) or ("cap", centre, radius
+# in radians); a point is a cap of radius 0.
+_Piece = tuple[str, Any, float]
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(footprint: Footprint) -> tuple[_Piece, ...]:
+    out: list[_Piece] = [("poly", _oriented(ring), 0.0) for ring in footprint.polygons]
+    for ra, dec, radius in footprint.circles:
+        out.append(("cap", _to_vectors([ra], [dec])[0], math.radians(radius)))
+    return tuple(out)
+
+
+def _inside_points(xyz: Vectors, points: Vectors) -> Any:
+    """Which of ``points`` (N x 3) lie inside a counter-clockwise ring (vectorised)."""
+    import numpy as np
+
+    plane = _gnomonic(xyz)
+    if plane is None:
+        polygon = _spherical(xyz[::-1])
+        return np.array([bool(polygon.contains_point(p)) for p in points], dtype=bool)
+    from matplotlib.path import Path
+
+    flat, (mean, east, north) = plane
+    height = points @ mean
+    ahead = height > 0.0
+    result = np.zeros(len(points), dtype=bool)
+    if ahead.any():
+        projected = points[ahead] / height[ahead, None]
+        xy = np.column_stack((projected @ east, projected @ north))
+        result[ahead] = Path(flat).contains_points(xy)
+    return result
+
+
+def _edges_cross(p: Vectors, q: Vectors, strict: bool = False) -> bool:
+    """Whether any edge of ring ``p`` meets any edge of ring ``q`` (great-circle arcs, each
+    shorter than 180 degrees; all pairs at once). ``strict``: only crossings inside both
+    edges count, not a touch at a vertex or along a shared edge."""
+    import numpy as np
+
+    a, b = p[:, None, :], np.roll(p, -1, axis=0)[:, None, :]
+    c, d = q[None, :, :], np.roll(q, -1, axis=0)[None, :, :]
+    n1, n2 = _cross(a, b), _cross(c, d)
+    line = _cross(n1, n2)
+    norm = np.linalg.norm(line, axis=-1)
+    ok = norm > 1e-15
+    line = line / np.where(ok, norm, 1.0)[..., None]
+    # Side tests are sin(angle) * |normal|: a margin relative to each edge's length.
+    margin1 = 1e-12 * np.linalg.norm(n1, axis=-1) if strict else 0.0
+    margin2 = 1e-12 * np.linalg.norm(n2, axis=-1) if strict else 0.0
+    for sign in (1.0, -1.0):
+        x = sign * line
+
+        def on(start: Any, end: Any, normal: Any, margin: Any, x: Any = x) -> Any:
+            return ((np.einsum("...j,...j", _cross(start, x), normal) > margin)
+                    & (np.einsum("...j,...j", _cross(x, end), normal) > margin)) if strict \
+                else ((np.einsum("...j,...j", _cross(start, x), normal) >= 0)
+                      & (np.einsum("...j,...j", _cross(x, end), normal) >= 0))
+
+        if np.any(ok & on(a, b, n1, margin1) & on(c, d, n2, margin2)):
+            return True
+    return False
+
+
+def _cap_angle(centre: Vectors, points: Vectors) -> Any:
+    return _angle(points, centre)
+
+
+def _piece_intersects(f: _Piece, r: _Piece) -> bool:
+    """Whether two pieces share a point (boundaries included)."""
+    kind_f, shape_f, rad_f = f
+    kind_r, shape_r, rad_r = r
+    if kind_f == "cap" and kind_r == "cap":
+        return float(_angle(shape_f, shape_r)) <= rad_f + rad_r
+    if kind_f == "cap" or kind_r == "cap":
+        (_, ring, _), (_, centre, radius) = (r, f) if kind_f == "cap" else (f, r)
+        if bool(_inside_points(ring, centre[None, :])[0]):
+            return True
+        return _boundary_distance(ring, centre) <= radius
+    if bool(_inside_points(shape_r, shape_f).any()) or bool(
+            _inside_points(shape_f, shape_r).any()):
+        return True
+    return _edges_cross(shape_f, shape_r)
+
+
+def _piece_holds(outer: _Piece, inner: _Piece) -> bool:
+    """Whether ``outer`` holds all of ``inner`` (boundaries touching count as holding)."""
+    import numpy as np
+
+    kind_o, shape_o, rad_o = outer
+    kind_i, shape_i, rad_i = inner
+    if kind_o == "cap" and kind_i == "cap":
+        return float(_angle(shape_o, shape_i)) + rad_i <= rad_o
+    if kind_o == "poly" and kind_i == "cap":
+        if not bool(_inside_points(shape_o, shape_i[None, :])[0]):
+            return False
+        return rad_i == 0.0 or _boundary_distance(shape_o, shape_i) >= rad_i
+    if kind_o == "cap":  # a cap holds a polygon when no point of it lies in the opposite cap
+        if rad_o >= math.pi:
+            return True
+        if rad_o < math.pi / 2:  # a cap smaller than a hemisphere is convex: vertices decide
+            return bool(np.all(_cap_angle(shape_o, shape_i) <= rad_o))
+        opposite = ("cap", -shape_o, math.pi - rad_o)
+        if bool(_inside_points(shape_i, -shape_o[None, :])[0]):
+            return False
+        return _boundary_distance(shape_i, -shape_o) >= opposite[2]
+    inside = _inside_points(shape_o, shape_i)
+    for k in np.flatnonzero(~inside):  # a vertex on outer's boundary is held too
+        if _boundary_distance(shape_o, shape_i[k]) > 1e-11:
+            return False
+    return not _edges_cross(shape_o, shape_i, strict=True)
+
+
+@dataclass(frozen=True)
+class SkyQuery:
+    """The sky part of a search: a region (a :class:`Footprint`) or a cone, and an intersect
+    mode (:data:`INTERSECT_MODES`). :meth:`matches` is the exact rule, :attr:`cap` the
+    bounding cap whose candidates the database indexes find."""
+
+    region: Footprint | None = None
+    cone: Circle | None = None
+    intersect: str = "overlaps"
+
+    def __post_init__(self) -> None:
+        if (self.region is None) == (self.cone is None):
+            raise _invalid("region", "a sky query is a region or a cone")
+        object.__setattr__(self, "intersect", parse_intersect(self.intersect))
+
+    @property
+    def cap(self) -> Circle:
+        """(ra, dec, radius) degrees holding the whole query shape."""
+        if self.cone is not None:
+            return self.cone
+        assert self.region is not None
+        ra, dec, radius = self.region.bounding_cap
+        return ra, dec, min(180.0, radius)
+
+    @functools.cached_property
+    def _query_pieces(self) -> tuple[_Piece, ...]:
+        if self.region is not None:
+            return _pieces(self.region)
+        assert self.cone is not None
+        ra, dec, radius = self.cone
+        return (("cap", _to_vectors([ra], [dec])[0], math.radians(radius)),)
+
+    def matches(self, footprint: Footprint | None, centre: tuple[float, float] | None) -> bool:
+        """Whether a record with this footprint (None: none) and centre (None: none) matches.
+
+        A record with a centre alone matches ``overlaps``, ``enclosed`` and ``center`` when
+        the centre lies in the query shape, and ``covers`` only when the query is a point
+        (a cone of radius 0) at that centre. ``center`` uses the stored centre (the
+        footprint's own centre when none is stored).
+        """
+        mode = self.intersect
+        if mode == "overlaps" and self.cone is not None:
+            return matches_cone(footprint, centre, *self.cone)
+        query = self._query_pieces
+        if mode == "center" or footprint is None:
+            point = centre if centre is not None else (
+                footprint.centre if footprint is not None else None)
+            if point is None:
+                return False
+            dot = ("cap", _to_vectors([point[0]], [point[1]])[0], 0.0)
+            if mode == "covers":
+                return all(_piece_holds(dot, q) for q in query)
+            return any(_piece_holds(q, dot) for q in query)
+        shape = _pieces(footprint)
+        if mode == "overlaps":
+            return any(_piece_intersects(f, q) for f in shape for q in query)
+        if mode == "covers":
+            return all(any(_piece_holds(f, q) for f in shape) for q in query)
+        return all(any(_piece_holds(q, f) for q in query) for f in shape)  # enclosed
