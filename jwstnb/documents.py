@@ -2,8 +2,8 @@
 
 The one owner of the fields the session derives on every write, never taken from input
 (``keywords`` for text search, ``readers`` for access, ``program``, ``skyRegion`` and
-``skyCells`` for the sky), of the collection's ``$jsonSchema`` validator, and of
-:func:`stored_document`. Pure: no I/O.
+``skyCells`` for the sky, ``emMin``/``emMax`` for wavelength), of the collection's
+``$jsonSchema`` validator, and of :func:`stored_document`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "DERIVED_FIELDS",
     "DERIVED_INPUTS",
     "TRANSITIONS",
+    "band_of_record",
     "derived_fields",
     "keywords_for",
     "program_of_record",
@@ -138,12 +139,33 @@ def sky_cells(doc: Mapping[str, Any]) -> list[int]:
     return sky.record_cells(footprint, centre)
 
 
+def band_of_record(doc: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """``(emMin, emMax)`` in microns: the band of the record's optical elements (its filter,
+    grating/filter pair...) as :mod:`jwstnb.naming` knows them (``naming.band``), else
+    ``(None, None)``. The ``wavelength`` criterion tests these."""
+    from jwstnb import naming
+
+    band = getattr(naming, "band", None)
+    optics = _get(doc, ("imageInfo", "filter"))
+    if band is None or not isinstance(optics, str) or not optics.strip():
+        return None, None
+    try:
+        found = band(optics)
+    except (ValueError, TypeError, KeyError):
+        return None, None
+    if not found:
+        return None, None
+    low, high = (float(v) for v in found)
+    return (low, high) if 0 <= low <= high else (None, None)
+
+
 def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The fields the session derives for a stored (camelCase) document, never taken as given.
 
     ``keywords`` (text search), ``readers`` (access), ``program`` (five digits),
-    ``skyRegion`` (GeoJSON for position search) and ``skyCells`` (its HEALPix cells, the
-    position index SecantusDB reads). Restore and every write recompute them.
+    ``skyRegion`` (GeoJSON for position search), ``skyCells`` (its HEALPix cells, the
+    position index SecantusDB reads) and ``emMin``/``emMax`` (the band, microns). Restore
+    and every write recompute them.
     """
     return {
         "keywords": keywords_for(doc),
@@ -152,10 +174,11 @@ def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "program": program_of_record(doc),
         **_sky_fields(doc),
+        **dict(zip(("emMin", "emMax"), band_of_record(doc), strict=True)),
     }
 
 
-DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells")
+DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells", "emMin", "emMax")
 
 
 def session_validator() -> dict[str, Any]:
@@ -172,6 +195,8 @@ def session_validator() -> dict[str, Any]:
     schema["properties"]["program"] = {"bsonType": ["string", "null"], "pattern": r"^\d{5}$"}
     schema["properties"]["skyRegion"] = {"bsonType": ["object", "null"]}
     schema["properties"]["skyCells"] = {"bsonType": "array", "items": {"bsonType": ["int", "long"]}}
+    for name in ("emMin", "emMax"):
+        schema["properties"][name] = {"bsonType": ["double", "int", "null"], "minimum": 0}
     schema["required"] = list(dict.fromkeys([*schema.get("required", []), "keywords", "readers"]))
     return validator
 

@@ -276,9 +276,9 @@ def test_regions_from_regions_objects_vertices_and_stcs_agree() -> None:
     as_text = sky.parse_region("POLYGON ICRS 151.7 -40.5 151.8 -40.5 151.8 -40.4")
     as_list = sky.parse_region(vertices)
     as_quantities = sky.parse_region([(ra * u.deg, dec * u.deg) for ra, dec in vertices])
-    as_skycoord = sky.parse_region(SkyCoord(*zip(*vertices, strict=True), unit="deg"))
-    as_regions = sky.parse_region(PolygonSkyRegion(SkyCoord(*zip(*vertices, strict=True),
-                                                            unit="deg")))
+    ras, decs = [v[0] for v in vertices], [v[1] for v in vertices]
+    as_skycoord = sky.parse_region(SkyCoord(ras, decs, unit="deg"))
+    as_regions = sky.parse_region(PolygonSkyRegion(SkyCoord(ras, decs, unit="deg")))
     assert as_text == as_list == as_quantities == as_regions
     assert np.allclose(as_skycoord.polygons[0], as_text.polygons[0])
     circle = sky.parse_region(CircleSkyRegion(SkyCoord(10, 20, unit="deg"), 5 * u.arcmin))

@@ -28,8 +28,10 @@ from jwstnb.session.planners.pipelines import (
     neighbours_pipelines,
     page_hint,
     page_pipeline,
+    records_by_id_pipeline,
     sky_candidates_pipeline,
     statistics_pipeline,
+    targets_candidates_pipeline,
 )
 
 __all__ = ["Planner", "Read"]
@@ -114,6 +116,20 @@ class Planner:
         """A cone's candidates (ids, centres, footprints) that meet every other criterion;
         the session tests each exactly and hands the result to :meth:`sky_test`."""
         pipeline, plan = sky_candidates_pipeline(criteria, scope)
+        return self._read(pipeline, plan)
+
+    def target_candidates(
+        self, criteria: Criteria, scope: Scope, cones: Sequence[tuple[float, float, float]]
+    ) -> Read:
+        """One read of the candidates of a whole target list (``cones``: (ra, dec, radius)
+        degrees) meeting every other criterion: here one GeoJSON MultiPolygon of the cones
+        on the ``2dsphere`` index."""
+        pipeline, plan = targets_candidates_pipeline(criteria, scope, cones)
+        return self._read(pipeline, plan)
+
+    def records_by_id(self, ids: Sequence[Any], criteria: Criteria, scope: Scope) -> Read:
+        """The records with these ids that meet ``criteria`` (a target list's matches)."""
+        pipeline, plan = records_by_id_pipeline(ids, criteria, scope)
         return self._read(pipeline, plan)
 
     def sky_test(self, inside: Sequence[Any], outside: Sequence[Any]) -> SkyTest:

@@ -29,6 +29,7 @@ from jwstnb.session.planners.pipelines import (
     SkyTest,
     page_pipeline,
     sky_candidates_pipeline,
+    targets_candidates_pipeline,
     windowed,
 )
 
@@ -73,6 +74,13 @@ class SecantusPlanner(Planner):
         pipeline, plan = sky_candidates_pipeline(criteria, scope, sky_cells=True)
         return self._read(pipeline, plan)
 
+    def target_candidates(
+        self, criteria: Criteria, scope: Scope, cones: Sequence[tuple[float, float, float]]
+    ) -> Read:
+        """A target list's candidates from the cells of all its cones (one ``$in``)."""
+        pipeline, plan = targets_candidates_pipeline(criteria, scope, cones, sky_cells=True)
+        return self._read(pipeline, plan)
+
     def sky_test(self, inside: Sequence[Any], outside: Sequence[Any]) -> SkyTest:
         if len(inside) <= ID_LEAD_LIMIT:
             return SkyTest(matches=tuple(inside), outside=tuple(outside))
@@ -81,7 +89,7 @@ class SecantusPlanner(Planner):
     def page(self, criteria: Criteria, scope: Scope, sky: SkyTest | None) -> Iterator[Read]:
         final = self.page_read(criteria, scope, sky)
         learns = windowed(criteria) and final.plan.broad and criteria.page == 1
-        if windowed(criteria) and criteria.position is None:  # a cone reads its few cells
+        if windowed(criteria) and criteria.sky_query is None:  # a sky search reads its cells
             budget: int | None = WINDOW_RECORDS
             if final.plan.broad:  # unbounded until the upload rate is known
                 budget = BROAD_WINDOW_RECORDS if self.upload_rate else None
