@@ -26,6 +26,7 @@ __all__ = [
     "CountsLike",
     "LineageSession",
     "SearchSession",
+    "TargetSession",
     "WidgetStorage",
     "error_text",
     "is_fits_key",
@@ -45,6 +46,16 @@ class CountsLike(Protocol):
 
     total: int
     facets: Mapping[str, Mapping[str, int]]
+
+
+@runtime_checkable
+class TargetSession(Protocol):
+    """What the SearchPanel's target list asks of a session (``Session.search_targets``):
+    one astropy Table of every match of every target, ``target_index`` first."""
+
+    def search_targets(
+        self, targets: Any, radius: Any = 0.0, *, intersect: str = "overlaps", **criteria: Any
+    ) -> Any: ...
 
 
 @runtime_checkable
