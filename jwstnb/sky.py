@@ -232,11 +232,16 @@ class Footprint:
             if sep <= c_r + radius:
                 return True
         point = _to_vectors([ra], [dec])[0]
-        for ring in self.polygons:
-            xyz = _oriented(ring)
+        for xyz in self._oriented_rings:
             if _contains(xyz, point) or _boundary_distance(xyz, point) <= math.radians(radius):
                 return True
         return False
+
+    @functools.cached_property
+    def _oriented_rings(self) -> tuple[Vectors, ...]:
+        """Each polygon's unit vectors, counter-clockwise (computed once per footprint: the
+        stored footprints are read once and tested against many cones)."""
+        return tuple(_oriented(ring) for ring in self.polygons)
 
 
 def _ring(polygon: Iterable[Sequence[Any]]) -> Ring:
@@ -1187,7 +1192,7 @@ _Piece = tuple[str, Any, float]
 
 @functools.lru_cache(maxsize=256)
 def _pieces(footprint: Footprint) -> tuple[_Piece, ...]:
-    out: list[_Piece] = [("poly", _oriented(ring), 0.0) for ring in footprint.polygons]
+    out: list[_Piece] = [("poly", xyz, 0.0) for xyz in footprint._oriented_rings]
     for ra, dec, radius in footprint.circles:
         out.append(("cap", _to_vectors([ra], [dec])[0], math.radians(radius)))
     return tuple(out)

@@ -50,7 +50,7 @@ class Explain(Reads):
             cones = [(ra, dec, cone.radius) for ra, dec in self._target_list(targets)]
             arguments.pop("intersect", None)
             read = planner.target_candidates(
-                Criteria.model_validate(arguments), self._scope, cones)
+                Criteria.model_validate(arguments), self._scope, cones)[0]
         elif operation == "lineage":
             read = planner.lineage(arguments["observation_base_id"], self._scope)
         elif operation == "statistics":

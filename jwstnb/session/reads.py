@@ -226,7 +226,8 @@ class Reads(SessionBase):
         keyword arguments are :meth:`search`'s criteria (no position or region).
 
         One query plan for all targets: one index-led read of the candidates of every cone
-        together, an exact test per nearby target, one read of the matching records. Each
+        together (on SecantusDB in batches of cells, the same plan each), an exact test per
+        nearby target, one read of the matching records. Each
         target's rows are what ``search(position=target, radius=radius, ...)`` finds (all
         its pages), newest upload first; a record near two targets appears under each.
         """
@@ -240,7 +241,13 @@ class Reads(SessionBase):
                                                "intersect": intersect})
         positions = self._target_list(targets)
         cones = [(ra, dec, cone_radius.radius) for ra, dec in positions]
-        docs = self._run(self.planner.target_candidates(valid, self._scope, cones))
+        docs: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for read in self.planner.target_candidates(valid, self._scope, cones):
+            for doc in self._run(read):
+                if doc["_id"] not in seen:  # a record in two batches' cells comes once
+                    seen.add(doc["_id"])
+                    docs.append(doc)
         pairs = _target_matches(docs, cones, cone_radius.intersect)
         ids = list(dict.fromkeys(doc_id for _, doc_id in pairs))
         records: dict[Any, JwstDataModel] = {}

@@ -15,6 +15,7 @@ from jwstnb.access import Scope
 from jwstnb.criteria import Criteria
 from jwstnb.documents import band_of_record, derived_fields, session_validator
 from jwstnb.errors import ValidationError
+from jwstnb.session.planners import secantus
 from jwstnb.session.planners.mongodb import MongoDBPlanner
 from jwstnb.session.planners.pipelines import (
     CALIB_LEVELS,
@@ -130,15 +131,19 @@ def test_a_region_leads_with_the_cone_indexes(scope: Scope) -> None:
 def test_a_target_list_is_one_read_of_one_index(scope: Scope) -> None:
     cones = [(10.0, 20.0, 0.01), (359.99, 0.0, 0.01), (45.0, 89.99, 0.01)]
     criteria = Criteria(instrument="NIRCAM")
-    mongo = MongoDBPlanner().target_candidates(criteria, scope, cones)
+    (mongo,) = MongoDBPlanner().target_candidates(criteria, scope, cones)
     geometry = mongo.pipeline[0]["$match"]["skyRegion"]["$geoIntersects"]["$geometry"]
     assert geometry["type"] == "MultiPolygon" and len(geometry["coordinates"]) >= 3
     assert mongo.hint == {"skyRegion": "2dsphere"}
     assert {"$match": {"imageInfo.instrument": {"$in": ["NIRCAM", "nircam"]}}} in (
         mongo.pipeline)
-    secantus = SecantusPlanner().target_candidates(criteria, scope, cones)
-    cells = secantus.pipeline[0]["$match"]["skyCells"]["$in"]
-    assert cells == sorted(set(cells)) and secantus.hint is None
+    many = [(i * 1.7 % 360.0, (i * 0.37) % 80.0, 0.01) for i in range(200)]
+    batches = SecantusPlanner().target_candidates(criteria, scope, many)
+    assert len(batches) > 1
+    cells = [c for read in batches for c in read.pipeline[0]["$match"]["skyCells"]["$in"]]
+    assert cells == sorted(set(cells)) and all(read.hint is None for read in batches)
+    assert all(len(read.pipeline[0]["$match"]["skyCells"]["$in"]) <= secantus.CELL_BATCH
+               for read in batches)
     with pytest.raises(ValidationError, match="position"):
         targets_candidates_pipeline(Criteria(position=(1, 2)), scope, cones)
 

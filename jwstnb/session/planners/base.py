@@ -120,12 +120,12 @@ class Planner:
 
     def target_candidates(
         self, criteria: Criteria, scope: Scope, cones: Sequence[tuple[float, float, float]]
-    ) -> Read:
-        """One read of the candidates of a whole target list (``cones``: (ra, dec, radius)
-        degrees) meeting every other criterion: here one GeoJSON MultiPolygon of the cones
-        on the ``2dsphere`` index."""
+    ) -> list[Read]:
+        """The reads of the candidates of a whole target list (``cones``: (ra, dec, radius)
+        degrees) meeting every other criterion, one plan for all targets: here one read, a
+        GeoJSON MultiPolygon of the cones on the ``2dsphere`` index."""
         pipeline, plan = targets_candidates_pipeline(criteria, scope, cones)
-        return self._read(pipeline, plan)
+        return [self._read(pipeline, plan)]
 
     def records_by_id(self, ids: Sequence[Any], criteria: Criteria, scope: Scope) -> Read:
         """The records with these ids that meet ``criteria`` (a target list's matches)."""

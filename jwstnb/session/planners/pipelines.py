@@ -438,15 +438,15 @@ def targets_candidates_pipeline(
     scope: Scope,
     cones: Sequence[tuple[float, float, float]],
     *,
-    sky_cells: bool = False,
+    cells: Sequence[int] | None = None,
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
     """Ids, centres and footprints of every record near any of ``cones`` ((ra, dec, radius)
-    degrees) that meets ``criteria`` in ``scope``: ONE read for a whole target list.
+    degrees) that meets ``criteria`` in ``scope``: one read for a whole target list.
 
-    It leads with one index lookup for all the cones: their HEALPix cells together
-    (``skyCells $in``, ``sky_cells``), or one GeoJSON MultiPolygon holding every cone
-    (``skyRegion $geoIntersects``). The session tests each candidate against each nearby
-    target exactly (:meth:`jwstnb.sky.SkyQuery.matches`).
+    It leads with one index lookup for all the cones: one GeoJSON MultiPolygon holding every
+    cone (``skyRegion $geoIntersects``), or, given ``cells`` (:func:`target_cells`, or a
+    batch of them), those HEALPix cells (``skyCells $in``). The session tests each candidate
+    against each nearby target exactly (:meth:`jwstnb.sky.SkyQuery.matches`).
     """
     if criteria.sky_query is not None:
         raise invalid("position", "a target list brings its own positions: give no position "
@@ -454,11 +454,8 @@ def targets_candidates_pipeline(
     if not cones:
         raise invalid("targets", "give at least one target")
     plan = match_plan(criteria, scope)
-    if sky_cells:
-        cells: set[int] = set()
-        for ra, dec, radius in cones:
-            cells.update(_cone_cells(ra, dec, radius))
-        lead: dict[str, Any] = {"skyCells": {"$in": sorted(cells)}}
+    if cells is not None:
+        lead: dict[str, Any] = {"skyCells": {"$in": list(cells)}}
     else:
         polygons: list[Any] = []
         for ra, dec, radius in cones:
@@ -472,6 +469,14 @@ def targets_candidates_pipeline(
     project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
     return [*stages, {"$project": project}], SearchPlan(
         stages, lead_index(field_name), hint_required=False)
+
+
+def target_cells(cones: Sequence[tuple[float, float, float]]) -> list[int]:
+    """Every cell id that finds a record overlapping one of ``cones``, sorted, once each."""
+    cells: set[int] = set()
+    for ra, dec, radius in cones:
+        cells.update(_cone_cells(ra, dec, radius))
+    return sorted(cells)
 
 
 def records_by_id_pipeline(
