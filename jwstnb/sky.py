@@ -663,6 +663,19 @@ def _orders(ra: float, dec: float, radius: float, limit: int) -> list[list[int]]
     return levels
 
 
+def _small_cap_orders(ra: float, dec: float, radius: float) -> list[list[int]] | None:
+    """:func:`_orders` for a cap that touches at most CELLS_PER_CONE cells at CELL_ORDER,
+    from ONE pixel search: a coarser cell overlaps the cap exactly when one of its children
+    does, so each coarser level is the finer one's parents. None for a bigger cap."""
+    if radius >= _WHOLE_SKY:
+        return None
+    finest = _cap_pixels(CELL_ORDER, ra, dec, radius)
+    if len(finest) > CELLS_PER_CONE:
+        return None
+    return [sorted({p >> 2 * (CELL_ORDER - order) for p in finest})
+            for order in range(CELL_ORDER + 1)]
+
+
 def _bounding_cap(footprint: Footprint) -> tuple[float, float, float]:
     """A cap (ra, dec, radius) holding the whole footprint (``Footprint.bounding_cap``)."""
     import numpy as np
@@ -707,7 +720,8 @@ def cone_cells(ra: float, dec: float, radius: float) -> list[int]:
     GeoJSON and :func:`matches_cone` decide exactly)."""
     ra_deg, dec_deg = _vertex(ra, dec, "position")
     padded = min(180.0, parse_radius(radius) + CONE_PAD)
-    levels = _orders(ra_deg, dec_deg, padded, CELLS_PER_CONE)
+    levels = _small_cap_orders(ra_deg, dec_deg, padded) or _orders(
+        ra_deg, dec_deg, padded, CELLS_PER_CONE)
     finest = len(levels) - 1
     # Records filed at a finer order than this are found by their parent tags.
     ids = [-_uniq(finest, p) for p in levels[-1]] if finest < CELL_ORDER else []

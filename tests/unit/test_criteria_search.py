@@ -21,9 +21,11 @@ from jwstnb.session.planners.pipelines import (
     CALIB_LEVELS,
     EXCLUSIONS,
     match_plan,
+    target_cells,
     targets_candidates_pipeline,
 )
 from jwstnb.session.planners.secantus import SecantusPlanner
+from jwstnb.sky import CELL_ORDER
 
 SCOPES = [Scope("anonymous"), Scope("user", "alice"), Scope("admin")]
 AUG_9 = datetime(2022, 8, 9, tzinfo=UTC)
@@ -140,10 +142,15 @@ def test_a_target_list_is_one_read_of_one_index(scope: Scope) -> None:
     many = [(i * 1.7 % 360.0, (i * 0.37) % 80.0, 0.01) for i in range(200)]
     batches = SecantusPlanner().target_candidates(criteria, scope, many)
     assert len(batches) > 1
-    cells = [c for read in batches for c in read.pipeline[0]["$match"]["skyCells"]["$in"]]
-    assert cells == sorted(set(cells)) and all(read.hint is None for read in batches)
-    assert all(len(read.pipeline[0]["$match"]["skyCells"]["$in"]) <= secantus.CELL_BATCH
-               for read in batches)
+    looked_up = [read.pipeline[0]["$match"]["skyCells"]["$in"] for read in batches]
+    cells = [c for batch in looked_up for c in batch]
+    assert sorted(cells) == target_cells(many) and len(cells) == len(set(cells))
+    assert all(read.hint is None for read in batches)
+    finest = 4 * 4**CELL_ORDER  # finest-order cells hold most records: small batches
+    for batch in looked_up:
+        fine = all(c >= finest for c in batch)
+        limit = secantus.CELL_BATCH if fine else secantus.COARSE_CELL_BATCH
+        assert len(batch) <= limit and (fine or all(0 <= c < finest for c in batch))
     with pytest.raises(ValidationError, match="position"):
         targets_candidates_pipeline(Criteria(position=(1, 2)), scope, cones)
 

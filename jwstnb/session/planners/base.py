@@ -28,7 +28,6 @@ from jwstnb.session.planners.pipelines import (
     neighbours_pipelines,
     page_hint,
     page_pipeline,
-    records_by_id_pipeline,
     sky_candidates_pipeline,
     statistics_pipeline,
     targets_candidates_pipeline,
@@ -126,11 +125,6 @@ class Planner:
         GeoJSON MultiPolygon of the cones on the ``2dsphere`` index."""
         pipeline, plan = targets_candidates_pipeline(criteria, scope, cones)
         return [self._read(pipeline, plan)]
-
-    def records_by_id(self, ids: Sequence[Any], criteria: Criteria, scope: Scope) -> Read:
-        """The records with these ids that meet ``criteria`` (a target list's matches)."""
-        pipeline, plan = records_by_id_pipeline(ids, criteria, scope)
-        return self._read(pipeline, plan)
 
     def sky_test(self, inside: Sequence[Any], outside: Sequence[Any]) -> SkyTest:
         """How the page and counts use the exact test: leave the candidates outside out."""

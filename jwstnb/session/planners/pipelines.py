@@ -440,8 +440,8 @@ def targets_candidates_pipeline(
     *,
     cells: Sequence[int] | None = None,
 ) -> tuple[list[dict[str, Any]], SearchPlan]:
-    """Ids, centres and footprints of every record near any of ``cones`` ((ra, dec, radius)
-    degrees) that meets ``criteria`` in ``scope``: one read for a whole target list.
+    """Every record near any of ``cones`` ((ra, dec, radius) degrees) that meets
+    ``criteria`` in ``scope`` (derived fields left out): one read for a whole target list.
 
     It leads with one index lookup for all the cones: one GeoJSON MultiPolygon holding every
     cone (``skyRegion $geoIntersects``), or, given ``cells`` (:func:`target_cells`, or a
@@ -466,9 +466,9 @@ def targets_candidates_pipeline(
         lead = {"skyRegion": {"$geoIntersects": {"$geometry": geometry}}}
     (field_name,) = lead
     stages = ({"$match": lead}, *plan.stages)
-    project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
-    return [*stages, {"$project": project}], SearchPlan(
-        stages, lead_index(field_name), hint_required=False)
+    # Whole records: a small cone's cells hold little more than its matches, so reading
+    # them here saves a second read of the matches by id.
+    return [*stages, _HIDE], SearchPlan(stages, lead_index(field_name), hint_required=False)
 
 
 def target_cells(cones: Sequence[tuple[float, float, float]]) -> list[int]:
@@ -477,17 +477,6 @@ def target_cells(cones: Sequence[tuple[float, float, float]]) -> list[int]:
     for ra, dec, radius in cones:
         cells.update(_cone_cells(ra, dec, radius))
     return sorted(cells)
-
-
-def records_by_id_pipeline(
-    ids: Sequence[Any], criteria: Criteria, scope: Scope
-) -> tuple[list[dict[str, Any]], SearchPlan]:
-    """The records with these ids that meet ``criteria`` in ``scope`` (the matches of a
-    target list, read once), newest upload first."""
-    plan = match_plan(criteria, scope)
-    stages = ({"$match": {"_id": {"$in": list(ids)}}}, *plan.stages)
-    pipeline = [*stages, {"$sort": {"uploadDate": -1, "_id": -1}}, _HIDE]
-    return pipeline, SearchPlan(stages, lead_index("_id"), hint_required=False)
 
 
 def lineage_pipeline(

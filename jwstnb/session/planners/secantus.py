@@ -52,9 +52,13 @@ BROAD_WINDOW_RECORDS = 5000
 # command); beyond, its cells lead again, the exact test's misses left out.
 ID_LEAD_LIMIT = 200_000
 # Its `$in` lookups on a multikey index cost more than linearly in the list's length
-# (measured, 3,000 records: 676 cells at once 2.6 s, in batches of 50 0.16 s in all), so a
-# target list's cells go in batches of this many.
-CELL_BATCH = 64
+# (measured, 3,000 records: 676 cells at once 2.6 s, in batches of 50 0.16 s in all; 10,000
+# records, 733 cells: batches of 8 252 ms, 16 192 ms, 32 217 ms, 64 322 ms), so a target
+# list's cells go in batches of this many.
+CELL_BATCH = 16
+# Cells coarser than the finest order file only footprints too large for finer cells (few
+# records): their lookups answer little, so they go in batches of this many.
+COARSE_CELL_BATCH = 256
 
 
 class SecantusPlanner(Planner):
@@ -85,13 +89,21 @@ class SecantusPlanner(Planner):
         self, criteria: Criteria, scope: Scope, cones: Sequence[tuple[float, float, float]]
     ) -> list[Read]:
         """A target list's candidates from the cells of all its cones, in batches of
-        CELL_BATCH cells (the same plan each: ``skyCells`` IXSCAN)."""
+        CELL_BATCH cells at the finest order and COARSE_CELL_BATCH coarser (the same plan
+        each: ``skyCells`` IXSCAN)."""
+        from jwstnb.sky import CELL_ORDER
+
         cells = target_cells(cones)
+        finest = 4 * 4**CELL_ORDER
+        # Cells coarser than the finest hold only large footprints (few): bigger batches.
+        busy = [c for c in cells if c < 0 or c >= finest]
+        quiet = [c for c in cells if 0 <= c < finest]
         reads = []
-        for start in range(0, len(cells), CELL_BATCH):
-            pipeline, plan = targets_candidates_pipeline(
-                criteria, scope, cones, cells=cells[start:start + CELL_BATCH])
-            reads.append(self._read(pipeline, plan))
+        for group, size in ((busy, CELL_BATCH), (quiet, COARSE_CELL_BATCH)):
+            for start in range(0, len(group), size):
+                pipeline, plan = targets_candidates_pipeline(
+                    criteria, scope, cones, cells=group[start:start + size])
+                reads.append(self._read(pipeline, plan))
         return reads
 
     def sky_test(self, inside: Sequence[Any], outside: Sequence[Any]) -> SkyTest:
