@@ -231,11 +231,25 @@ class Footprint:
                 math.radians(c_ra), math.radians(c_dec), math.radians(ra), math.radians(dec))))
             if sep <= c_r + radius:
                 return True
-        point = _to_vectors([ra], [dec])[0]
-        for xyz in self._oriented_rings:
-            if _contains(xyz, point) or _boundary_distance(xyz, point) <= math.radians(radius):
+        point = _unit_vector(ra, dec)
+        for xyz, prepared in self._prepared_rings:
+            inside = _contains(xyz, point) if prepared is None else _contains_prepared(
+                prepared, point)
+            if inside or _boundary_distance(xyz, point) <= math.radians(radius):
                 return True
         return False
+
+    @functools.cached_property
+    def _prepared_rings(self) -> tuple[tuple[Vectors, Any], ...]:
+        """Each oriented ring with its gnomonic plane and planar path (None when it does
+        not fit one hemisphere's plane), built once per footprint."""
+        from matplotlib.path import Path
+
+        out = []
+        for xyz in self._oriented_rings:
+            plane = _gnomonic(xyz)
+            out.append((xyz, None if plane is None else (Path(plane[0]), plane[1])))
+        return tuple(out)
 
     @functools.cached_property
     def _oriented_rings(self) -> tuple[Vectors, ...]:
@@ -352,6 +366,24 @@ def _contains(xyz: Vectors, point: Vectors) -> bool:
         return False
     target = point / height
     return bool(Path(flat).contains_point((float(target @ east), float(target @ north))))
+
+
+def _unit_vector(ra: float, dec: float) -> Vectors:
+    """The unit vector of one (ra, dec) in degrees (what ``_to_vectors`` gives, for one)."""
+    import numpy as np
+
+    r, d = math.radians(ra), math.radians(dec)
+    return np.array([math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)])
+
+
+def _contains_prepared(prepared: Any, point: Vectors) -> bool:
+    """:func:`_contains` with the ring's plane and path already built."""
+    path, (mean, east, north) = prepared
+    height = float(point @ mean)
+    if height <= 0.0:
+        return False
+    target = point / height
+    return bool(path.contains_point((float(target @ east), float(target @ north))))
 
 
 def _is_convex(xyz: Vectors) -> bool:
