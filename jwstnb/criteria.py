@@ -16,12 +16,15 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus
+
+if TYPE_CHECKING:
+    from jwstnb.sky import SkyQuery
 
 __all__ = [
     "FACETS",
@@ -414,7 +417,7 @@ class Criteria(BaseModel):
         return self
 
     @property
-    def sky_query(self) -> Any:
+    def sky_query(self) -> SkyQuery | None:
         """The sky part of the search as a :class:`jwstnb.sky.SkyQuery` (a region or a cone
         with the intersect mode), or None without one."""
         if self.region is None and self.position is None:

@@ -45,9 +45,10 @@ class Explain(Reads):
         elif operation == "targets":
             arguments = dict(arguments)
             targets = arguments.pop("targets", None)
-            cone = Criteria.model_validate({"position": (0.0, 0.0),
-                                            "radius": arguments.pop("radius", 0.0)})
-            cones = [(ra, dec, cone.radius) for ra, dec in self._target_list(targets)]
+            from jwstnb.sky import parse_radius
+
+            radius = parse_radius(arguments.pop("radius", 0.0))
+            cones = [(ra, dec, radius) for ra, dec in self._target_list(targets)]
             arguments.pop("intersect", None)
             read = planner.target_candidates(
                 Criteria.model_validate(arguments), self._scope, cones)[0]

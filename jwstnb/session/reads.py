@@ -237,10 +237,12 @@ class Reads(SessionBase):
         if valid.sky_query is not None:
             raise invalid("position", "search_targets takes the positions from targets: give "
                           "no position or region")
-        cone_radius = Criteria.model_validate({"position": (0.0, 0.0), "radius": radius,
-                                               "intersect": intersect})
+        from jwstnb import sky
+
+        cone_radius = sky.parse_radius(0.0 if radius is None else radius)
+        mode = sky.parse_intersect(intersect)
         positions = self._target_list(targets)
-        cones = [(ra, dec, cone_radius.radius) for ra, dec in positions]
+        cones = [(ra, dec, cone_radius) for ra, dec in positions]
         docs: list[dict[str, Any]] = []
         seen: set[Any] = set()
         for read in self.planner.target_candidates(valid, self._scope, cones):
@@ -248,7 +250,7 @@ class Reads(SessionBase):
                 if doc["_id"] not in seen:  # a record in two batches' cells comes once
                     seen.add(doc["_id"])
                     docs.append(doc)
-        pairs = _target_matches(docs, cones, cone_radius.intersect)
+        pairs = _target_matches(docs, cones, mode)
         matched = {doc_id for _, doc_id in pairs}
         records = {r.id: r for r in self._models([d for d in docs if d["_id"] in matched], [])}
         # Newest upload first within a target, ties on the id: a single search's order.
@@ -269,9 +271,11 @@ class Reads(SessionBase):
         def one(value: Any) -> tuple[float, float]:
             try:
                 return sky.parse_position(value)
-            except ValueError:
+            except ValueError as exc:
                 if not isinstance(value, str):
-                    raise
+                    raise invalid("targets", f"a target is a position or a name "
+                                  f"({str(exc).removeprefix('position ')})",
+                                  repr(value)[:200]) from None
             coord = sky.resolve(value, self)
             return float(coord.ra.deg), float(coord.dec.deg)
 
