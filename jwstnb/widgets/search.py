@@ -372,9 +372,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
                 [self.text_input, self.position_input, self.radius_input, self.radius_unit],
                 layout=row,
             ),
-            widgets.HBox([self.region_input, self.intersect_input], layout=row),
             facet_grid,
-            widgets.HBox([*self.range_inputs.values(), self.calib_input], layout=row),
             widgets.HBox(
                 [
                     widgets.Label("Tags"), self.tags_input, self.date_from_input,
@@ -388,11 +386,20 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             widgets.HBox([self.prev_button, self.page_label, self.next_button]),
             details,
             self.viewer_box,
+        ]
+        # Region, ranges and the target list: folded under one title until opened, so the
+        # page and the details keep their place on a laptop screen.
+        self.more_box = widgets.Accordion(children=[widgets.VBox([
+            widgets.HBox([self.region_input, self.intersect_input], layout=row),
+            widgets.HBox([*self.range_inputs.values(), self.calib_input], layout=row),
             widgets.HBox([self.targets_input, widgets.VBox([self.targets_upload,
                                                             self.targets_button])],
                          layout=row),
             self.targets_output,
-        ]
+        ])], selected_index=None)
+        self.more_box.set_title(0, "Region, ranges, target list")
+        self.more_box.add_class("jwstnb-more")
+        self.children = [*self.children[:3], self.more_box, *self.children[3:]]
         # sky=True: a SkyView of the page's footprints; a click selects the row, a dragged
         # box becomes the position filter.
         self.sky_view: Any = None
@@ -402,7 +409,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             self.sky_view = SkyView(self.session, search_on_region=False)
             self.sky_view.on_select(lambda rid: self.select(rid) if rid else None)
             self.sky_view.on_region(lambda ra, dec, r: self.set_position(ra, dec, r))
-            self.children = [*self.children[:6], self.sky_view, *self.children[6:]]
+            self.children = [*self.children[:5], self.sky_view, *self.children[5:]]
 
         self.text_input.observe(self._on_typing, "value")
         self.position_input.observe(self._on_typing, "value")
