@@ -18,7 +18,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[local,s3,jupyter]"
+	$(BIN)/python -m pip install --quiet -e ".[local,s3,jupyter,service]"
 	touch $@
 
 # Browser tests need Debian's Chromium; install it when we may (root), else say so.

@@ -39,8 +39,9 @@ _LAZY = {
 }
 _SUBMODULES = {
     "access", "backup", "cli", "config", "criteria", "documents", "errors", "imaging", "ingest",
-    "keys", "lineage", "localdb", "magics", "naming", "processing", "records", "samples", "schema",
-    "server", "session", "sky", "storage", "widgets",
+    "service",
+    "interop", "keys", "lineage", "localdb", "magics", "naming", "processing", "records", "samp",
+    "samples", "schema", "server", "session", "sky", "storage", "viz", "widgets",
 }
 
 __all__ = [

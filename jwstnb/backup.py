@@ -78,7 +78,10 @@ def _problem(number: int, doc: Any) -> str | None:
         return f"line {number}: not a record with an _id"
     bad = _operator_key(doc)
     if bad is not None:
-        return f"line {number}: {bad}: field names may not start with '$' or contain '.'"
+        return (
+            f"line {number}: {bad}: field names may not start with '$' or contain '.' (dots "
+            "only inside metadata, whose keys may be file names)"
+        )
     try:
         JwstDataModel.from_document(doc)
     except ValidationError as exc:
@@ -88,18 +91,20 @@ def _problem(number: int, doc: Any) -> str | None:
     return None
 
 
-def _operator_key(value: Any, path: str = "") -> str | None:
+def _operator_key(value: Any, path: str = "", dots: bool = False) -> str | None:
+    """The first key that could act as an operator (``$...``) or, outside ``metadata``
+    (free-form: an association's member file names are keys there), a path (``a.b``)."""
     if isinstance(value, Mapping):
         for key, inner in value.items():
             name = f"{path}.{key}" if path else str(key)
-            if not isinstance(key, str) or key.startswith("$") or "." in key:
+            if not isinstance(key, str) or key.startswith("$") or ("." in key and not dots):
                 return name
-            found = _operator_key(inner, name)
+            found = _operator_key(inner, name, dots or name == "metadata")
             if found:
                 return found
     elif isinstance(value, list):
         for i, inner in enumerate(value):
-            found = _operator_key(inner, f"{path}[{i}]")
+            found = _operator_key(inner, f"{path}[{i}]", dots)
             if found:
                 return found
     return None

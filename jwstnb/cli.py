@@ -5,9 +5,12 @@
     jwstnb scan URL [--mount NAME]    import every file under a storage URL
     jwstnb import-mast FILE           import saved MAST observation/product rows (JSON)
     jwstnb export URL / restore URL   back up / restore the collection (extended JSON lines)
+    jwstnb asn GROUP --kind image3 [-o FILE]    write a pipeline association of a group
     jwstnb table OUT [--region ...]   write what a search (or a --targets list) finds to a table
     jwstnb db start|stop|status|reset-password    the embedded local database
     jwstnb doctor                     check Python, packages, database and storage; say what to fix
+    jwstnb serve [--certfile ...]     run the archive service for a team (docs/deploy.md)
+    jwstnb token add|list|revoke USER the service's bearer tokens (a new one is printed once)
 
 Global options (before or after the command): ``--uri`` (the database, else
 ``JWSTNB_MONGO_URI``, else the embedded local database), ``--storage`` (else
@@ -479,6 +482,22 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_asn(args: argparse.Namespace) -> int:
+    """Write the association of a group's files (``Lineage.to_asn``) as the pipeline's JSON."""
+    with _session(args) as session:
+        asn = session.lineage(args.group).to_asn(args.kind, optics=args.optics)
+    text = json.dumps(asn, indent=4) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    Path(args.output).write_text(text, encoding="utf-8")
+    members = sum(len(p["members"]) for p in asn["products"])
+    _out(f"wrote {args.output}: {asn['asn_type']} association of {args.group}, "
+         f"{len(asn['products'])} product(s), {members} member(s)")
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from jwstnb import backup
 
@@ -773,6 +792,59 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- archive service
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the archive service (jwstnb.service); secrets come from the environment/config."""
+    from jwstnb.service.server import run_args
+
+    return run_args(args)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Issue (printed once, on stdout), list or revoke the service's bearer tokens."""
+    from jwstnb.service.tokens import TOKENS_COLLECTION, TokenStore
+
+    with _session(args) as session:
+        return _token_action(args, TokenStore(session.client[session.database_name][
+            TOKENS_COLLECTION]))
+
+
+def _token_action(args: argparse.Namespace, store: Any) -> int:
+    if args.action == "add":
+        if not args.name and args.role != "anonymous":
+            raise SystemExit("jwstnb token add: name the user the token is for")
+        token_id, token = store.add(args.name, role=args.role, days=args.days)
+        print(f"token {token_id} for {args.name or 'anonymous'} ({args.role}), valid "
+              f"{args.days:g} days; shown once, keep it in a file only you can read:",
+              file=sys.stderr, flush=True)
+        print(token, flush=True)
+    elif args.action == "list":
+        for t in store.list(args.name):
+            state = "revoked" if t.revoked else ("expired" if t.expired else "active")
+            used = t.last_used.isoformat(timespec="seconds") if t.last_used else "never"
+            _out(f"{t.id}  {t.user or '-':20}  {t.role:9}  {state:7}  expires "
+                 f"{t.expires.isoformat(timespec='seconds')}  last used {used}")
+    else:
+        if not args.name:
+            raise SystemExit("jwstnb token revoke: name a user or a token id")
+        _out(f"revoked {store.revoke(args.name)} token(s) of {args.name}")
+    return 0
+
+
+def _service_commands(command: Any) -> None:
+    from jwstnb.service.server import build_parser as serve_options
+
+    p = command("serve", cmd_serve, "run the archive service for a team (HTTP API + tokens)")
+    serve_options(p)
+    p = command("token", cmd_token, "issue, list or revoke the archive service's tokens")
+    p.add_argument("action", choices=["add", "list", "revoke"])
+    p.add_argument("name", nargs="?", default=None, help="user (or, for revoke, a token id)")
+    p.add_argument("--role", choices=["user", "admin", "anonymous"], default="user")
+    p.add_argument("--days", type=float, default=90.0, help="lifetime of a new token (days)")
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -845,11 +917,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("restore", cmd_restore, "restore the collection from an export")
     p.add_argument("url")
 
+    from jwstnb.lineage import ASN_KINDS
+
+    p = command("asn", cmd_asn, "write a pipeline association (asn.json) of a group's files")
+    p.add_argument("group", help="the group (observationBaseId), e.g. jw02733-o001_t001_nircam")
+    p.add_argument("--kind", required=True, choices=sorted(ASN_KINDS),
+                   help="association type: level 2 (image2, spec2) or 3 (image3, coron3...)")
+    p.add_argument("--optics", default=None, help="the filter to take when the group has several")
+    p.add_argument("-o", "--output", default=None, help="file to write (default: stdout)")
+
     p = command("db", cmd_db, "the embedded local database")
     p.add_argument("action", choices=["start", "stop", "status", "reset-password"])
     p.add_argument("--json", action="store_true", help="status as JSON")
 
     command("doctor", cmd_doctor, "check Python, packages, database and storage")
+    _service_commands(command)
     return parser
 
 

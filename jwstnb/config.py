@@ -30,6 +30,7 @@ from jwstnb.errors import ConnectionFailed, InvalidStorageKey, StorageNotConfigu
 
 __all__ = [
     "CONFIG_ENV",
+    "PUBLISHER_AUTHORITY_ENV",
     "STORAGE_ENV",
     "URI_ENV",
     "URI_FILE_ENV",
@@ -41,6 +42,7 @@ __all__ = [
     "hosts",
     "load_config",
     "mount_prefix",
+    "publisher_authority",
     "redact",
     "redact_text",
     "resolve",
@@ -390,6 +392,25 @@ def add_mount(
                 f"{redact(url)} is already {where} (keys {other or '<any>'}...); use those keys "
                 "instead of mounting it twice"
             )
+    new, line = _with_mount_line(path, name, url, options)
+    try:
+        parsed = tomllib.loads(new)["storage"]["mounts"][name]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        parsed = None
+    written = parsed.get("url") if isinstance(parsed, dict) else parsed
+    if written != url:
+        raise StorageNotConfigured(
+            f"cannot add the mount to {path} automatically (its [storage] table is written in "
+            f"another form); add this line under [storage.mounts] by hand: {redact(line.strip())}"
+        )
+    _write_private(path, new)
+
+
+def _with_mount_line(
+    path: Path, name: str, url: str, options: Mapping[str, Any] | None
+) -> tuple[str, str]:
+    """The config file's text with the mount's line under ``[storage.mounts]`` (the table
+    made at the end when there is none), and that line."""
     entry = _toml_value(url)
     if options:
         pairs = [f"url = {entry}"] + [f"{k} = {_toml_value(v)}" for k, v in options.items()]
@@ -404,21 +425,10 @@ def add_mount(
     if header:
         at = header.end()
         prefix_text = text[:at] if text[:at].endswith("\n") else text[:at] + "\n"
-        new = prefix_text + line + text[at:]
-    else:
-        sep = "\n" if text and not text.endswith("\n") else ""
-        new = f"{text}{sep}\n[storage.mounts]\n{line}"
-    try:
-        parsed = tomllib.loads(new)["storage"]["mounts"][name]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError):
-        parsed = None
-    written = parsed.get("url") if isinstance(parsed, dict) else parsed
-    if written != url:
-        raise StorageNotConfigured(
-            f"cannot add the mount to {path} automatically (its [storage] table is written in "
-            f"another form); add this line under [storage.mounts] by hand: {redact(line.strip())}"
-        )
-    _write_private(path, new)
+        return prefix_text + line + text[at:], line
+    sep = "\n" if text and not text.endswith("\n") else ""
+    return f"{text}{sep}\n[storage.mounts]\n{line}", line
+
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -449,3 +459,42 @@ def configured_uri(environ: Mapping[str, str] | None = None) -> tuple[str | None
     except Exception as exc:
         return None, redact(str(exc))
 
+
+
+PUBLISHER_AUTHORITY_ENV = "JWSTNB_PUBLISHER_AUTHORITY"
+#: The IVOA authority used when none is configured: names records of this installation only.
+DEFAULT_PUBLISHER_AUTHORITY = "jwstnb.local"
+_AUTHORITY = re.compile(r"[A-Za-z0-9][\w.~*()-]{2,}")
+
+
+def publisher_authority(environ: Mapping[str, str] | None = None) -> str:
+    """The IVOA authority in ObsCore's ``obs_publisher_did`` (``ivo://{authority}/{id}``).
+
+    ``JWSTNB_PUBLISHER_AUTHORITY``, else ``authority`` in the config file's ``[publisher]``
+    table, else ``jwstnb.local``. A team that registers its archive sets its registered
+    authority here so the identifiers it hands out resolve. A malformed authority (fewer than
+    three characters, or a ``/``) is a ``ValidationError`` (a ValueError) naming the setting.
+    """
+    env = os.environ if environ is None else environ
+    value: Any = env.get(PUBLISHER_AUTHORITY_ENV)
+    origin = PUBLISHER_AUTHORITY_ENV
+    if not value:
+        try:
+            table = load_config(environ=env).get("publisher", {})
+        except ConnectionFailed:
+            table = {}
+        value = table.get("authority") if isinstance(table, dict) else None
+        origin = f"[publisher] authority in {config_path(env)}"
+    if not value:
+        return DEFAULT_PUBLISHER_AUTHORITY
+    authority = str(value).strip().removeprefix("ivo://").strip("/")
+    if not _AUTHORITY.fullmatch(authority):
+        from jwstnb.errors import invalid
+
+        raise invalid(
+            "publisher_authority",
+            f"{origin} is not an IVOA authority (at least three characters: letters, digits, "
+            "'.', '-', '_', '~'; no '/'), e.g. archive.team.org",
+            authority,
+        )
+    return authority

@@ -93,6 +93,7 @@ FACETS: dict[str, str] = {
     "target_name": "imageInfo.targetName",
     "status": "processingStatus",
     "program": "program",
+    "crds_context": "calibration.crdsContext",
 }
 
 # --- criteria ----------------------------------------------------------------------------------
@@ -350,6 +351,32 @@ def _radius(value: Any, info: ValidationInfo) -> float:
         raise _fail(info, f"must be degrees or an astropy angle from 0 to 180 ({exc})") from None
 
 
+def _contexts(value: Any, info: ValidationInfo) -> tuple[int, ...]:
+    """CRDS pipeline contexts ("jwst_1200.pmap", "jwst_1200", 1200) -> their numbers."""
+    from jwstnb.naming import context_number
+
+    values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+    if value is None:
+        return ()
+    if len(values) > MAX_VALUES:
+        raise _fail(info, f"takes at most {MAX_VALUES} values")
+    try:
+        return tuple(dict.fromkeys(context_number(v, str(info.field_name)) for v in values))
+    except ValueError:
+        raise _fail(
+            info, "must be CRDS pipeline contexts such as 'jwst_1200.pmap' or 1200"
+        ) from None
+
+
+def _context(value: Any, info: ValidationInfo) -> int | None:
+    if value is None:
+        return None
+    numbers = _contexts(value, info)
+    if len(numbers) != 1:
+        raise _fail(info, "takes one CRDS pipeline context, e.g. 'jwst_1200.pmap'")
+    return numbers[0]
+
+
 Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 When = Annotated[datetime | None, BeforeValidator(_date)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
@@ -396,6 +423,9 @@ class Criteria(BaseModel):
     is_public: Annotated[bool | None, BeforeValidator(_flag)] = None
     include_archived: Flag = False
     observation_base_id: Annotated[str | None, BeforeValidator(_optional_string)] = None
+    cal_ver: Strings = ()
+    crds_context: Annotated[tuple[int, ...], BeforeValidator(_contexts)] = ()
+    made_before_context: Annotated[int | None, BeforeValidator(_context)] = None
     page: Annotated[int, _int_in(1, MAX_PAGE)] = 1
     page_size: Annotated[int, _int_in(1, MAX_PAGE_SIZE)] = 20
     sort: Annotated[str, BeforeValidator(_sort)] = "uploadDate"

@@ -4,7 +4,7 @@
 and upserts one record per file (unique per owner + ``filePath``, so re-running it, or two
 processes running it at once, never duplicates a record). :func:`import_mast` does the same
 from MAST observation and product rows. Both finish with :func:`relink`, which recomputes
-lineage (``observationBaseId``, ``parentId``, ``derivedFrom``) over every record
+lineage (``observationBaseId``, ``parentId``, ``derivedFrom``, ``derivedRoles``) over every record
 of the programs they touched and writes only what changed.
 
 Imports are admin work: records get ``userId`` null and ``isPublic`` true.
@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 
 # Fields the scan does not compare or overwrite: lineage (relink owns it), what people
 # manage (the session keeps those on upsert), and the session's derived fields.
-_LINEAGE_FIELDS = ("observationBaseId", "parentId", "derivedFrom")
+_LINEAGE_FIELDS = ("observationBaseId", "parentId", "derivedFrom", "derivedRoles")
 _NOT_COMPARED = frozenset({
     "_id", "uploadDate", "processingStatus", "processingResults", "tags", "description",
     "sharedWith", "isPublic", "archived", "_processed", *DERIVED_FIELDS, *_LINEAGE_FIELDS,
@@ -232,11 +232,12 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
 
     Runs :func:`jwstnb.lineage.plan_lineage` over ALL import records of each program
     (processing outputs keep their own lineage) and writes only the records whose
-    ``observationBaseId`` / ``parentId`` / ``derivedFrom`` change, each update guarded by
-    the values it read. It then reads again and repeats until nothing changes, so two
-    importers finishing at once still end consistent. Returns the number of records changed.
+    ``observationBaseId`` / ``parentId`` / ``derivedFrom`` / ``derivedRoles`` change, each
+    update guarded by the values it read. It then reads again and repeats until nothing
+    changes, so two importers finishing at once still end consistent. Returns the number of
+    records changed.
     """
-    from jwstnb.lineage import LineageInput, plan_lineage
+    from jwstnb.lineage import LineageInput, asn_products_of, plan_lineage
     from jwstnb.session import LineageChange
 
     session.require_admin("recomputing lineage")
@@ -250,15 +251,12 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
             for rid, doc in docs.items():
                 meta = doc.get("metadata") or {}
                 known = group_from_key(doc.get("filePath")) or meta.get("mast_obs_id")
-                members = meta.get("asn_members") or ()
-                product = meta.get("asn_product")
                 optics = meta.get("optics")
                 inputs.append(LineageInput(
                     id=rid,
                     file_name=doc["fileName"],
                     known_group=known if isinstance(known, str) else None,
-                    asn_members=tuple(str(m) for m in members if isinstance(m, str)),
-                    asn_product=product if isinstance(product, str) else None,
+                    asn=asn_products_of(meta),
                     optics=optics if isinstance(optics, str) else None,
                 ))
             changes = []
@@ -268,9 +266,11 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
                     "observationBaseId": links.observation_base_id,
                     "parentId": links.parent_id,
                     "derivedFrom": list(links.derived_from),
+                    "derivedRoles": dict(links.derived_roles),
                 }
                 have = {k: doc.get(k) for k in _LINEAGE_FIELDS}
                 have["derivedFrom"] = list(have["derivedFrom"] or [])
+                have["derivedRoles"] = dict(have["derivedRoles"] or {})
                 if want != have:
                     changes.append(LineageChange(before=doc, after=want))
             if not changes:
@@ -317,6 +317,40 @@ def _reason(key: str, exc: BaseException) -> str:
     return text
 
 
+def _read_batch(
+    storage: Storage, items: Sequence[tuple[str, int]]
+) -> list[tuple[str, JwstDataModel | None, str | None]]:
+    """Records for a batch of files: (key, record, None) or (key, None, why it failed).
+
+    Runs on the executor of :func:`jwstnb.processing.read_records` (a Dask worker, or a
+    thread here).
+    """
+    out: list[tuple[str, JwstDataModel | None, str | None]] = []
+    for key, size in items:
+        try:
+            out.append((key, record_from_file(storage, key, size), None))
+        except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
+            if isinstance(exc, ConnectionFailed):
+                raise
+            out.append((key, None, _reason(key, exc)))
+    return out
+
+
+def _scanned_files(storage: Storage, prefix: str) -> dict[str, int]:
+    """Every file a scan of ``prefix`` imports, key -> size; StorageFileNotFound if none.
+
+    One record per file: a file two mounts reach is filed under its canonical key.
+    """
+    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    if not sizes:
+        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
+        raise StorageFileNotFound(
+            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
+            "there (check the URL or prefix)"
+        )
+    return sizes
+
+
 def scan(
     session: Session,
     storage: Storage,
@@ -343,20 +377,13 @@ def scan(
 
     session.require_admin("a scan")
     report = ScanReport()
-    # One record per file: a file two mounts reach is filed under its canonical key.
-    sizes = {storage.canonical_key(k): n for k, n in storage.sizes(prefix).items() if _wanted(k)}
+    sizes = _scanned_files(storage, prefix)
     keys = sorted(sizes)
-    if not keys:
-        where = f"{storage.url}/{prefix}".rstrip("/") if prefix else storage.url
-        raise StorageFileNotFound(
-            f"nothing to scan under {where}: no {', '.join(SCAN_EXTENSIONS[:4])}... files "
-            "there (check the URL or prefix)"
-        )
     existing = session.records_at(keys)
     touched: set[str] = set()
     bar = tqdm(total=len(keys), desc="scan", unit="file", disable=not progress, leave=False)
-    read = read_records(storage, [(k, sizes[k]) for k in keys], executor=executor,
-                        workers=workers)
+    read = read_records(storage, [(k, sizes[k]) for k in keys], _read_batch,
+                        executor=executor, workers=workers)
     new: list[JwstDataModel] = []
     try:
         for key, model, why in read:

@@ -29,18 +29,25 @@ Finer points decided here (see the docstrings below for the details):
   so unless the caller passes ``LineageInput.optics`` all of them match).
 - Call :func:`plan_lineage` once per owner scope: two copies of one file name (two users'
   imports) are two candidates, so ``parent_id`` stays None where the choice is ambiguous.
+- Roles: an edge made from an association keeps the member's role there (``exptype``:
+  science, psf, background, target_acquisition, direct_image, sourcecat, segmap, ...) in
+  ``derived_roles`` {parent id: role}. Every product of an association counts. A level-2
+  product of an association (the first file of its chain made from the members, e.g. the
+  cal of a WFSS spec2 product) derives from every member: its rate, the direct image, the
+  source catalog and the segmentation map.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from jwstnb.errors import NotFound
+from jwstnb.errors import NotFound, invalid
 from jwstnb.naming import (
     FileIdentity,
+    GroupKey,
     classify,
     group_from_obs_id,
     parse_group_key,
@@ -52,12 +59,16 @@ if TYPE_CHECKING:
     from jwstnb.schema import JwstDataModel
 
 __all__ = [
+    "ASN_KINDS",
     "LEVEL_ORDER",
+    "AsnMember",
+    "AsnProduct",
     "Contributors",
     "Lineage",
     "LineageInput",
     "LineageLinks",
     "LineageNode",
+    "asn_products_of",
     "build_lineage",
     "optics_match",
     "plan_lineage",
@@ -75,6 +86,7 @@ LEVEL_ORDER: tuple[ProcessingLevel, ...] = (
 _CHAIN_PARENTS: dict[str, tuple[str, ...]] = {
     "rate": ("uncal",),
     "rateints": ("uncal",),
+    "trapsfilled": ("uncal",),
     "bsub": ("rate", "uncal"),
     "bsubints": ("rateints", "uncal"),
     "cal": ("rate", "uncal"),
@@ -95,16 +107,91 @@ _STAGE3_INPUTS = frozenset({"cal", "calints", "crf", "crfints"})
 _FROM_I2D = frozenset({"cat", "segm"})
 _NEUTRAL_OPTICS = frozenset({"", "clear", "clearp", "none", "opaque"})
 
+#: Association kinds :meth:`Lineage.to_asn` writes: kind -> (pipeline stage, member suffix).
+#: Level 2 makes one product per exposure from its count rates; level 3 one product of the
+#: group from its calibrated exposures.
+ASN_KINDS: dict[str, tuple[int, str]] = {
+    "image2": (2, "rate"),
+    "spec2": (2, "rate"),
+    "image3": (3, "cal"),
+    "spec3": (3, "cal"),
+    "coron3": (3, "calints"),
+    "ami3": (3, "calints"),
+    "tso3": (3, "calints"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AsnMember:
+    """One member of an association product: its file name and its role (``exptype``:
+    science, psf, background, target_acquisition, direct_image, sourcecat, segmap...;
+    None when the stored record predates roles)."""
+
+    expname: str
+    exptype: str | None = "science"
+
+
+@dataclass(frozen=True, slots=True)
+class AsnProduct:
+    """One product of an association: its name (without suffix) and its members."""
+
+    name: str | None
+    members: tuple[AsnMember, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.members, tuple):
+            object.__setattr__(self, "members", tuple(self.members))
+
+
+def asn_products_of(metadata: Mapping[str, Any]) -> tuple[AsnProduct, ...]:
+    """The products of an association record from its stored metadata.
+
+    Reads ``asn_product_members`` (each product with its members and roles) when present;
+    a record stored before it has ``asn_product`` + ``asn_members`` (+ ``asn_exptypes``),
+    read as one product. Malformed entries are skipped: stored metadata is not trusted.
+    """
+    out: list[AsnProduct] = []
+    layout = metadata.get("asn_product_members")
+    if isinstance(layout, list):
+        for product in layout:
+            if not isinstance(product, Mapping):
+                continue
+            name = product.get("name")
+            members = [
+                AsnMember(str(m["expname"]), _role(m.get("exptype")))
+                for m in product.get("members") or ()
+                if isinstance(m, Mapping) and isinstance(m.get("expname"), str)
+            ]
+            out.append(
+                AsnProduct(name if isinstance(name, str) and name else None, tuple(members))
+            )
+        return tuple(out)
+    names = metadata.get("asn_members") or ()
+    product = metadata.get("asn_product")
+    exptypes = metadata.get("asn_exptypes")
+    roles = exptypes if isinstance(exptypes, Mapping) else {}
+    members = [AsnMember(m, _role(roles.get(m))) for m in names if isinstance(m, str)]
+    if not members and not isinstance(product, str):
+        return ()
+    name = product if isinstance(product, str) and product else None
+    return (AsnProduct(name, tuple(members)),)
+
+
+def _role(value: Any) -> str | None:
+    return (value.strip().lower() or None) if isinstance(value, str) else None
+
 
 @dataclass(frozen=True, slots=True)
 class LineageInput:
     """One file to place: its record id and name, plus what the importer knows about it.
 
     ``known_group``: the group from the MAST obs_id or the ``mast/{obs_id}/`` folder (a MAST
-    obs id with optical elements is accepted too). ``asn_members`` / ``asn_product``: for an
-    association file, its member file names and its product name. ``optics``: the file's
-    optical elements (``"clear-f090w"``, e.g. from the FILTER/PUPIL header) when known;
-    exposure names carry none.
+    obs id with optical elements is accepted too). ``asn``: for an association file, every
+    product with its members and their roles (:func:`asn_products_of` reads them from a
+    stored record). ``asn_members`` / ``asn_product`` are the older one-product form (member
+    names without roles), still accepted. ``optics``: the file's optical elements
+    (``"clear-f090w"``, e.g. from the FILTER/PUPIL header) when known; exposure names carry
+    none.
     """
 
     id: str
@@ -113,19 +200,35 @@ class LineageInput:
     asn_members: tuple[str, ...] = ()
     asn_product: str | None = None
     optics: str | None = None
+    asn: tuple[AsnProduct, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.asn_members, tuple):  # accept any iterable of names
             object.__setattr__(self, "asn_members", tuple(self.asn_members))
+        if not isinstance(self.asn, tuple):
+            object.__setattr__(self, "asn", tuple(self.asn))
+
+    @property
+    def products(self) -> tuple[AsnProduct, ...]:
+        """Every association product this file describes (``asn``, else the older form)."""
+        if self.asn:
+            return self.asn
+        if self.asn_product or self.asn_members:
+            members = tuple(AsnMember(m, None) for m in self.asn_members)
+            return (AsnProduct(self.asn_product, members),)
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
 class LineageLinks:
-    """What :func:`plan_lineage` decides for one file."""
+    """What :func:`plan_lineage` decides for one file. ``derived_roles`` maps the parents
+    that came from an association to their role there ({parent id: "psf"}); stored as
+    ``derivedRoles`` beside ``derivedFrom``."""
 
     observation_base_id: str | None
     parent_id: str | None
     derived_from: tuple[str, ...]
+    derived_roles: Mapping[str, str] = field(default_factory=dict)
 
 
 def optics_match(a: str | None, b: str | None) -> bool:
@@ -178,8 +281,9 @@ def _own_group(f: LineageInput, ident: FileIdentity) -> tuple[str | None, bool]:
             if own and mast and own.slot == mast.slot:
                 return known  # the MAST obs id names the full key of the same slot
         return ident.observation_base_id, ident.provisional
-    if f.asn_product and (found := product_group(f.asn_product)):
-        return found
+    for product in f.products:  # the first product whose name gives a group
+        if product.name and (found := product_group(product.name)):
+            return found
     if known := _known_group(f.known_group):
         return known
     if ident.observation_base_id:
@@ -284,26 +388,74 @@ def _product_key(ident: FileIdentity) -> tuple[str | None, str, str | None]:
     return (ident.product, ident.suffix, ident.activity_id)
 
 
+def _pick_role(roles: Iterable[str | None]) -> str | None:
+    """One role for an edge several association entries give: science wins, else the first
+    by name (deterministic whatever the order the files came in)."""
+    known = {r for r in roles if r}
+    if not known:
+        return None
+    return "science" if "science" in known else min(known)
+
+
+_Edges = dict[str, tuple[str, ...]]
+_Roles = dict[str, dict[str, str]]
+
+
+def _asn_members(
+    items: dict[str, LineageInput],
+) -> tuple[dict[str, dict[str, str | None]], set[str]]:
+    """Every association product in the set (lower-case name) -> {member id: role}, and the
+    product names that have an association (members present or not)."""
+    by_member: dict[str, set[str]] = defaultdict(set)
+    for fid, f in items.items():
+        by_member[_member_key(f.file_name)].add(fid)
+    found: dict[str, dict[str, list[str | None]]] = defaultdict(lambda: defaultdict(list))
+    known: set[str] = set()
+    for f in items.values():
+        for product in f.products:
+            if not product.name:
+                continue
+            name = product.name.strip().lower()
+            known.add(name)
+            for member in product.members:
+                for mid in by_member.get(_member_key(member.expname), ()):
+                    found[name][mid].append(member.exptype)
+    members = {
+        name: {mid: _pick_role(roles) for mid, roles in ids.items()}
+        for name, ids in found.items()
+    }
+    return members, known
+
+
 def _plan_edges(
     items: dict[str, LineageInput],
     idents: dict[str, FileIdentity],
     groups: dict[str, str | None],
-) -> dict[str, tuple[str, ...]]:
+) -> tuple[_Edges, _Roles]:
     # 1. exposure chains
     parents = _chain_edges(idents, groups)
+    roles: _Roles = {}
+    asn_members, asn_known = _asn_members(items)
 
-    # 2. stage-3 products
-    by_member: dict[str, set[str]] = defaultdict(set)
-    for fid, f in items.items():
-        by_member[_member_key(f.file_name)].add(fid)
-    asn_members: dict[str, set[str]] = defaultdict(set)  # product name -> member ids
-    asn_known: set[str] = set()
-    for f in items.values():
-        if f.asn_product:
-            product = f.asn_product.strip().lower()
-            asn_known.add(product)
-            for member in f.asn_members:
-                asn_members[product] |= by_member.get(_member_key(member), set())
+    # 2. level-2 products of an association: the first file of the product's chain made from
+    # the members (its chain parent is a member, or it has none) derives from every member.
+    for fid, ident in idents.items():
+        if (
+            ident.kind != "exposure"
+            or ident.preview
+            or ident.processing_level != ProcessingLevel.L2B
+            or not ident.product
+            or ident.product not in asn_members
+        ):
+            continue
+        members = asn_members[ident.product]
+        chain = parents.get(fid, ())
+        if fid in members or (chain and not any(c in members for c in chain)):
+            continue
+        parents[fid] = tuple(sorted(set(chain) | (set(members) - {fid})))
+        roles[fid] = {m: r for m, r in members.items() if r and m != fid}
+
+    # 3. stage-3 products
     i2d_by_product: dict[str, set[str]] = defaultdict(set)
     inputs_by_group: dict[str, list[str]] = defaultdict(list)
     products: dict[tuple[str | None, str, str | None], set[str]] = defaultdict(set)
@@ -332,7 +484,10 @@ def _plan_edges(
         if ident.suffix in _FROM_I2D:
             found = i2d_by_product.get(ident.product, set())
         if not found and ident.product in asn_known:
-            found = asn_members.get(ident.product, set())
+            members = asn_members.get(ident.product, {})
+            found = set(members) - {fid}
+            if found:
+                roles[fid] = {m: r for m, r in members.items() if r and m in found}
         if not found:
             optics = ident.optics or items[fid].optics
             found = {
@@ -341,7 +496,7 @@ def _plan_edges(
                 if optics_match(optics, items[c].optics)
             }
         parents[fid] = tuple(sorted(found - {fid}))
-    return parents
+    return parents, roles
 
 
 def plan_lineage(files: Iterable[LineageInput]) -> dict[str, LineageLinks]:
@@ -352,20 +507,24 @@ def plan_lineage(files: Iterable[LineageInput]) -> dict[str, LineageLinks]:
     group, association product). Chains: uncal -> rate -> cal -> crf; uncal -> rateints ->
     calints -> x1dints; cal -> s2d/s3d/x1d. Stage-3 products derive from their association's
     members (matched by file name), else from the group's cal/crf files of matching optics;
-    cat and segm derive from the i2d of the same product. ``parent_id`` is set only when
-    there is exactly one parent.
+    cat and segm derive from the i2d of the same product. A level-2 product of an
+    association derives from every member of its product (every product of every
+    association counts). ``parent_id`` is set only when there is exactly one parent;
+    ``derived_roles`` gives the association role of the parents that came from one.
     """
     items = _dedupe(files)
     idents = {fid: classify(f.file_name) for fid, f in items.items()}
     groups = _plan_groups(items, idents)
-    edges = _plan_edges(items, idents, groups)
+    edges, roles = _plan_edges(items, idents, groups)
     out: dict[str, LineageLinks] = {}
     for fid in sorted(items):
         derived = edges.get(fid, ())
+        mine = roles.get(fid, {})
         out[fid] = LineageLinks(
             observation_base_id=groups[fid],
             parent_id=derived[0] if len(derived) == 1 else None,
             derived_from=derived,
+            derived_roles={p: mine[p] for p in derived if p in mine},
         )
     return out
 
@@ -380,6 +539,8 @@ class LineageNode:
 
     ``external`` marks a file of another group (``observation_base_id``) that is a direct
     parent or child of the lineage's own files, e.g. the member exposures of a mosaic.
+    ``derived_roles`` gives the association role of parents that came from one
+    ({parent id: "psf"}).
     """
 
     id: str
@@ -394,6 +555,7 @@ class LineageNode:
     observation_base_id: str | None = None
     external: bool = False
     record: JwstDataModel | None = field(default=None, compare=False, repr=False)
+    derived_roles: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def parent_ids(self) -> tuple[str, ...]:
@@ -422,6 +584,7 @@ class LineageNode:
             observation_base_id=record.observation_base_id,
             external=group is not None and record.observation_base_id != group,
             record=record,
+            derived_roles=dict(record.derived_roles),
         )
 
 
@@ -461,6 +624,18 @@ class Lineage:
         self._children: dict[str, list[str]] = defaultdict(list)
         for parent, child in sorted(self.edges, key=lambda e: position[e[1]]):
             self._children[parent].append(child)
+        #: (parent id, child id) -> the parent's role in the association the edge comes from.
+        self.edge_roles: dict[tuple[str, str], str] = {
+            (p, n.id): role
+            for n in ordered
+            for p, role in n.derived_roles.items()
+            if p in n.parent_ids and role
+        }
+
+    def role(self, parent: str, child: str) -> str | None:
+        """The association role (``science``, ``psf``, ``background``...) of the edge
+        ``parent`` -> ``child``; None for chain edges and edges made without an association."""
+        return self.edge_roles.get((parent, child))
 
     @property
     def levels(self) -> dict[str, list[LineageNode]]:
@@ -532,6 +707,126 @@ class Lineage:
                 keys.add(key)
         return Contributors(observations=_prefer_full(keys), exposures=tuple(sorted(exposures)))
 
+    def to_asn(self, kind: str, *, optics: str | None = None) -> dict[str, Any]:
+        """An association of this group's files that the calibration pipeline loads
+        (``jwst.associations.load_asn``), as a JSON-ready mapping.
+
+        ``kind`` is one of :data:`ASN_KINDS`. Level 3 (``image3``, ``spec3``, ``coron3``,
+        ``ami3``, ``tso3``): one product named after the group (and its optics; a group with
+        several filters needs ``optics=``), whose members are the group's calibrated exposures
+        (``cal`` or ``calints``; for a candidate group, those of other groups its products
+        derive from). Level 2 (``image2``, ``spec2``): one product per count-rate file, named
+        after its exposure. Members keep the role the lineage knows for them (a PSF reference
+        stays ``psf``, a background ``background``; ``science`` otherwise). The product name
+        parses back (:func:`jwstnb.naming.product_group`) to this group.
+        :class:`jwstnb.errors.NotFound` when the group has no such files.
+        """
+        if kind not in ASN_KINDS:
+            raise invalid("kind", f"must be one of {', '.join(ASN_KINDS)}", kind)
+        group = parse_group_key(self.observation_base_id)
+        if group is None:
+            raise invalid("observation_base_id", "is not a JWST group key",
+                          self.observation_base_id)
+        stage, suffix = ASN_KINDS[kind]
+        if stage == 2:
+            products = self._level2_products(suffix)
+        else:
+            products = [self._level3_product(suffix, group, optics)]
+        if not products or not any(p["members"] for p in products):
+            raise NotFound(
+                f"no {suffix} files in {self.observation_base_id!r} to make a {kind} "
+                "association of"
+            )
+        asn: dict[str, Any] = {
+            "asn_type": kind,
+            "asn_rule": "DMS_Level3_Base" if stage == 3 else "DMS_Level2b_Base",
+            "version_id": None,
+            "code_version": "jwstnb",
+            "degraded_status": "No known degraded exposures in association.",
+            "program": group.program,
+            "constraints": f"made by jwstnb from the lineage of {group.key()}",
+            "asn_id": group.acid,
+            "asn_pool": "none",
+            "products": products,
+        }
+        if group.target:
+            asn["target"] = group.target
+        return asn
+
+    def _inputs(self, suffix: str) -> list[LineageNode]:
+        """The group's exposure files with ``suffix``, and those of other groups that the
+        group's own files derive from (a candidate's members), in node order."""
+        own_parents = {p for n in self.nodes if not n.external for p in n.parent_ids}
+        found = []
+        for node in self.nodes:
+            ident = classify(node.file_name)
+            if ident.kind != "exposure" or ident.suffix != suffix or ident.preview:
+                continue
+            if not node.external or node.id in own_parents:
+                found.append(node)
+        return found
+
+    def _input_optics(self, node: LineageNode) -> str | None:
+        """An input's optics: its own (record), else the one its stage-3 products name."""
+        if own := _node_optics(node):
+            return own
+        named = {
+            ident.optics for c in self.children(node.id)
+            if (ident := classify(c.file_name)).kind == "stage3" and ident.optics
+        }
+        return named.pop() if len(named) == 1 else None
+
+    def _member_role(self, node_id: str) -> str:
+        """The role an input has in the lineage's association edges from it (science wins)."""
+        roles = [r for (p, _c), r in self.edge_roles.items() if p == node_id]
+        return _pick_role(roles) or "science"
+
+    def _level3_product(
+        self, suffix: str, group: GroupKey, optics: str | None
+    ) -> dict[str, Any]:
+        if group.target is None:
+            raise invalid(
+                "observation_base_id",
+                "is a provisional group (no t###): a stage-3 product needs its full key",
+                self.observation_base_id,
+            )
+        inputs = self._inputs(suffix)
+        found = {n.id: self._input_optics(n) for n in inputs}
+        if optics:
+            inputs = [n for n in inputs if optics_match(optics, found[n.id])]
+        else:
+            seen = {o for o in map(_optics_key, found.values()) if o}
+            if len(seen) > 1:
+                names = ", ".join(sorted("-".join(sorted(o)) for o in seen))
+                raise invalid("optics", f"the group has several ({names}): choose one",
+                              optics)
+            optics = next((o for o in found.values() if _optics_key(o)), None)
+        name = group.key() + (f"_{optics.lower()}" if optics else "")
+        members = [
+            {"expname": n.file_name, "exptype": self._member_role(n.id)}
+            for n in inputs
+        ]
+        members.sort(key=lambda m: (m["exptype"] != "science", m["exptype"], m["expname"]))
+        return {"name": name, "members": members}
+
+    def _level2_products(self, suffix: str) -> list[dict[str, Any]]:
+        out = []
+        for node in self._inputs(suffix):
+            if node.external:
+                continue
+            product = classify(node.file_name).product
+            members = [{"expname": node.file_name, "exptype": "science"}]
+            for child in self.children(node.id):  # the exposure's product: its other members
+                if classify(child.file_name).product != product:
+                    continue
+                for parent_id, role in child.derived_roles.items():
+                    if parent_id in self and parent_id != node.id and role != "science":
+                        member = {"expname": self.node(parent_id).file_name, "exptype": role}
+                        if member not in members:
+                            members.append(member)
+            out.append({"name": product, "members": members})
+        return out
+
     def __len__(self) -> int:
         return len(self.nodes)
 
@@ -547,6 +842,24 @@ class Lineage:
 
 
 _EXPOSURE_LEVELS = frozenset({ProcessingLevel.L1, ProcessingLevel.L2A, ProcessingLevel.L2B})
+
+
+def _node_optics(node: LineageNode) -> str | None:
+    """A file's optics: its name's (stage 3), else what its record keeps (FILTER/PUPIL or the
+    MAST obs id it was listed under)."""
+    ident = classify(node.file_name)
+    if ident.optics:
+        return ident.optics
+    metadata = node.record.metadata if node.record is not None else {}
+    value = metadata.get("optics")
+    return value if isinstance(value, str) and value else None
+
+
+def _optics_key(optics: str | None) -> frozenset[str]:
+    """Optics as a set of elements without the neutral ones (``clear-f090w`` -> {f090w})."""
+    if not optics:
+        return frozenset()
+    return frozenset(set(optics.lower().replace("_", "-").split("-")) - _NEUTRAL_OPTICS)
 
 
 def _observation_key(node: LineageNode, ident: FileIdentity) -> str | None:

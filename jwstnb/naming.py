@@ -28,7 +28,10 @@ Group keys (``observation_base_id``): full ``jw{P}-{acid}_t{T}_{instrument}``; p
 ``jw{P}-{acid}_{instrument}`` until :mod:`jwstnb.lineage` finds the full key in the same
 set. Exposure names give their observation (``acid = o{OOO}``), or the association they were
 made for when they carry a ``c``/``a``/``r`` id; source-based stage-3 names give their
-association's provisional key.
+association's provisional key, except ``t###-s#########`` names, which carry the full key.
+
+:func:`context_number` reads the number of a CRDS context (``jwst_1200.pmap`` -> 1200), the
+order in which contexts compare.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ __all__ = [
     "GroupKey",
     "Kind",
     "classify",
+    "context_number",
     "file_type",
     "group_from_key",
     "group_from_obs_id",
@@ -95,7 +99,9 @@ _FILE_TYPES: tuple[tuple[FileType, tuple[str, ...]], ...] = (
 # Product suffixes -------------------------------------------------------------------------
 # Stage 1 (raw ramps) and the count-rate products that end it.
 _L1 = frozenset({"uncal"})
-_L2A = frozenset({"rate", "rateints"})
+# ``trapsfilled`` (the detector's trap state after an exposure, written by the persistence step)
+# is listed by MAST with the exposure's count-rate products.
+_L2A = frozenset({"rate", "rateints", "trapsfilled"})
 # Suffixes only ever written on exposure names (stage 2, or stage 3 per-exposure outputs).
 _EXPOSURE_ONLY = frozenset(
     {"cal", "calints", "crf", "crfints", "bsub", "bsubints", "psfalign", "psfsub", "blot"}
@@ -307,7 +313,8 @@ def group_from_obs_id(obs_id: str | None) -> str | None:
 
     ``jw02733-o001_t001_nircam_clear-f090w`` -> ``jw02733-o001_t001_nircam``. A source-based
     obs id (``jw01345-o066_s000000680_nirspec_f170lp-g235m``) gives the provisional key
-    ``jw01345-o066_nirspec``, and an exposure-level one
+    ``jw01345-o066_nirspec`` (``jw01345-o066_t001-s000000680_...`` the full
+    ``jw01345-o066_t001_nirspec``), and an exposure-level one
     (``jw01410001001_02101_00001_guider1``) its observation's provisional key
     (``jw01410-o001_fgs``), as :func:`classify` does for their files. None otherwise.
     """
@@ -342,12 +349,44 @@ def program_of(text: str | None) -> str | None:
     return program
 
 
+_PIPELINE_CONTEXT = re.compile(r"(?:jwst_)?(?P<number>\d{1,6})(?:\.pmap)?")
+
+
+def context_number(context: str | int, field_name: str = "crds_context") -> int:
+    """The number of a CRDS pipeline context: ``"jwst_1200.pmap"``, ``"jwst_1200"``,
+    ``"1200"`` or ``1200`` -> 1200.
+
+    Contexts are ordered by this number (a later context has a larger one), which is how
+    "made before context N" is decided. Anything else (an instrument ``.imap``, a reference
+    file, junk) is a :class:`jwstnb.errors.ValidationError` (a ValueError) naming
+    ``field_name``.
+
+    >>> context_number("JWST_1200.pmap")
+    1200
+    """
+    from jwstnb.errors import invalid
+
+    if isinstance(context, bool) or not isinstance(context, int | str):
+        raise invalid(field_name, "must be a CRDS context such as 'jwst_1200.pmap'", context)
+    if isinstance(context, int):
+        if context < 0:
+            raise invalid(field_name, "a CRDS context number is not negative", context)
+        return context
+    m = _PIPELINE_CONTEXT.fullmatch(context.strip().lower())
+    if m is None:
+        raise invalid(
+            field_name, "must be a CRDS pipeline context such as 'jwst_1200.pmap' or 1200",
+            context,
+        )
+    return int(m["number"])
+
+
 def product_group(product: str) -> tuple[str, bool] | None:
     """(group key, provisional) for a product name without suffix, as written in an asn
     or as a MAST obs_id.
 
     Stage-3 products (``jw02733-o001_t001_nircam_clear-f090w``) give their full key
-    (provisional for source-based products); exposure products
+    (provisional for source-based products without a ``t###``); exposure products
     (``jw02733001001_02101_00001_nrca1``, stage-2 associations, exposure-level obs ids) give
     the provisional key of their observation, or of the association they were made for
     (``..._nrca1_c1027``). None otherwise.
@@ -363,9 +402,10 @@ def product_group(product: str) -> tuple[str, bool] | None:
 
 
 def _stage3_group(m: re.Match[str]) -> tuple[str, bool]:
-    """(key, provisional) of a stage-3 name: full with a plain ``t###``, else provisional."""
+    """(key, provisional) of a stage-3 name: full when it carries a ``t###`` (alone or as the
+    ``t###-s#########`` of a source in that target's group), else provisional."""
     program, acid, instrument = m["program"], m["acid"], m["instrument"]
-    if m["target"] and not m["tsource"]:
+    if m["target"]:
         return f"jw{program}-{acid}_{m['target']}_{instrument}", False
     return f"jw{program}-{acid}_{instrument}", True
 
@@ -563,3 +603,160 @@ def classify(name: str) -> FileIdentity:
         is_viewable=_viewable(kind, suffix, data_type, file_format),
         **ids,  # type: ignore[arg-type]
     )
+
+
+# --- Filter and grating bands ------------------------------------------------------------------
+#
+# Where on the spectrum a JWST filter or disperser lets light through, in microns, for
+# ObsCore's em_min/em_max and wavelength searches. Source: the filter and disperser tables of
+# the JWST User Documentation (JDox): "NIRCam Filters", "NIRISS Filters", "MIRI Filters and
+# Dispersers", "NIRSpec Dispersers and Filters", "MIRI Medium Resolution Spectroscopy" and
+# "Fine Guidance Sensor". Filters are given as pivot wavelength +/- half their bandwidth (the
+# JDox columns, rounded to the nanometre); dispersers and filter/grating pairs as the
+# wavelength range the tables give for them. Good to about one per cent: what a search by
+# wavelength or an ObsCore table needs, not a throughput curve.
+
+#: Filter -> (pivot wavelength, bandwidth) in microns, per instrument (NIRISS's short filters
+#: carry a low-pass element and differ slightly from NIRCam's of the same name).
+_FILTER_PIVOTS: dict[str, dict[str, tuple[float, float]]] = {
+    "nircam": {
+        "F070W": (0.704, 0.128), "F090W": (0.901, 0.194), "F115W": (1.154, 0.225),
+        "F140M": (1.404, 0.142), "F150W": (1.501, 0.318), "F150W2": (1.671, 1.227),
+        "F162M": (1.626, 0.168), "F164N": (1.644, 0.020), "F182M": (1.845, 0.238),
+        "F187N": (1.874, 0.024), "F200W": (1.990, 0.461), "F210M": (2.093, 0.205),
+        "F212N": (2.120, 0.027), "F250M": (2.503, 0.181), "F277W": (2.786, 0.672),
+        "F300M": (2.996, 0.318), "F322W2": (3.247, 1.339), "F323N": (3.237, 0.038),
+        "F335M": (3.365, 0.347), "F356W": (3.563, 0.787), "F360M": (3.621, 0.372),
+        "F405N": (4.055, 0.046), "F410M": (4.092, 0.436), "F430M": (4.280, 0.228),
+        "F444W": (4.421, 1.024), "F460M": (4.624, 0.228), "F466N": (4.654, 0.054),
+        "F470N": (4.707, 0.051), "F480M": (4.834, 0.303),
+    },
+    "niriss": {
+        "F090W": (0.900, 0.200), "F115W": (1.150, 0.264), "F140M": (1.405, 0.144),
+        "F150W": (1.497, 0.330), "F158M": (1.582, 0.198), "F200W": (1.993, 0.463),
+        "F277W": (2.762, 0.696), "F356W": (3.528, 0.821), "F380M": (3.828, 0.204),
+        "F430M": (4.283, 0.296), "F444W": (4.440, 1.082), "F480M": (4.815, 0.303),
+    },
+    "miri": {
+        "F560W": (5.635, 1.00), "F770W": (7.639, 1.95), "F1000W": (9.953, 1.80),
+        "F1130W": (11.309, 0.73), "F1280W": (12.810, 2.47), "F1500W": (15.064, 2.92),
+        "F1800W": (17.984, 2.95), "F2100W": (20.795, 4.58), "F2550W": (25.365, 3.67),
+        "F2550WR": (25.365, 3.67), "F1065C": (10.575, 0.75), "F1140C": (11.296, 0.80),
+        "F1550C": (15.516, 0.90), "F2300C": (22.644, 5.50),
+    },
+}
+
+#: Elements given as a wavelength range (microns): NIRSpec filters and gratings, MIRI's LRS
+#: prism, NIRISS's SOSS grism, the guider.
+_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "nirspec": {
+        "CLEAR": (0.60, 5.30), "PRISM": (0.60, 5.30), "F070LP": (0.70, 1.27),
+        "F100LP": (0.97, 1.89), "F170LP": (1.66, 3.17), "F290LP": (2.87, 5.27),
+        "F110W": (1.00, 1.20), "F140X": (0.80, 2.00),
+        "G140M": (0.70, 1.89), "G140H": (0.70, 1.89), "G235M": (1.66, 3.17),
+        "G235H": (1.66, 3.17), "G395M": (2.87, 5.27), "G395H": (2.87, 5.27),
+    },
+    "miri": {"P750L": (5.0, 14.0)},
+    "niriss": {"GR700XD": (0.6, 2.8)},
+    "fgs": {"FGS": (0.6, 5.0), "GUIDER": (0.6, 5.0), "GUIDER1": (0.6, 5.0),
+            "GUIDER2": (0.6, 5.0)},
+}
+
+#: NIRSpec grating/filter pairs (the order of the two names does not matter).
+_NIRSPEC_PAIRS: dict[frozenset[str], tuple[float, float]] = {
+    frozenset({"G140M", "F070LP"}): (0.90, 1.27), frozenset({"G140M", "F100LP"}): (0.97, 1.89),
+    frozenset({"G140H", "F070LP"}): (0.95, 1.27), frozenset({"G140H", "F100LP"}): (0.97, 1.89),
+    frozenset({"G235M", "F170LP"}): (1.66, 3.17), frozenset({"G235H", "F170LP"}): (1.66, 3.17),
+    frozenset({"G395M", "F290LP"}): (2.87, 5.27), frozenset({"G395H", "F290LP"}): (2.87, 5.27),
+    frozenset({"PRISM", "CLEAR"}): (0.60, 5.30),
+}
+
+#: MIRI MRS sub-bands: channel -> (SHORT, MEDIUM, LONG) ranges in microns.
+_MRS: dict[str, tuple[tuple[float, float], ...]] = {
+    "1": ((4.90, 5.74), (5.66, 6.63), (6.53, 7.65)),
+    "2": ((7.51, 8.77), (8.67, 10.13), (10.02, 11.70)),
+    "3": ((11.55, 13.47), (13.34, 15.57), (15.41, 17.98)),
+    "4": ((17.70, 20.95), (20.69, 24.48), (24.19, 27.90)),
+}
+_MRS_BANDS = {"SHORT": 0, "A": 0, "MEDIUM": 1, "B": 1, "LONG": 2, "C": 2}
+_MRS_NAME = re.compile(r"CH(?P<channels>[1-4]+)(?:-(?P<bands>(?:SHORT|MEDIUM|LONG)+|[ABC]))?")
+_MRS_SUB = re.compile(r"SHORT|MEDIUM|LONG|[ABC]")
+#: Tokens that pass light without shaping the band (pupils, masks, grisms, weak lenses).
+_SEPARATORS = re.compile(r"[-/;+,|\s]+")
+
+__all__ += ["band"]
+
+
+def _element_bands() -> dict[str, dict[str, tuple[float, float]]]:
+    """Instrument -> element -> (min, max) microns, filters from their pivots."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for instrument, table in _FILTER_PIVOTS.items():
+        out.setdefault(instrument, {}).update({
+            name: (round(pivot - width / 2, 4), round(pivot + width / 2, 4))
+            for name, (pivot, width) in table.items()
+        })
+    for instrument, ranges in _RANGES.items():
+        out.setdefault(instrument, {}).update(ranges)
+    return out
+
+
+_BANDS = _element_bands()
+
+
+def _mrs_band(token: str) -> tuple[float, float] | None:
+    """The range of a MIRI MRS name (``CH1-SHORT``, ``CH12-SHORTMEDIUMLONG``, ``CH3``)."""
+    m = _MRS_NAME.fullmatch(token)
+    if m is None:
+        return None
+    bands = [_MRS_BANDS[b] for b in _MRS_SUB.findall(m["bands"] or "")] or [0, 1, 2]
+    ranges = [_MRS[c][b] for c in m["channels"] for b in bands]
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
+def _element(token: str, instrument: str | None) -> tuple[float, float] | None:
+    """One optical element's band: the instrument's own entry first, then any instrument's."""
+    if instrument and token in _BANDS.get(instrument, {}):
+        return _BANDS[instrument][token]
+    for table in _BANDS.values():  # NIRCam's first: the shared names are NIRCam's filters
+        if token in table:
+            return table[token]
+    return None
+
+
+def band(filter_or_optics: str | None, instrument: str | None = None
+         ) -> tuple[float, float] | None:
+    """The wavelength band ``(min, max)`` in microns of a JWST filter, disperser or the
+    optics of an exposure; None when no element named is known.
+
+    Accepts one element (``"F090W"``, ``"G395H"``, ``"P750L"``) or the combinations file
+    names, headers and MAST write: ``"CLEAR-F090W"``, ``"F444W-F405N"`` (a narrow filter in
+    the pupil wheel behind a wide one: the band is their overlap, F405N's),
+    ``"G395H/F290LP"``, ``"F405N;F444W"``, MIRI MRS ``"CH1-SHORT"``. Case-insensitive;
+    pupils, masks and grisms that do not shape the band (CLEAR, GRISMR, MASKRND, NRM...) are
+    skipped. ``instrument`` picks that instrument's values for names several share.
+
+    >>> band("CLEAR-F090W", "nircam")
+    (0.804, 0.998)
+    """
+    if not filter_or_optics or not filter_or_optics.strip():
+        return None
+    instrument = instrument.strip().lower() if instrument else None
+    text = filter_or_optics.strip().upper()
+    if (found := _mrs_band(text.replace(" ", ""))) is not None:
+        return found
+    tokens = [t for t in _SEPARATORS.split(text) if t]
+    if tokens == ["CLEAR"]:  # an empty filter slot: a band only for NIRSpec (its prism)
+        return _BANDS["nirspec"]["CLEAR"] if instrument == "nirspec" else None
+    if len(tokens) == 1:
+        return _element(tokens[0], instrument)
+    known = set(tokens)
+    for pair, limits in _NIRSPEC_PAIRS.items():
+        if pair <= known:
+            return limits
+    bands = [b for t in tokens if t != "CLEAR" and (b := _element(t, instrument)) is not None]
+    if not bands:
+        return None
+    low, high = max(b[0] for b in bands), min(b[1] for b in bands)
+    if low >= high:  # elements that share no light: the narrowest one named
+        return min(bands, key=lambda b: b[1] - b[0])
+    return low, high

@@ -12,7 +12,7 @@ returns it to ``pending``. Finishing is a compare-and-set on the lease holder, s
 record ends ``completed`` or ``failed`` exactly once.
 
 :func:`read_records` is the same fan-out for :func:`jwstnb.ingest.scan`: header reads on
-the executor, records back to the driver, which writes them.
+the executor (by the reader ingest passes in), records back to the driver, which writes them.
 
 Dask is optional (``pip install 'jwstnb[dask]'``); it is imported only when a Dask client
 or a scheduler address is given.
@@ -20,24 +20,21 @@ or a scheduler address is given.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
-import pickle
 import posixpath
 import queue
 import re
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jwstnb.errors import ConnectionFailed, JwstnbError, invalid
+from jwstnb.errors import JwstnbError, invalid
 from jwstnb.keys import validate_key
 
 if TYPE_CHECKING:
@@ -109,71 +106,8 @@ class RunReport:
 
 
 # --- what runs on a worker --------------------------------------------------------------------
-
-_STORAGES: dict[str, Storage] = {}
-_STORAGES_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class _StorageRecipe:
-    """What rebuilds a Storage in another process (Storage holds locks and does not pickle).
-
-    Hand-written because Storage keeps no copy of its constructor arguments: each mount's
-    URL (credentials already moved out of it) and its fsspec filesystem's own options.
-    """
-
-    mounts: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...]
-    settings: tuple[tuple[str, Any], ...]
-
-    @property
-    def token(self) -> str:
-        return hashlib.sha256(pickle.dumps(self)).hexdigest()
-
-    def build(self) -> Storage:
-        from jwstnb.storage import Storage
-
-        return Storage(
-            {prefix: url for prefix, url, _opts in self.mounts},
-            options={prefix: dict(opts) for prefix, _url, opts in self.mounts},
-            **dict(self.settings),
-        )
-
-
-def _recipe(storage: Storage) -> _StorageRecipe:
-    mounts = tuple(
-        (m.prefix, m.url, tuple(sorted(dict(m.fs.storage_options).items())))
-        for m in storage._mounts
-    )
-    settings = (
-        ("block_size", storage.block_size),
-        ("cache_type", storage.cache_type),
-        ("max_inflate_bytes", storage.max_inflate_bytes),
-        ("max_image_pixels", storage.max_image_pixels),
-        ("public_options", dict(storage._public_options)),
-        ("thumbnail_cache", storage._thumb_home),
-        ("read_costs", dict(storage.read_costs)),
-    )
-    return _StorageRecipe(mounts, settings)
-
-
-def _portable(storage: Storage) -> Storage | _StorageRecipe:
-    """The storage itself when it pickles, else a recipe that rebuilds it on a worker."""
-    try:
-        pickle.dumps(storage)
-    except (TypeError, pickle.PicklingError, AttributeError):
-        return _recipe(storage)
-    return storage
-
-
-def _worker_storage(given: Storage | _StorageRecipe) -> Storage:
-    """A Storage in this process: given, or built once per worker process from its recipe."""
-    if not isinstance(given, _StorageRecipe):
-        return given
-    token = given.token
-    with _STORAGES_LOCK:
-        if token not in _STORAGES:
-            _STORAGES[token] = given.build()
-        return _STORAGES[token]
+# A task gets the Storage itself: it pickles by its public recipe (Storage.recipe), so a Dask
+# worker rebuilds it from the same mounts and options, and threads share the driver's.
 
 
 @dataclass
@@ -217,14 +151,13 @@ def default_output_key(record_key: str, algorithm: str, prefix: str, name: str |
 def _task(
     func: Callable[[JwstDataModel, Storage], ProcessingOutput | Mapping[str, Any] | None],
     record: JwstDataModel,
-    where: Storage | _StorageRecipe,
+    storage: Storage,
     algorithm: str,
     output_prefix: str,
 ) -> _Outcome:
     """Run ``func`` on one record and write its output bytes; errors become the outcome."""
     started = time.perf_counter()
     try:
-        storage = _worker_storage(where)
         made = func(record, storage)
         output = made if isinstance(made, ProcessingOutput) else ProcessingOutput(
             results=dict(made or {})
@@ -252,24 +185,6 @@ def _error_text(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
 
 
-def _read_batch(
-    where: Storage | _StorageRecipe, items: Sequence[tuple[str, int]]
-) -> list[tuple[str, JwstDataModel | None, str | None]]:
-    """Records for a batch of files: (key, record, None) or (key, None, why it failed)."""
-    from jwstnb.ingest import _reason, record_from_file
-
-    storage = _worker_storage(where)
-    out: list[tuple[str, JwstDataModel | None, str | None]] = []
-    for key, size in items:
-        try:
-            out.append((key, record_from_file(storage, key, size), None))
-        except (JwstnbError, ValueError, OSError, UnicodeError) as exc:
-            if isinstance(exc, ConnectionFailed):
-                raise
-            out.append((key, None, _reason(key, exc)))
-    return out
-
-
 # --- executors: threads or a Dask client, behind one small interface ---------------------------
 
 
@@ -284,9 +199,6 @@ class _Pool:
             max_workers=max(1, int(workers)), thread_name_prefix="jwstnb-run"
         )
         self.slots = 2 * max(1, int(getattr(self.executor, "_max_workers", workers)))
-
-    def storage(self, storage: Storage) -> Storage | _StorageRecipe:
-        return storage
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return self.executor.submit(fn, *args)
@@ -315,9 +227,6 @@ class _DaskPool(_Pool):
         self.lost_errors = (KilledWorker, CancelledError, CommClosedError)
         threads = sum(client.nthreads().values())
         self.slots = max(2, 2 * threads)
-
-    def storage(self, storage: Storage) -> Storage | _StorageRecipe:
-        return _portable(storage)
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         return self.client.submit(fn, *args, key=name, pure=False, retries=0)
@@ -420,6 +329,9 @@ def _drive(
 def read_records(
     storage: Storage,
     items: Sequence[tuple[str, int]],
+    read_batch: Callable[
+        [Storage, list[tuple[str, int]]], list[tuple[str, JwstDataModel | None, str | None]]
+    ],
     *,
     executor: Any = None,
     workers: int = 8,
@@ -428,13 +340,15 @@ def read_records(
     """Build a record from each ``(key, size)`` on the executor; yield ``(key, record, None)``
     or ``(key, None, reason)`` as each batch ends.
 
+    ``read_batch(storage, batch)`` makes the rows of one batch on a worker (a module-level
+    function, so Dask workers import it: :func:`jwstnb.ingest.scan` passes its reader).
+
     Threads read one file per task; a Dask cluster reads ``batch_size`` files per task
     (default: enough batches to keep every worker thread busy a few times over, at most 100
     files each). A batch whose worker died is reported failed (scan again: it is idempotent).
     """
     pool = _pool(executor, workers)
     try:
-        where = pool.storage(storage)
         if batch_size is None:
             batch_size = 1 if not isinstance(pool, _DaskPool) else max(
                 1, min(100, math.ceil(len(items) / (4 * pool.slots)))
@@ -442,7 +356,7 @@ def read_records(
         batches = [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
         run_id = secrets.token_hex(4)
         tasks = (
-            (f"jwstnb-read-{run_id}-{n}", _read_batch, (where, batch), batch)
+            (f"jwstnb-read-{run_id}-{n}", read_batch, (storage, batch), batch)
             for n, batch in enumerate(batches)
         )
         for batch, rows, error in _drive(pool, tasks):
@@ -516,6 +430,7 @@ def _derived(
         derived_from=[str(record.id)],
         is_public=record.is_public,
         shared_with=list(record.shared_with),
+        editors=list(record.editors),
         tags=tags,
         description=output.description,
         is_viewable=ident.is_viewable,
@@ -558,6 +473,28 @@ class _Driver:
         self.held[rid] = time.monotonic()
         self.records[rid] = claimed
         return claimed
+
+    def tasks(
+        self,
+        candidates: Iterable[JwstDataModel],
+        limit: int | None,
+        work: tuple[Callable[..., Any], Storage, str],
+    ) -> Iterator[tuple[str, Callable[..., Any], tuple[Any, ...], str]]:
+        """Claim ``candidates`` one at a time, as the executor has room, and yield each
+        claimed record's task (``work`` is ``(func, storage, output_prefix)``); at most
+        ``limit`` claims."""
+        func, storage, output_prefix = work
+        claimed = 0
+        for record in candidates:
+            if limit is not None and claimed >= limit:
+                return
+            taken = self.claim(record)
+            if taken is None:
+                continue
+            claimed += 1
+            rid = str(taken.id)
+            task = f"{_slug(self.algorithm)}-{rid}-{self.worker.rsplit(':', 1)[-1]}"
+            yield task, _task, (func, taken, storage, self.algorithm, output_prefix), rid
 
     def renew_due(self) -> None:
         """Extend the leases of tasks that have run for half a lease."""
@@ -623,6 +560,31 @@ class _Driver:
             self.report.skipped.append(rid)
 
 
+def _checked_arguments(
+    criteria: Mapping[str, Any], lease_seconds: float, limit: int | None, output_prefix: str
+) -> str:
+    """Refuse a run's bad arguments before anything is claimed; the output prefix, checked
+    as a storage key and ending in ``/``."""
+    if "status" in criteria:
+        raise invalid("status", "a processing run takes pending records; leave status out")
+    if lease_seconds <= 0:
+        raise invalid("lease_seconds", "must be positive", lease_seconds)
+    if limit is not None and limit < 0:
+        raise invalid("limit", "must be zero or more", limit)
+    return validate_key(output_prefix.rstrip("/")) + "/"
+
+
+def _statuses(session: Session) -> tuple[str, ...]:
+    """The statuses a run takes records in: an admin first returns expired claims to
+    ``pending``; anyone else claims an expired ``processing`` record directly."""
+    if session.role == "admin":
+        released = session.release_expired()
+        if released:
+            log.info("%d records whose lease had expired are pending again", released)
+        return ("pending",)
+    return ("pending", "processing")  # claim() allows an expired claim
+
+
 def run(
     session: Session,
     storage: Storage,
@@ -651,46 +613,22 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    if "status" in criteria:
-        raise invalid("status", "a processing run takes pending records; leave status out")
-    if lease_seconds <= 0:
-        raise invalid("lease_seconds", "must be positive", lease_seconds)
-    if limit is not None and limit < 0:
-        raise invalid("limit", "must be zero or more", limit)
-    output_prefix = validate_key(output_prefix.rstrip("/")) + "/"
+    output_prefix = _checked_arguments(criteria, lease_seconds, limit, output_prefix)
     name = algorithm or getattr(func, "__name__", None) or type(func).__name__
     driver = _Driver(session, name, parameters or {}, lease_seconds)
     started = time.perf_counter()
-    if session.role == "admin":
-        released = session.release_expired()
-        if released:
-            log.info("%d records whose lease had expired are pending again", released)
-        statuses: tuple[str, ...] = ("pending",)
-    else:  # an expired claim is claimed again directly (claim() allows it)
-        statuses = ("pending", "processing")
+    statuses = _statuses(session)
     total = session.count(**criteria, status=list(statuses))
     if limit is not None:
         total = min(total, limit)
     pool = _pool(executor, workers)
-    where = pool.storage(storage)
-
-    def tasks() -> Iterator[tuple[str, Callable[..., Any], tuple[Any, ...], str]]:
-        claimed = 0
-        for record in _candidates(session, statuses, criteria):
-            if limit is not None and claimed >= limit:
-                return
-            taken = driver.claim(record)
-            if taken is None:
-                continue
-            claimed += 1
-            rid = str(taken.id)
-            args = (func, taken, where, name, output_prefix)
-            yield f"{_slug(name)}-{rid}-{driver.worker.rsplit(':', 1)[-1]}", _task, args, rid
-
+    tasks = driver.tasks(
+        _candidates(session, statuses, criteria), limit, (func, storage, output_prefix)
+    )
     bar = tqdm(total=total, desc=name, unit="record", disable=not progress, leave=False)
     tick = max(0.2, min(lease_seconds / 4, 10.0))
     try:
-        for rid, outcome, error in _drive(pool, tasks(), tick=tick, on_tick=driver.renew_due):
+        for rid, outcome, error in _drive(pool, tasks, tick=tick, on_tick=driver.renew_due):
             if error is not None and not isinstance(error, pool.lost_errors):
                 raise JwstnbError(
                     f"the executor could not run {name} ({_error_text(error)}); check that "

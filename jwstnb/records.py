@@ -28,6 +28,7 @@ from jwstnb.errors import FitsError, invalid
 from jwstnb.keys import join_key
 from jwstnb.naming import FileIdentity, classify, group_from_obs_id
 from jwstnb.schema import (
+    Calibration,
     DataType,
     ImageMetadata,
     JwstDataModel,
@@ -46,6 +47,9 @@ __all__ = [
     "HeaderLike",
     "SkyPosition",
     "asdf_header",
+    "asn_contents",
+    "calibration_from_header",
+    "calibration_from_mast",
     "mast_pairs",
     "mast_record",
     "observation_datetime",
@@ -124,6 +128,8 @@ _ASDF_PATHS: dict[str, tuple[str, ...]] = {
     "TITLE": ("program", "title"),
     "PI_NAME": ("program", "pi_name"),
     "CAL_VER": ("calibration_software_version",),
+    "CRDS_VER": ("ref_file", "crds", "sw_version"),
+    "CRDS_CTX": ("ref_file", "crds", "context_used"),
     "S_REGION": ("wcsinfo", "s_region"),
     "RA_REF": ("wcsinfo", "ra_ref"),
     "DEC_REF": ("wcsinfo", "dec_ref"),
@@ -138,6 +144,36 @@ _ASDF_PATHS: dict[str, tuple[str, ...]] = {
     "DESCRIP": ("description",),
 }
 _NEUTRAL = {"", "CLEAR", "CLEARP", "NONE", "N/A", "OPAQUE"}
+# The R_* keyword of each reference type, as the pipeline's datamodels name them
+# (``meta.ref_file.<reftype>.name`` <-> keyword); an R_* keyword not listed here gives its
+# own name in lower case (``R_NEWTYP`` -> ``newtyp``).
+_REFERENCE_KEYWORDS: dict[str, str] = {
+    "R_AREA": "area", "R_BARSHA": "barshadow", "R_BKG": "bkg", "R_CAMERA": "camera",
+    "R_CHRCOR": "chromcorr", "R_COLLIM": "collimator", "R_CUBPAR": "cubepar", "R_DARK": "dark",
+    "R_DFLAT": "dflat", "R_DISPER": "disperser", "R_DISTOR": "distortion",
+    "R_EXTR1D": "extract1d", "R_FFLAT": "fflat", "R_FILOFF": "filteroffset", "R_FLAT": "flat",
+    "R_FORE": "fore", "R_FPA": "fpa", "R_FRIFRQ": "fringefreq", "R_FRINGE": "fringe",
+    "R_GAIN": "gain", "R_IFUFOR": "ifufore", "R_IFUPOS": "ifupost", "R_IFUSLI": "ifuslicer",
+    "R_IPC": "ipc", "R_LASTFR": "lastframe", "R_LINEAR": "linearity", "R_MASK": "mask",
+    "R_MIREMI": "emicorr", "R_MRSPT": "mrsptcorr", "R_MRSXAR": "mrsxartcorr", "R_MSA": "msa",
+    "R_MSAOPE": "badshutter", "R_NRM": "nrm", "R_OTE": "ote", "R_PERSAT": "persat",
+    "R_PHOTOM": "photom", "R_PSFMAS": "psfmask", "R_PSTSOS": "pastasoss",
+    "R_PTHLOS": "pathloss", "R_READNO": "readnoise", "R_REFPIX": "refpix",
+    "R_REGION": "regions", "R_RESAMP": "resample", "R_RESET": "reset", "R_RESOL": "resolution",
+    "R_RSCD": "rscd", "R_SATURA": "saturation", "R_SFLAT": "sflat", "R_SIRSKL": "sirskernel",
+    "R_SPCWCS": "specwcs", "R_SPKERN": "speckernel", "R_SPPROF": "specprofile",
+    "R_SPTRAC": "spectrace", "R_STRAY": "straylight", "R_SUPERB": "superbias",
+    "R_THRPUT": "throughput", "R_TRPDEN": "trapdensity", "R_TRPPAR": "trappars",
+    "R_TSPHOT": "tso_photometry", "R_V2V3": "v2v3", "R_WAVCOR": "wavecorr",
+    "R_WAVMAP": "wavemap", "R_WAVRAN": "wavelengthrange",
+}
+_KEYWORD_OF_REFTYPE = {reftype: keyword for keyword, reftype in _REFERENCE_KEYWORDS.items()}
+# A reference type as the stored key: lower case, digits, ``-``/``_`` (a MongoDB field name).
+_REFTYPE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# "no reference file was used" as the pipeline writes it
+_NO_REFERENCE = frozenset({"", "N/A", "NA", "NONE", "UNDEFINED"})
+_CALIBRATION_KEYWORDS = frozenset({"CAL_VER", "CRDS_VER", "CRDS_CTX", "CRDS_CONTEXT"})
+
 _LEVEL_NUMBER = {
     ProcessingLevel.L1: 1,
     ProcessingLevel.L2A: 2,
@@ -147,11 +183,11 @@ _LEVEL_NUMBER = {
 _SKY_FIELDS = ("ra", "dec", "footprint")
 _MAX_FOOTPRINT = 20000
 # Fields a record's lineage consists of: relink (or processing) owns them, never a re-read.
-_LINEAGE = ("observation_base_id", "parent_id", "derived_from")
+_LINEAGE = ("observation_base_id", "parent_id", "derived_from", "derived_roles")
 #: What a record made by processing keeps when its file is read again (attribute names).
 PROCESSING_KEEPS: Final = (
     "processing_level", "data_type", "observation_base_id", "exposure_id", "parent_id",
-    "derived_from", "user_id",
+    "derived_from", "derived_roles", "user_id",
 )
 
 
@@ -434,6 +470,72 @@ def _crds(primary: HeaderLike, ident: FileIdentity) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v}
 
 
+def _reference_name(value: Any) -> str | None:
+    """The file name of a reference as a header writes it (``crds://jwst_nircam_dark_0342.fits``
+    -> ``jwst_nircam_dark_0342.fits``); None for "N/A" and empty values."""
+    text = _opt_text(value)
+    if text is None or text.upper() in _NO_REFERENCE:
+        return None
+    if text.lower().startswith("crds://"):
+        text = text[len("crds://"):]
+    name = text.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:255] or None
+
+
+def calibration_from_header(header: HeaderLike | Mapping[str, Any]) -> Calibration | None:
+    """How a calibrated file was made, from its primary header: CAL_VER, CRDS_VER, CRDS_CTX
+    and every R_* reference keyword (``R_DARK='crds://jwst_nircam_dark_0342.fits'`` ->
+    ``{"dark": "jwst_nircam_dark_0342.fits"}``). None when the header says none of it
+    (raw files, reference files, pictures).
+
+    Reference types are the pipeline's names (``R_SATURA`` -> ``saturation``); "N/A" entries
+    (a step that used no reference) are left out. Keyword names are matched in any case, so a
+    MAST row with ``cal_ver``/``crds_ctx`` columns reads the same.
+    """
+    upper: dict[str, Any] = {}
+    for name in list(header.keys()) if hasattr(header, "keys") else []:
+        text = str(name).strip().upper()
+        if (text.startswith("R_") or text in _CALIBRATION_KEYWORDS) and text not in upper:
+            upper[text] = header[name]
+    references: dict[str, str] = {}
+    for keyword in sorted(k for k in upper if k.startswith("R_") and len(k) > 2):
+        reference = _reference_name(upper[keyword])
+        reftype = _REFERENCE_KEYWORDS.get(keyword, keyword[2:].lower())
+        if reference and _REFTYPE_KEY.fullmatch(reftype):
+            references[reftype] = reference
+    calibration = Calibration(
+        cal_ver=_short(upper.get("CAL_VER")),
+        crds_ver=_short(upper.get("CRDS_VER")),
+        crds_context=_short(upper.get("CRDS_CTX", upper.get("CRDS_CONTEXT"))),
+        reference_files=references,
+    )
+    return None if calibration.is_empty() else calibration
+
+
+def _short(value: Any) -> str | None:
+    """A version or context string as stored (at most 64 characters)."""
+    text = _opt_text(value)
+    return text[:64] if text else None
+
+
+def calibration_from_mast(*rows: Mapping[str, Any]) -> Calibration | None:
+    """The calibration MAST rows carry: a product row's ``prvversion`` is the pipeline
+    version (CAL_VER) that made the file, and a JWST keyword search returns ``cal_ver``,
+    ``crds_ver``, ``crds_ctx`` and ``r_*`` columns. The first row that has a value wins, field
+    by field. None when no row carries any of it."""
+    merged: dict[str, Any] = {}
+    for row in rows:
+        for name, value in row.items():
+            key = str(name).strip().upper()
+            if key == "PRVVERSION":
+                key = "CAL_VER_PRV"
+            if key not in merged and _plain(value) not in (None, ""):
+                merged[key] = value
+    if "CAL_VER" not in merged and "CAL_VER_PRV" in merged:
+        merged["CAL_VER"] = merged["CAL_VER_PRV"]
+    return calibration_from_header(merged)
+
+
 def _header_record(
     key: str,
     size: int,
@@ -485,11 +587,15 @@ def _header_record(
             ),
             detector_type=_text(primary, "DETECTOR"),
         )
+    calibration = None
+    if ident.data_type != DataType.CALIBRATION and "REFTYPE" not in primary:
+        calibration = calibration_from_header(primary)
     return JwstDataModel(
         **_base_record(key, size, ident),
         metadata=metadata,
         image_info=image_info,
         sensor_info=sensor_info,
+        calibration=calibration,
     )
 
 
@@ -512,12 +618,22 @@ def _meta_value(meta: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 def asdf_header(tree_meta: Mapping[str, Any]) -> dict[str, Any]:
     """The FITS keywords a JWST asdf ``meta`` tree holds (``meta.instrument.name`` ->
-    ``INSTRUME`` ...), as plain values, so asdf files get the same record as FITS ones."""
+    ``INSTRUME`` ..., ``meta.ref_file.dark.name`` -> ``R_DARK``), as plain values, so asdf
+    files get the same record as FITS ones."""
     header: dict[str, Any] = {}
     for keyword, path in _ASDF_PATHS.items():
         value = _plain(_meta_value(tree_meta, path))
         if value is not None:
             header[keyword] = value
+    ref_file = tree_meta.get("ref_file")
+    if isinstance(ref_file, Mapping):  # meta.ref_file.<reftype>.name, as R_<keyword>
+        for reftype, entry in ref_file.items():
+            if reftype == "crds" or not isinstance(entry, Mapping):
+                continue
+            value = _plain(entry.get("name"))
+            if value is not None:
+                keyword = _KEYWORD_OF_REFTYPE.get(str(reftype), f"R_{str(reftype).upper()}")
+                header[keyword] = value
     return header
 
 
@@ -533,28 +649,68 @@ def record_from_asdf(key: str, size: int, tree_meta: Mapping[str, Any]) -> JwstD
 # --- association files, tables, pictures --------------------------------------------------------
 
 
-def record_from_asn(key: str, size: int, asn: Mapping[str, Any]) -> JwstDataModel:
-    """A record for an association file from its contents (members, product) (pure)."""
-    ident = classify(key)
-    products = asn.get("products") or []
+def asn_contents(key: str, asn: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The products of an association mapping as plain data (pure): one
+    ``{"name": product name or None, "members": [{"expname", "exptype"}]}`` per product, in
+    the file's order. Member names are basenames; a member without ``exptype`` has
+    ``"science"`` (the pipeline's default role). Not an association: :class:`FitsError`."""
+    products = asn.get("products")
     if not isinstance(products, list):
         raise FitsError(f"{key!r} is not an association: 'products' is not a list")
-    product = products[0] if products and isinstance(products[0], Mapping) else {}
-    members = [
-        str(m.get("expname"))
-        for p in products
-        if isinstance(p, Mapping)
-        for m in (p.get("members") or [])
-        if isinstance(m, Mapping) and m.get("expname")
-    ]
+    out: list[dict[str, Any]] = []
+    for product in products:
+        if not isinstance(product, Mapping):
+            continue
+        members = []
+        for member in product.get("members") or []:
+            if not isinstance(member, Mapping):
+                continue
+            expname = _opt_text(member.get("expname"))
+            if expname is None:
+                continue
+            exptype = (_opt_text(member.get("exptype")) or "science").lower()[:64]
+            members.append({
+                "expname": expname.replace("\\", "/").rsplit("/", 1)[-1],
+                "exptype": exptype,
+            })
+        out.append({"name": _opt_text(product.get("name")), "members": members})
+    return out
+
+
+def record_from_asn(key: str, size: int, asn: Mapping[str, Any]) -> JwstDataModel:
+    """A record for an association file from its contents (pure).
+
+    Its metadata keeps every product: ``asn_products`` (product names, in order; ``asn_product``
+    is the first, as before), ``asn_members`` (every member file name once),
+    ``asn_exptypes`` ({member file name: role}, a member listed with several roles keeps
+    ``science`` if it is one, else its first) and ``asn_product_members`` (each product with
+    its own members and their roles: a nodded spectrum's exposure is the science of one
+    product and the background of another).
+    """
+    ident = classify(key)
+    contents = asn_contents(key, asn)
+    members: list[str] = []
+    exptypes: dict[str, str] = {}
+    for product in contents:
+        for member in product["members"]:
+            name, role = member["expname"], member["exptype"]
+            if name not in exptypes:
+                members.append(name)
+                exptypes[name] = role
+            elif role == "science":
+                exptypes[name] = role
+    names = [p["name"] for p in contents if p["name"]]
     metadata: dict[str, Any] = {
         "source": "scan",
         "asn_type": _plain(asn.get("asn_type")),
         "asn_rule": _plain(asn.get("asn_rule")),
         "asn_id": _plain(asn.get("asn_id")),
         "asn_pool": _plain(asn.get("asn_pool")),
-        "asn_product": _plain(product.get("name")),
+        "asn_product": names[0] if names else None,
+        "asn_products": names,
         "asn_members": members,
+        "asn_exptypes": exptypes,
+        "asn_product_members": contents,
     }
     metadata = {k: v for k, v in metadata.items() if v not in (None, "")}
     program = _plain(asn.get("program"))
@@ -725,7 +881,14 @@ def mast_record(
         size = int(_number(product.get("size")) or 0)
     base = _base_record(key, max(0, int(size)), ident)
     base["observation_base_id"] = ident.observation_base_id or group_from_obs_id(obs_id)
-    return JwstDataModel(**base, metadata=metadata, image_info=image_info)
+    # Raw files (L1) are not calibrated: their row's prvversion is the version of the software
+    # that wrote the ramps, not of a calibration.
+    calibrated = ident.data_type != DataType.CALIBRATION and ident.processing_level not in (
+        ProcessingLevel.L1,
+    )
+    calibration = calibration_from_mast(product, obs) if calibrated else None
+    return JwstDataModel(**base, metadata=metadata, image_info=image_info,
+                         calibration=calibration)
 
 
 def _mast_wcs(obs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -783,12 +946,13 @@ def refresh(
     """``incoming`` (a new read of the file ``stored`` describes) merged onto ``stored``.
 
     The one rule for every re-read, scan or MAST import: lineage (``observationBaseId``,
-    ``parentId``, ``derivedFrom``) stays as stored, since relink owns it. Metadata of the
-    other importer (MAST's ``mast_*`` keys vs. a scan's header keys) is kept; image facts the
-    new read does not know keep their stored value; the position comes from the better of the
-    two sky sources (:data:`SKY_SOURCES`). A record made by processing (``processed``: a
-    user's record, or the output a ProcessingResult names; the session knows which) also keeps
-    :data:`PROCESSING_KEEPS` and all its metadata: a read updates only what it read.
+    ``parentId``, ``derivedFrom``, ``derivedRoles``) stays as stored, since relink owns it.
+    Metadata of the other importer (MAST's ``mast_*`` keys vs. a scan's header keys) is kept;
+    image facts the new read does not know keep their stored value; the position comes from the
+    better of the two sky sources (:data:`SKY_SOURCES`). A record made by processing
+    (``processed``: a user's record, or the output a ProcessingResult names; the session knows
+    which) also keeps :data:`PROCESSING_KEEPS` and all its metadata: a read updates only what it
+    read.
     """
     from_mast = incoming.metadata.get("source") == "mast"
     kept = {
@@ -802,12 +966,31 @@ def refresh(
     keep = PROCESSING_KEEPS if processed else _LINEAGE
     update: dict[str, Any] = {name: getattr(stored, name) for name in keep}
     update["derived_from"] = list(stored.derived_from or [])
+    update["derived_roles"] = dict(stored.derived_roles or {})
     update.update(
         metadata=metadata,
         image_info=image_info,
         sensor_info=incoming.sensor_info or stored.sensor_info,
+        calibration=_merged_calibration(stored.calibration, incoming.calibration, from_mast),
     )
     return incoming.model_copy(update=update)
+
+
+def _merged_calibration(
+    stored: Calibration | None, incoming: Calibration | None, from_mast: bool
+) -> Calibration | None:
+    """The calibration after a re-read: what the new read knows replaces what was known,
+    except that a MAST row (at most a version) never replaces what the file's headers said
+    (a context or reference files): it only fills the gaps. A read that knows nothing keeps
+    what was known."""
+    if incoming is None or stored is None:
+        return incoming or stored
+    if not from_mast or not (stored.crds_context or stored.reference_files):
+        return incoming
+    fields = {"cal_ver", "crds_ver", "crds_context", "reference_files"}
+    theirs = incoming.model_dump(include=fields, exclude_none=True)
+    mine = {k: v for k, v in stored.model_dump(include=fields).items() if v}
+    return Calibration(**{**theirs, **mine})
 
 
 def _merged_image(

@@ -11,6 +11,13 @@ files shaped like real JWST products, and returns the MAST observation and produ
 - a NIRSpec fixed-slit exposure of WASP-39 in program 1366 (its own observation,
   ``jw01366-o004_t001_nirspec``) with rate, cal, s2d and x1d.
 
+Every calibrated file's primary header says how it was made, as the pipeline writes it:
+``CAL_VER``, ``CRDS_VER``, ``CRDS_CTX`` and the ``R_*`` reference files its steps used.
+Two files are stale: the cal files of the first NIRCam exposure (:data:`STALE_FILES`) were
+made with an older pipeline and CRDS context (:data:`OLDER_CONTEXT`, other dark, flat and
+photom references) than the rest of the sample (:data:`CURRENT_CONTEXT`). MAST's product
+rows carry each file's pipeline version as ``prvversion``.
+
 Keys follow MAST's layout, ``mast/{obs_id}/{file}``, with the stage-2 files of an observation
 under its stage-3 obs_id folder. Positions are real (NGC 3132 at RA 151.7573, Dec -40.4364;
 WASP-39 at RA 217.3267, Dec -3.4445): every image's science header carries its footprint as
@@ -38,10 +45,13 @@ if TYPE_CHECKING:
     from jwstnb.storage import Storage
 
 __all__ = [
+    "CURRENT_CONTEXT",
     "NIRCAM_OBSERVATION",
     "NIRCAM_OBS_ID",
     "NIRSPEC_OBSERVATION",
     "NIRSPEC_OBS_ID",
+    "OLDER_CONTEXT",
+    "STALE_FILES",
     "SYNTHETIC_NOTE",
     "Sample",
     "sample_files",
@@ -59,6 +69,39 @@ SYNTHETIC_NOTE = "jwstnb synthetic sample: made-up pixels, not real JWST data"
 
 _NIRCAM_EXPOSURES = ("jw02733001001_02101_00001", "jw02733001001_02101_00002")
 _NIRCAM_DETECTORS = ("nrca1", "nrcb1")
+
+#: The CRDS context most of the sample was calibrated with, and the older one of its two
+#: stale files.
+CURRENT_CONTEXT = "jwst_1225.pmap"
+OLDER_CONTEXT = "jwst_1100.pmap"
+#: The sample's files calibrated with :data:`OLDER_CONTEXT` (an older pipeline too).
+STALE_FILES = tuple(f"{_NIRCAM_EXPOSURES[0]}_{d}_cal.fits" for d in _NIRCAM_DETECTORS)
+# (CAL_VER, CRDS_VER) of each context's run.
+_VERSIONS = {CURRENT_CONTEXT: ("1.14.0", "11.17.19"), OLDER_CONTEXT: ("1.11.4", "11.16.21")}
+# Reference files by R_* keyword and instrument: (current, older) sequence numbers. The
+# detector-level ones are used by every calibrated file, the others by stage 2 and 3 only.
+_REFERENCES: dict[str, dict[str, tuple[str, tuple[int, int]]]] = {
+    "nircam": {
+        "R_DARK": ("dark", (342, 302)), "R_GAIN": ("gain", (97, 97)),
+        "R_LINEAR": ("linearity", (52, 52)), "R_MASK": ("mask", (71, 71)),
+        "R_READNO": ("readnoise", (36, 36)), "R_SATURA": ("saturation", (93, 93)),
+        "R_SUPERB": ("superbias", (131, 131)),
+        "R_AREA": ("area", (32, 32)), "R_DISTOR": ("distortion", (173, 150)),
+        "R_FLAT": ("flat", (560, 476)), "R_PHOTOM": ("photom", (157, 114)),
+    },
+    "nirspec": {
+        "R_DARK": ("dark", (384, 384)), "R_GAIN": ("gain", (23, 23)),
+        "R_LINEAR": ("linearity", (24, 24)), "R_MASK": ("mask", (36, 36)),
+        "R_READNO": ("readnoise", (24, 24)), "R_SATURA": ("saturation", (28, 28)),
+        "R_SUPERB": ("superbias", (427, 427)),
+        "R_DFLAT": ("dflat", (1, 1)), "R_FFLAT": ("fflat", (105, 105)),
+        "R_SFLAT": ("sflat", (187, 187)), "R_PHOTOM": ("photom", (18, 18)),
+        "R_PTHLOS": ("pathloss", (20, 20)), "R_WAVRAN": ("wavelengthrange", (3, 3)),
+    },
+}
+_DETECTOR_REFERENCES = frozenset(
+    {"R_DARK", "R_GAIN", "R_LINEAR", "R_MASK", "R_READNO", "R_SATURA", "R_SUPERB"}
+)
 _NIRCAM_PRODUCT = NIRCAM_OBS_ID
 _ASN_NAME = "jw02733-o001_20220707t165838_image3_001_asn.json"
 _NIRSPEC_EXPOSURE = "jw01366004001_04101_00001"
@@ -289,6 +332,30 @@ def _to_bytes(hdus: list[Any]) -> bytes:
     return out.getvalue()
 
 
+def _context_of(filename: str) -> str:
+    return OLDER_CONTEXT if filename in STALE_FILES else CURRENT_CONTEXT
+
+
+def _provenance(instrument: str, filename: str, suffix: str) -> dict[str, Any]:
+    """The pipeline's provenance keywords of a calibrated file (none for a raw ``uncal``):
+    versions, context, and the reference files its steps used (``N/A`` where a step of the
+    stage used none, as the pipeline writes it)."""
+    if suffix == "uncal":
+        return {}
+    context = _context_of(filename)
+    cal_ver, crds_ver = _VERSIONS[context]
+    older = context == OLDER_CONTEXT
+    out: dict[str, Any] = {"CAL_VER": cal_ver, "CRDS_VER": crds_ver, "CRDS_CTX": context}
+    for keyword, (reftype, numbers) in _REFERENCES[instrument].items():
+        if suffix in ("rate", "rateints") and keyword not in _DETECTOR_REFERENCES:
+            continue
+        number = numbers[1] if older else numbers[0]
+        out[keyword] = f"crds://jwst_{instrument}_{reftype}_{number:04d}.fits"
+    if suffix not in ("rate", "rateints"):
+        out["R_FRINGE"] = "N/A"
+    return out
+
+
 # --- the NIRCam observation -------------------------------------------------------------------
 
 
@@ -326,8 +393,14 @@ def _nircam_fields(exposure: str, detector: str, filename: str, filetype: str) -
         "EFFEXPTM": _EFFEXPTM,
         "NINTS": 1,
         "NGROUPS": 3,
-        "CAL_VER": "1.5.3",
+        **_provenance("nircam", filename, _suffix(filename)),
     }
+
+
+def _suffix(filename: str) -> str:
+    from jwstnb.naming import classify
+
+    return classify(filename).suffix if filename else "i2d"
 
 
 def _detector_wcs(exposure: str, detector: str) -> dict[str, Any]:
@@ -512,7 +585,7 @@ def _asn() -> bytes:
         "asn_type": "image3",
         "asn_rule": "candidate_Asn_Lv3Image",
         "version_id": "20220707t165838",
-        "code_version": "1.5.3",
+        "code_version": "1.14.0",
         "degraded_status": "No known degraded exposures in association.",
         "program": "02733",
         "constraints": "DMSAttrConstraint({'name': 'program', 'sources': ['program'], "
@@ -576,7 +649,7 @@ def _nirspec_files() -> dict[str, bytes]:
             "EXPSTART": _mjd(start),
             "EXPEND": _mjd(start + timedelta(seconds=_NIRSPEC_EFFEXPTM + 30)),
             "EFFEXPTM": _NIRSPEC_EFFEXPTM,
-            "CAL_VER": "1.5.3",
+            **_provenance("nirspec", name, _suffix(name)),
         }
 
     files: dict[str, bytes] = {}
@@ -738,7 +811,7 @@ def _product_rows(
                 "productSubGroupDescription": subgroup,
                 "productDocumentationURL": "",
                 "project": "CALJWST",
-                "prvversion": "1.5.3",
+                "prvversion": _VERSIONS[_context_of(filename)][0],
                 "proposal_id": obs["proposal_id"],
                 "productFilename": filename,
                 "size": len(data),

@@ -25,6 +25,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -33,6 +34,7 @@ from jwstnb.keys import KEY_PATTERN, MAX_KEY_LENGTH, validate_key
 __all__ = [
     "COLLECTION",
     "DATABASE",
+    "Calibration",
     "DataType",
     "ImageMetadata",
     "JwstDataModel",
@@ -213,6 +215,47 @@ class ProcessingResult(_Model):
     output_file_path: StorageKey | None = None
 
 
+# A reference type as a MongoDB field name: CRDS spells them in lower case, digits, ``-``/``_``.
+ReferenceType = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class Calibration(_Model):
+    """How a calibrated file was made: pipeline version, CRDS version and context, and the
+    reference file used for each reference type (``{"dark": "jwst_nircam_dark_0342.fits"}``).
+
+    Read from the CAL_VER, CRDS_VER, CRDS_CTX and R_* keywords. ``context_number`` is the
+    context's number (``jwst_1200.pmap`` -> 1200), always derived from ``crds_context`` so
+    contexts can be compared by number ("made before context 1200") in a query.
+    """
+
+    cal_ver: str | None = Field(default=None, max_length=64)
+    crds_ver: str | None = Field(default=None, max_length=64)
+    crds_context: str | None = Field(default=None, max_length=64)
+    context_number: int | None = Field(default=None, ge=0)
+    reference_files: dict[ReferenceType, Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _derive_context_number(self) -> Self:
+        number: int | None = None
+        if self.crds_context:
+            from jwstnb.naming import context_number
+
+            try:
+                number = context_number(self.crds_context)
+            except ValueError:  # an odd context string is kept as written, without a number
+                number = None
+        if self.context_number != number:
+            # object.__setattr__: a plain assignment would validate (and call this) again
+            object.__setattr__(self, "context_number", number)
+        return self
+
+    def is_empty(self) -> bool:
+        """True when nothing is known (no versions, context or reference files)."""
+        return not (self.cal_ver or self.crds_ver or self.crds_context or self.reference_files)
+
+
 class JwstDataModel(_Model):
     """One file of JWST data and everything jwstnb knows about it (collection ``jwst_data``)."""
 
@@ -232,10 +275,17 @@ class JwstDataModel(_Model):
     exposure_id: str | None = Field(default=None, max_length=200)
     parent_id: str | None = None
     derived_from: list[str] = Field(default_factory=list)
+    # {parent id: the parent's role in the association the edge comes from} ("science", "psf",
+    # "background", ...); only edges made from an association file carry a role.
+    derived_roles: dict[str, Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=dict
+    )
     # access
     user_id: str | None = None
     is_public: bool = False
     shared_with: list[str] = Field(default_factory=list)
+    #: Readers (of ``shared_with``) who may also change tags, description and status.
+    editors: list[str] = Field(default_factory=list)
     archived: bool = False
     # content
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -244,6 +294,8 @@ class JwstDataModel(_Model):
     sensor_info: SensorMetadata | None = None
     processing_results: list[ProcessingResult] = Field(default_factory=list)
     thumbnail: Binary | None = None
+    # provenance: how a calibrated file was made (DESIGN §12)
+    calibration: Calibration | None = None
 
     @field_validator("parent_id", mode="before")
     @classmethod

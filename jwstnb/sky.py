@@ -46,6 +46,7 @@ __all__ = [
     "CONE_PAD",
     "Footprint",
     "TargetSource",
+    "area_centroid",
     "centre_from_pointing",
     "cone_cells",
     "cone_geojson",
@@ -164,7 +165,17 @@ class Footprint:
 
     @property
     def centre(self) -> tuple[float, float]:
-        """(ra, dec) in degrees: the normalised mean direction of the vertices and centres."""
+        """(ra, dec) in degrees: the area centroid on the sphere (:func:`area_centroid`), so
+        an irregular or multi-part footprint is centred where its area is; the normalised
+        mean direction of the vertices and circle centres only when the area has no centre
+        (a region spread evenly over the sphere)."""
+        found = area_centroid(self)
+        return found if found is not None else self.vertex_mean
+
+    @property
+    def vertex_mean(self) -> tuple[float, float]:
+        """(ra, dec): the normalised mean direction of the vertices and circle centres (the
+        fallback of :attr:`centre`; off the area's centre when vertices bunch up)."""
         import numpy as np
 
         points = [v for ring in self.polygons for v in ring] + [c[:2] for c in self.circles]
@@ -256,6 +267,43 @@ class Footprint:
         """Each polygon's unit vectors, counter-clockwise (computed once per footprint: the
         stored footprints are read once and tested against many cones)."""
         return tuple(_oriented(ring) for ring in self.polygons)
+
+
+def area_centroid(footprint: Footprint) -> tuple[float, float] | None:
+    """(ra, dec) in degrees of a footprint's area centroid on the sphere, or None when its
+    area has no centre (a region spread evenly over the whole sphere).
+
+    The centroid is the direction of the area's first moment, the integral of the position
+    vector over the region: for a polygon with great-circle edges it is exactly
+    ``1/2 * sum(angle_i * pole_i)`` over its edges (``pole_i`` the unit normal of edge i's
+    great circle, the ring counter-clockwise), for a circle of radius r about c it is
+    ``pi * sin(r)**2 * c``. Parts of a UNION add their moments (an overlap counts twice).
+    Unlike the mean of the vertices it does not move toward where vertices bunch up (a
+    detector outline with many vertices on one side). The vectors are spherical-geometry's
+    (its polygons give areas and containment but no centroid).
+    """
+    import numpy as np
+
+    moment = np.zeros(3)
+    scale = 0.0  # the size of the terms summed, to tell a cancelled sum from a small one
+    for ring in footprint.polygons:
+        xyz = _oriented(ring)
+        nxt = np.roll(xyz, -1, axis=0)
+        cross = np.cross(xyz, nxt)
+        sines = np.linalg.norm(cross, axis=1)
+        angles = np.arctan2(sines, np.einsum("ij,ij->i", xyz, nxt))
+        keep = sines > 0.0  # a repeated vertex has no edge
+        moment += 0.5 * (angles[keep, None] * cross[keep] / sines[keep, None]).sum(axis=0)
+        scale += 0.5 * float(angles[keep].sum())
+    for ra, dec, radius in footprint.circles:
+        centre = _to_vectors([ra], [dec])[0]
+        weight = math.pi * math.sin(math.radians(radius)) ** 2
+        moment += weight * centre
+        scale += weight
+    norm = float(np.linalg.norm(moment))
+    if not math.isfinite(norm) or norm <= 1e-12 * scale:
+        return None
+    return _to_lonlat(moment / norm)
 
 
 def _ring(polygon: Iterable[Sequence[Any]]) -> Ring:

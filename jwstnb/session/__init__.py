@@ -31,6 +31,7 @@ from jwstnb.session.bulk import (
 )
 from jwstnb.session.connection import Connection, connect
 from jwstnb.session.explain import Explain
+from jwstnb.session.groups import Groups
 from jwstnb.session.queue import Queue
 from jwstnb.session.results import Counts, Page, records_table
 from jwstnb.session.writes import KEEP_ON_UPSERT, Writes
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class Session(Explain, Writes, Queue, Bulk):
+class Session(Explain, Writes, Queue, Bulk, Groups):
     """A scoped view of the jwstnb collection. Create with :func:`connect`.
 
     Views (:meth:`anonymous`, :meth:`as_user`, :meth:`as_admin`) share the client; the
@@ -72,6 +73,7 @@ class Session(Explain, Writes, Queue, Bulk):
         self.collection_name = collection
         self._coll = connection.client[database][collection]
         self._closed = False
+        self._scope = self._with_groups(scope)
         connection.acquire()
 
     # --- the driver, for admin tools --------------------------------------------------------

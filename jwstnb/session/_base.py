@@ -145,13 +145,19 @@ class SessionBase:
         return out
 
     def _set(
-        self, record_id: Any, update: dict[str, Any], extra: Mapping[str, Any] | None = None
+        self,
+        record_id: Any,
+        update: dict[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        edit: bool = False,
     ) -> JwstDataModel | None:
-        """One atomic update of a record this session may change (None: no record matched)."""
+        """One atomic update of a record this session may change (None: no record matched);
+        ``edit``: an editor's change (tags, description, status) is allowed too."""
         from pymongo import ReturnDocument
 
         oid = object_id(record_id)
-        write = self._scope.write_filter()
+        write = self._scope.edit_filter() if edit else self._scope.write_filter()
         with self._errors():
             doc = self._coll.find_one_and_update(
                 {"_id": oid, **write, **(extra or {})},

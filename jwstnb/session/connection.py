@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jwstnb import config
 from jwstnb.access import Scope, validate_user
@@ -167,6 +168,8 @@ def connect(
     database: str | None = None,
     collection: str | None = None,
     timeout: float = 5.0,
+    token: str | None = None,
+    verify: Any = None,
     **client_options: Any,
 ) -> Session:
     """Connect and return a :class:`Session` (see :mod:`jwstnb.config` for where to).
@@ -180,10 +183,24 @@ def connect(
     authenticates no one gives ``user``/``admin`` as asked, else anonymous.
     ``https://`` URLs go to the archive service (:mod:`jwstnb.service`).
     An unreachable server is :class:`ConnectionFailed` after about ``timeout`` seconds.
-    """
-    from pymongo import MongoClient
-    from pymongo.errors import OperationFailure, PyMongoError
 
+    Service mode: an ``https://`` (or ``http://``) URL, a ``token``, or no URI configured but
+    a service URL (``JWSTNB_SERVICE_URL`` / ``[service] url``) gives a session over the
+    archive service (:class:`jwstnb.service.client.RemoteSession`: the same public methods
+    and errors; the kernel holds a token, never a database URI). ``verify``: the CA bundle
+    of the service's certificate.
+    """
+    service = _service_address(uri, token)
+    if service is not None:
+        if user is not None or admin:
+            raise AccessDenied(
+                "through the archive service you are who your token says; user= and "
+                "admin= are for direct database connections"
+            )
+        from jwstnb.service.client import connect_service
+
+        remote = connect_service(service, token=token, verify=verify, timeout=max(timeout, 30.0))
+        return cast("Session", remote)  # the same public methods, over HTTP
     if user is not None and admin:
         raise invalid("admin", "pass user=... or admin=True, not both")
     resolved = config.resolve(uri)
@@ -200,6 +217,56 @@ def connect(
     collection = collection or resolved.collection or COLLECTION
     if user is not None:
         user = validate_user(user)
+
+    client = _open_client(actual, resolved, local, timeout, client_options)
+    conn = Connection(client, resolved, actual, local)
+    try:
+        if not local:
+            conn.account = _account(conn, database)
+        scope = _scope(conn.account, user, admin, local)
+    except BaseException:
+        client.close()
+        raise
+    from jwstnb.session import Session
+
+    session = Session(conn, database, collection, scope)
+    if user is not None and conn.account.name is not None:
+        _record_impersonation(session, conn.account.name, user)
+    log.info("connected to %s as %s", conn.display, scope.role)
+    try:
+        session._prepare()
+    except BaseException:
+        session.close()
+        raise
+    if local:
+        session._warn_if_large()
+    return session
+
+
+def _service_address(uri: str | None, token: str | None) -> str | None:
+    """The archive service's URL when this connect() is for the service, else None."""
+    if uri is not None and uri.split("://", 1)[0].lower() in ("https", "http"):
+        return uri
+    if uri is None and not os.environ.get(config.URI_ENV):
+        from jwstnb.service.client import service_url
+
+        found = service_url()
+        if found is not None or token is not None:
+            return found or ""
+    return None
+
+
+def _open_client(
+    actual: str,
+    resolved: config.Resolved,
+    local: bool,
+    timeout: float,
+    client_options: Mapping[str, Any],
+) -> MongoClient[dict[str, Any]]:
+    """A pymongo client that has answered ``ping``, or :class:`ConnectionFailed` saying why
+    (bad URI, failed authentication, unreachable server; never the password)."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure, PyMongoError
 
     password = config.credentials(actual)[1]
     where = (
@@ -242,30 +309,14 @@ def connect(
             "Check that the server is running and reachable from this machine, and that the "
             "URI names the right host and port" + ("" if local else f" (set by {resolved.origin})")
         ) from None
-    conn = Connection(client, resolved, actual, local)
-    try:
-        if not local:
-            with conn.errors():
-                status = client.admin.command("connectionStatus", showPrivileges=False)
-            conn.account = server_account(status, database)
-        scope = _scope(conn.account, user, admin, local)
-    except BaseException:
-        client.close()
-        raise
-    from jwstnb.session import Session
+    return client
 
-    session = Session(conn, database, collection, scope)
-    if user is not None and conn.account.name is not None:
-        _record_impersonation(session, conn.account.name, user)
-    log.info("connected to %s as %s", conn.display, scope.role)
-    try:
-        session._prepare()
-    except BaseException:
-        session.close()
-        raise
-    if local:
-        session._warn_if_large()
-    return session
+
+def _account(conn: Connection, database: str) -> Account:
+    """The account the server authenticated for this connection (``connectionStatus``)."""
+    with conn.errors():
+        status = conn.client.admin.command("connectionStatus", showPrivileges=False)
+    return server_account(status, database)
 
 
 def _scope(account: Account, user: str | None, admin: bool | None, local: bool) -> Scope:

@@ -19,6 +19,7 @@ from jwstnb.session.results import Counts, Page, records_table
 
 if TYPE_CHECKING:
     from astropy.table import Table
+    from mocpy import MOC
 
     from jwstnb.lineage import Lineage
 
@@ -73,6 +74,9 @@ class Reads(SessionBase):
         is_public: bool | None = None,
         include_archived: bool = False,
         observation_base_id: str | None = None,
+        cal_ver: Any = None,
+        crds_context: Any = None,
+        made_before_context: Any = None,
         page: int = 1,
         page_size: int = 20,
         sort: str = "uploadDate",
@@ -97,6 +101,9 @@ class Reads(SessionBase):
         astropy quantities; ``calib_level`` takes ObsCore levels (1: L1, 2: L2a/L2b, 3: L3).
         ``exclude_<name>`` leaves out records with any of the given values of ``<name>``
         (data_type, processing_level, instrument, filter, target_name, status, program).
+        ``cal_ver`` (pipeline versions), ``crds_context`` (CRDS contexts, "jwst_1200.pmap"
+        or 1200) and ``made_before_context`` (files calibrated with an older context:
+        what needs reprocessing) ask for calibration provenance.
         Archived records are left out unless
         ``include_archived``. Bad input is a ``ValidationError``. The page comes from an
         index-sorted query; total and facets from a second one (see :meth:`items`,
@@ -115,6 +122,7 @@ class Reads(SessionBase):
             exclude_target_name=exclude_target_name, exclude_status=exclude_status,
             exclude_program=exclude_program, is_public=is_public,
             include_archived=include_archived, observation_base_id=observation_base_id,
+            cal_ver=cal_ver, crds_context=crds_context, made_before_context=made_before_context,
             page=page, page_size=page_size, sort=sort, descending=descending,
         ))
         sky = self._sky_test(criteria)
@@ -151,8 +159,35 @@ class Reads(SessionBase):
         rows = self._run(self.planner.count(valid, self._scope, self._sky_test(valid)))
         return int(rows[0]["n"]) if rows else 0
 
-    def table(self, limit: int | None = None, batch: int = 500, **criteria: Any) -> Table:
-        """Every matching record (or the first ``limit``) as one astropy Table, read in pages."""
+    def table(
+        self,
+        limit: int | None = None,
+        batch: int = 500,
+        *,
+        schema: str = "default",
+        access_url: Any = None,
+        **criteria: Any,
+    ) -> Table:
+        """Every matching record (or the first ``limit``) as one astropy Table, read in pages.
+
+        ``schema="obscore"``: ObsCore 1.1 columns first (:mod:`jwstnb.interop.obscore`;
+        ``access_url`` a Storage or a function record -> URL), then jwstnb's own.
+        """
+        return records_table(
+            self._every(criteria, limit, batch), schema=schema, access_url=access_url
+        )
+
+    def coverage(self, max_order: int = 10, **criteria: Any) -> MOC:
+        """A MOC (``mocpy.MOC``, IVOA MOC 2.0) of the footprints (else centres) of every
+        readable matching record, at ``max_order`` (10: cells of about 3.4 arcmin)."""
+        from jwstnb.interop.moc import coverage
+
+        return coverage(self._every(criteria, None, 500), max_order)
+
+    def _every(
+        self, criteria: dict[str, Any], limit: int | None, batch: int
+    ) -> list[JwstDataModel]:
+        """Every matching readable record (or the first ``limit``), read a page at a time."""
         valid = Criteria.model_validate({**criteria, "page": 1, "page_size": batch})
         records: list[JwstDataModel] = []
         sky = self._sky_test(valid)
@@ -163,8 +198,7 @@ class Reads(SessionBase):
             if len(chunk) < batch:
                 break
             page += 1
-        return records_table(records[:limit] if limit is not None else records)
-
+        return records[:limit] if limit is not None else records
 
     def _items(
         self, criteria: Criteria, sky: SkyTest | None, skipped: list[str]

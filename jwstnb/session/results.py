@@ -35,9 +35,11 @@ class Page:
     def __len__(self) -> int:
         return len(self.items)
 
-    def to_table(self) -> Table:
-        """The items as an astropy Table: one column per field users read, ``coord`` a SkyCoord."""
-        return records_table(self.items)
+    def to_table(self, schema: str = "default", access_url: Any = None) -> Table:
+        """The items as an astropy Table: one column per field users read, ``coord`` a
+        SkyCoord; ``schema="obscore"`` gives ObsCore 1.1 columns first (see
+        :func:`records_table`)."""
+        return records_table(self.items, schema=schema, access_url=access_url)
 
     def to_pandas(self) -> Any:
         """The items as a pandas DataFrame (needs pandas: ``pip install 'jwstnb[pandas]'``)."""
@@ -86,9 +88,24 @@ def _iso(value: Any) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def records_table(records: Sequence[JwstDataModel]) -> Table:
+def records_table(
+    records: Sequence[JwstDataModel], schema: str = "default", access_url: Any = None
+) -> Table:
     """Records as an astropy Table (units on exposure time, size, RA/Dec; a SkyCoord column
-    ``coord`` where every record has a position, masked rows otherwise)."""
+    ``coord`` where every record has a position, masked rows otherwise).
+
+    ``schema="obscore"``: the IVOA ObsCore 1.1 columns (``s_ra``, ``s_dec``, ``s_region``,
+    ``t_min``...) with units and UCDs, then jwstnb's own (:mod:`jwstnb.interop.obscore`);
+    ``access_url`` is a Storage or a function record -> URL for its ``access_url`` column.
+    """
+    if schema == "obscore":
+        from jwstnb.interop import obscore
+
+        return obscore.table(records, access_url=access_url)
+    if schema != "default":
+        from jwstnb.errors import invalid
+
+        raise invalid("schema", "schema is 'default' or 'obscore'", schema)
     import numpy as np
     from astropy import units as u
     from astropy.coordinates import SkyCoord

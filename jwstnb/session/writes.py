@@ -10,7 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from jwstnb.access import validate_user
+from jwstnb.access import EDITABLE_FIELDS, SHARE_ROLES, principal
 from jwstnb.criteria import Criteria
 from jwstnb.documents import DERIVED_INPUTS, derived_fields, status_transition, stored_document
 from jwstnb.errors import AccessDenied, InvalidTransition, NotFound, invalid
@@ -33,6 +33,7 @@ KEEP_ON_UPSERT = (
     "tags",
     "description",
     "sharedWith",
+    "editors",
     "isPublic",
     "archived",
 )
@@ -118,7 +119,10 @@ class Writes(SessionBase):
         raise InvalidTransition(f"record {model.file_path!r} kept changing during upsert; retry")
 
     def _modify(
-        self, record_id: Any, mutate: Callable[[dict[str, Any]], dict[str, Any]]
+        self,
+        record_id: Any,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        write: Mapping[str, Any] | None = None,
     ) -> JwstDataModel:
         """Read, change and write one record, keeping ``keywords``/``readers`` consistent.
 
@@ -128,7 +132,7 @@ class Writes(SessionBase):
         from pymongo import ReturnDocument
 
         oid = object_id(record_id)
-        write = self._scope.write_filter()
+        write = self._scope.write_filter() if write is None else write
         for _attempt in range(8):
             with self._errors():
                 doc = self._coll.find_one({"_id": oid, **write})
@@ -160,10 +164,17 @@ class Writes(SessionBase):
 
         Values are validated by the model. ``processing_status`` goes through
         :meth:`set_status`, results through :meth:`add_result`; only an admin changes owners.
+        An editor of a shared record may change its tags and description only.
         """
         names = _field_names(fields)
         if "user_id" in names.values() and self.role != "admin":
             raise AccessDenied("only an admin may change a record's owner")
+        if {"shared_with", "editors"} & set(names.values()):
+            raise invalid(
+                next(g for g, n in names.items() if n in ("shared_with", "editors")),
+                "use share(id, ...) and unshare(id, ...) to change who may read a record",
+            )
+        editable = set(names.values()) <= EDITABLE_FIELDS
 
         def change(doc: dict[str, Any]) -> dict[str, Any]:
             data = model(doc).model_dump()
@@ -172,7 +183,8 @@ class Writes(SessionBase):
             new_doc = JwstDataModel.model_validate(data).to_document()
             return {k: v for k, v in new_doc.items() if k != "_id" and doc.get(k) != v}
 
-        return self._modify(record_id, change)
+        write = self._scope.edit_filter() if editable else None
+        return self._modify(record_id, change, write)
 
     def delete(self, record_id: str | ObjectId) -> None:
         """Delete a record this session may change."""
@@ -194,17 +206,19 @@ class Writes(SessionBase):
             record_id,
             {"$set": {"processingStatus": target}},
             {"processingStatus": {"$in": sources}},
+            edit=True,
         )
         if record is not None:
             return record
         oid = object_id(record_id)
         with self._errors():
             doc = self._coll.find_one(
-                {"_id": oid, **self._scope.read_filter()}, {"processingStatus": 1, "userId": 1}
+                {"_id": oid, **self._scope.read_filter()},
+                {"processingStatus": 1, "userId": 1, "editors": 1},
             )
         if doc is None:
             raise NotFound(f"no record {str(oid)!r} visible to this {self.role} session")
-        if not self._scope.can_write(doc):
+        if not self._scope.can_edit(doc):
             raise self._denied(oid)
         raise InvalidTransition(
             f"record {str(oid)!r} is {doc.get('processingStatus')!r}: it cannot move to "
@@ -225,16 +239,50 @@ class Writes(SessionBase):
             raise self._missing_or_denied(object_id(record_id))
         return record
 
-    def share(self, record_id: str | ObjectId, *users: str) -> JwstDataModel:
-        """Let ``users`` read a record this session may change."""
-        names = [validate_user(u) for u in users]
+    def share(
+        self,
+        record_id: str | ObjectId,
+        *users: str,
+        group: str | None = None,
+        role: str = "viewer",
+    ) -> JwstDataModel:
+        """Let ``users`` (and/or a ``group``) read a record this session owns (or any, as
+        admin). ``role="editor"`` also lets them change its tags, description and status
+        (never delete it, share it or change its access); sharing again with another role
+        changes the role."""
+        if role not in SHARE_ROLES:
+            raise invalid("role", f"role is one of {', '.join(SHARE_ROLES)}", role)
+        names = _principals(users, group)
+        if not names:
+            raise invalid("users", "name at least one user or a group to share with")
 
         def add(doc: dict[str, Any]) -> dict[str, Any]:
-            current = list(doc.get("sharedWith") or [])
-            merged = list(dict.fromkeys([*current, *names]))
-            return {"sharedWith": merged} if merged != current else {}
+            readers = list(doc.get("sharedWith") or [])
+            editors = list(doc.get("editors") or [])
+            new_readers = list(dict.fromkeys([*readers, *names]))
+            if role == "editor":
+                new_editors = list(dict.fromkeys([*editors, *names]))
+            else:
+                new_editors = [e for e in editors if e not in names]
+            return _changed(doc, new_readers, new_editors)
 
         return self._modify(record_id, add)
+
+    def unshare(
+        self, record_id: str | ObjectId, *users: str, group: str | None = None
+    ) -> JwstDataModel:
+        """Take back a share: ``users`` (and/or ``group``) no longer read the record; counts
+        and facets follow at once (``readers`` changes in the same write)."""
+        names = set(_principals(users, group))
+        if not names:
+            raise invalid("users", "name at least one user or a group to unshare")
+
+        def remove(doc: dict[str, Any]) -> dict[str, Any]:
+            readers = [r for r in doc.get("sharedWith") or [] if r not in names]
+            editors = [e for e in doc.get("editors") or [] if e not in names]
+            return _changed(doc, readers, editors)
+
+        return self._modify(record_id, remove)
 
     def bulk_tags(
         self, ids: Iterable[str | ObjectId], add: Sequence[str] = (), remove: Sequence[str] = ()
@@ -254,7 +302,7 @@ class Writes(SessionBase):
                 oids.append(ObjectId(i))
             else:
                 raise invalid("ids", "record ids are 24 hexadecimal digits", i)
-        write = self._scope.write_filter()
+        write = self._scope.edit_filter()
         if not oids or not (to_add or to_remove):
             return 0
 
@@ -271,7 +319,7 @@ class Writes(SessionBase):
             if retag(doc):
                 with contextlib.suppress(NotFound, AccessDenied):  # deleted/given away meanwhile
                     before = doc.get("tags")
-                    record = self._modify(doc["_id"], retag)
+                    record = self._modify(doc["_id"], retag, write)
                     changed += int(record.tags != before)
         return changed
 
@@ -312,3 +360,21 @@ def _field_names(fields: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _principals(users: Sequence[str], group: str | None) -> list[str]:
+    """How ``sharedWith``/``editors`` name these users and this group."""
+    names = [principal(user=u) for u in users]
+    if group is not None:
+        names.append(principal(group=group))
+    return names
+
+
+def _changed(
+    doc: Mapping[str, Any], readers: list[str], editors: list[str]
+) -> dict[str, Any]:
+    """The sharing fields that differ from the stored document's."""
+    out: dict[str, Any] = {}
+    if readers != list(doc.get("sharedWith") or []):
+        out["sharedWith"] = readers
+    if editors != list(doc.get("editors") or []):
+        out["editors"] = editors
+    return out

@@ -9,6 +9,7 @@ when one of the classes is first used.
     FitsPreview(storage, "mast/jw02733-o001_t001_nircam_clear-f090w/....fits")
     SkyView(session).search(position="151.757 -40.436", radius=0.05)   # footprints on the sky
     SearchPanel(session, storage=storage, sky=True)  # the panel with its results' sky map
+    to_ipyaladin(page, coverage=session.coverage(...))  # in Aladin Lite, with ipyaladin
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["FitsPreview", "LineageViewer", "SearchPanel", "SkyView"]
+__all__ = ["FitsPreview", "LineageViewer", "SearchPanel", "SkyView", "to_ipyaladin"]
 
 _LAZY = {
     "SearchPanel": "jwstnb.widgets.search",
     "LineageViewer": "jwstnb.widgets.lineage",
     "FitsPreview": "jwstnb.widgets.preview",
     "SkyView": "jwstnb.widgets.sky",
+    "to_ipyaladin": "jwstnb.widgets.aladin",
 }
 
 if TYPE_CHECKING:
+    from jwstnb.widgets.aladin import to_ipyaladin
     from jwstnb.widgets.lineage import LineageViewer
     from jwstnb.widgets.preview import FitsPreview
     from jwstnb.widgets.search import SearchPanel

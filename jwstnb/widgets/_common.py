@@ -25,12 +25,14 @@ __all__ = [
     "STATIC",
     "CountsLike",
     "LineageSession",
+    "SampLink",
     "SearchSession",
     "TargetSession",
     "WidgetStorage",
     "error_text",
     "is_fits_key",
     "run_in_background",
+    "samp_link",
     "show_thumbnail",
     "static_file",
     "thumbnail_layout",
@@ -107,6 +109,36 @@ class WidgetStorage(Protocol):
     def cutout(self, key: str, ext: Any = "SCI", *args: Any, plane: int = 0) -> Any: ...
 
     def open_fits(self, key: str, *, check: bool = True) -> Any: ...
+
+
+@runtime_checkable
+class SampLink(Protocol):
+    """What the widgets ask of SAMP (:class:`jwstnb.interop.samp.SampConnection`): is a hub
+    running, who takes a message type, send a table or an image, hear rows come back."""
+
+    def hub_running(self) -> bool: ...
+
+    def clients(self, mtype: str | None = None) -> Mapping[str, str]: ...
+
+    def send_table(self, table: Any, name: str | None = None,
+                   recipient: str | None = None) -> str: ...
+
+    def send_image(self, source: Any, storage: Any = None, *, name: str | None = None,
+                   recipient: str | None = None) -> str: ...
+
+    def on_rows(self, callback: Callable[[str, list[int]], Any]) -> None: ...
+
+
+def samp_link(samp: SampLink | bool | None) -> SampLink | None:
+    """The SAMP link a widget uses: the one given, jwstnb's shared connection for None, or
+    none for False."""
+    if samp is False:
+        return None
+    if samp is None or samp is True:
+        from jwstnb.interop.samp import default
+
+        return default()
+    return samp
 
 
 def static_file(name: str) -> Path:

@@ -65,6 +65,7 @@ FACET_LABELS: dict[str, str] = {
     "target_name": "Target",
     "status": "Status",
     "program": "Program",
+    "crds_context": "CRDS context",
 }
 # Facets with a natural order (the schema's enums); the others by count, then name.
 _FIXED_ORDER: dict[str, tuple[str, ...]] = {
@@ -293,6 +294,22 @@ def _table(rows: Iterable[tuple[str, Any]], css_class: str) -> str:
     return f'<table class="{css_class}" style="{_TABLE_STYLE}">{cells}</table>'
 
 
+def _calibration_rows(calibration: Any) -> list[tuple[str, Any]]:
+    """The details' provenance rows: pipeline version, CRDS version and context, and the
+    reference file of each type (what tells a stale calibration from a current one)."""
+    if calibration is None:
+        return []
+    context = getattr(calibration, "crds_context", None)
+    crds = " ".join(p for p in (getattr(calibration, "crds_ver", None),
+                                f"({context})" if context else None) if p)
+    references = getattr(calibration, "reference_files", None) or {}
+    return [
+        ("Pipeline", getattr(calibration, "cal_ver", None) or ""),
+        ("CRDS", crds),
+        ("Reference files", "; ".join(f"{k}: {v}" for k, v in sorted(references.items()))),
+    ]
+
+
 def detail_html(record: Any) -> str:
     """The details of one record as a small HTML table (every value escaped)."""
     row = record_row(record)
@@ -315,6 +332,7 @@ def detail_html(record: Any) -> str:
         ("Exposure", row["exposure_id"]),
         ("Proposal", (info.proposal_id if info else None) or ""),
         ("PI", (getattr(info, "proposal_pi", None) if info else None) or ""),
+        *_calibration_rows(getattr(record, "calibration", None)),
         ("Tags", ", ".join(row["tags"])),
         ("Description", getattr(record, "description", None) or ""),
         ("Uploaded", row["upload_date"]),

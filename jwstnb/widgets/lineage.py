@@ -2,11 +2,15 @@
 
 The layout is computed in Python (``_graph.layout_graph``, pure) and drawn by a small
 anywidget view as one SVG sized to the notebook's width, so a group of 2,000 files is one
-message and one DOM update. Association files are linked (dashed) to their members and
-products; files of other groups that are direct parents or children (external nodes) are
-drawn dimmed, and clicking one opens its group. Clicking a file sets ``selected_id`` (the
-same trait :meth:`LineageViewer.select` sets), which shows the file's details and
-thumbnail and scrolls it into view; a dropdown switches groups (``Session.observations()``).
+message and one DOM update. Each file is labelled with what tells it apart in its column
+(exposure, detector, product type). An association is drawn as a hub linking (dashed) its
+members to its products; edges from a PSF reference, a background, a target acquisition or a
+WFSS direct image, catalog or segmentation map are drawn in that role's colour, with a
+legend, and the details name them. Files of other groups that are direct parents or children
+(external nodes) are drawn dimmed, and clicking one opens its group. Clicking a file sets
+``selected_id`` (the same trait :meth:`LineageViewer.select` sets), which shows the file's
+details and thumbnail and scrolls it into view; a dropdown switches groups
+(``Session.observations()``).
 """
 
 from __future__ import annotations
@@ -29,12 +33,18 @@ from jwstnb.widgets._common import (
     thumbnail_layout,
 )
 from jwstnb.widgets._format import LEVEL_COLOURS, LEVELS, detail_html, record_dict
-from jwstnb.widgets._graph import association_links, layout_graph
+from jwstnb.widgets._graph import association_groups, layout_graph
 from jwstnb.widgets._views import LineageGraph
 
 __all__ = ["LineageViewer"]
 
 _PICK = '<div class="jwstnb-note">Click a file to see its details.</div>'
+# How the details name the parents of each association role (science parents are "From").
+_ROLE_TITLES = {
+    "psf": "PSF references", "background": "Backgrounds",
+    "target_acquisition": "Target acquisitions", "direct_image": "Direct image",
+    "sourcecat": "Source catalog", "segmap": "Segmentation map",
+}
 
 
 class LineageViewer(widgets.VBox):  # type: ignore[misc]
@@ -202,15 +212,21 @@ class LineageViewer(widgets.VBox):  # type: ignore[misc]
         self.lineage = lineage
         layout = layout_graph(
             observation_base_id, lineage.levels, lineage.edges,
-            links=association_links(lineage.nodes),
+            roles=getattr(lineage, "edge_roles", None),
+            associations=association_groups(lineage.nodes),
         )
         self.counts = {c["level"]: c["count"] for c in layout["columns"]}
+        hubs = len(layout["associations"])
         total = sum(self.counts.values())
         files = f"{total:,} file{'s' if total != 1 else ''}"
+        if hubs:
+            files += f" and {hubs:,} association{'s' if hubs != 1 else ''}"
         self.status_text = f"{files}, {len(layout['edges']):,} links"
-        self.graph.message = "" if total else f"No files in observation {observation_base_id}."
+        self.graph.message = (
+            "" if total or hubs else f"No files in observation {observation_base_id}."
+        )
         self.graph.graph = layout
-        self.state = "ready" if total else "empty"
+        self.state = "ready" if total or hubs else "empty"
         self._update_summary()
 
     def _update_summary(self) -> None:
@@ -288,6 +304,12 @@ class LineageViewer(widgets.VBox):  # type: ignore[misc]
 
         parents = list(self.lineage.parents(node_id))
         children = list(self.lineage.children(node_id))
+        edge_roles: dict[tuple[str, str], str] = getattr(self.lineage, "edge_roles", None) or {}
+        roles: dict[str, list[str]] = {}
+        for parent in parents:
+            role = edge_roles.get((str(parent.id), node_id))
+            if role and role != "science":
+                roles.setdefault(role, []).append(str(parent.id))
         combines = ""
         contributors = getattr(self.lineage, "contributors", None)
         if contributors is not None and str(self._node(node_id).processing_level) == "L3":
@@ -298,8 +320,14 @@ class LineageViewer(widgets.VBox):  # type: ignore[misc]
                     f"<br><b>Combines</b> {len(found.exposures):,} exposure"
                     f"{'s' * (len(found.exposures) != 1)} of {groups}"
                 )
+        as_roles = "".join(
+            f"<br><b>{html.escape(_ROLE_TITLES.get(role, role.replace('_', ' ')))}</b> "
+            f"({len(ids)}): {names(ids)}"
+            for role, ids in sorted(roles.items())
+        )
         return (
-            f'<div class="jwstnb-relatives"><b>From</b> ({len(parents)}): {names(parents)}<br>'
+            f'<div class="jwstnb-relatives"><b>From</b> ({len(parents)}): {names(parents)}'
+            f"{as_roles}<br>"
             f"<b>To</b> ({len(children)}): {names(children)}{combines}</div>"
         )
 

@@ -14,6 +14,11 @@ and its ticks, and RA/Dec on a coarse pixel grid from which the view labels its 
 whatever part is zoomed into; the view sends the pixel under the pointer back as the
 ``pointer`` trait, which the Python side answers with the pixel value and RA/Dec (astropy,
 exact) in ``readout``. Everything is plain traitlets, so it is driven and tested without a browser.
+
+"Send to..." sends the file to SAMP applications that load FITS images (DS9, Aladin; shown
+only while a SAMP hub runs, :meth:`FitsPreview.send_to_samp`), and "Open in jdaviz" opens it
+in the jdaviz configuration its kind calls for (shown only when jdaviz is installed,
+:meth:`FitsPreview.open_in_jdaviz`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ import ipywidgets as widgets
 import traitlets
 
 from jwstnb.imaging import STRETCHES, celestial_wcs, normalise, stride_for, to_png, to_uint8
-from jwstnb.widgets._common import WidgetStorage, error_text, is_fits_key, static_file
+from jwstnb.widgets._common import (
+    SampLink,
+    WidgetStorage,
+    error_text,
+    is_fits_key,
+    samp_link,
+    static_file,
+)
 from jwstnb.widgets._spectra import (
     Spectrum,
     SpectrumSource,
@@ -299,11 +311,16 @@ class FitsPreview(widgets.VBox):  # type: ignore[misc]
         stretch: str = "zscale",
         cmap: str = "gray",
         max_size: int = 1024,
+        samp: SampLink | bool | None = None,
+        viz_open: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.storage = storage
         self.max_size = max_size
+        self._samp_arg = samp
+        self._samp: SampLink | None = None
+        self._viz_open = viz_open
         self.headers: list[Any] = []
         self.spectra: list[SpectrumSource] = []
         self.normalised: NDArray[np.float64] | None = None  # the stretched plane shown
@@ -341,9 +358,24 @@ class FitsPreview(widgets.VBox):  # type: ignore[misc]
         )
         self.header_view.add_class("jwstnb-preview-header")
         row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        self.samp_button = widgets.Button(
+            description="Send to...", icon="share-square", layout=widgets.Layout(
+                width="auto", display="none"),
+            tooltip="Send this file to DS9, Aladin... (SAMP image.load.fits)",
+        )
+        self.samp_button.add_class("jwstnb-samp-send")
+        self.jdaviz_button = widgets.Button(
+            description="Open in jdaviz", icon="external-link", layout=widgets.Layout(
+                width="auto", display="none"),
+            tooltip="Imviz for images, Specviz for spectra, Cubeviz for cubes",
+        )
+        self.jdaviz_button.add_class("jwstnb-open-jdaviz")
+        self.jdaviz_box = widgets.VBox()
+        self.jdaviz_box.add_class("jwstnb-jdaviz-box")
         self.children = [
             self.title,
-            widgets.HBox([self.hdu_dropdown, self.cmap_dropdown], layout=row),
+            widgets.HBox([self.hdu_dropdown, self.cmap_dropdown, self.samp_button,
+                          self.jdaviz_button], layout=row),
             widgets.HBox([self.plane_slider, self.spectrum_slider], layout=row),
             self.stretch_buttons,
             self.status,
@@ -351,6 +383,7 @@ class FitsPreview(widgets.VBox):  # type: ignore[misc]
                 [self.view, self.header_view],
                 layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"),
             ),
+            self.jdaviz_box,
         ]
         self.stretch = stretch
         self.cmap = cmap
@@ -365,7 +398,11 @@ class FitsPreview(widgets.VBox):  # type: ignore[misc]
         self.observe(self._on_spectrum, "spectrum")
         self.observe(self._on_status, ["status_text", "state"])
         self.view.observe(self._on_pointer, "pointer")
+        self.samp_button.on_click(lambda _: self._samp_clicked())
+        self.jdaviz_button.on_click(lambda _: self._jdaviz_clicked())
         self._open(key, ext)
+        self.refresh_samp()
+        self._show_jdaviz_button()
 
     @staticmethod
     def _slider(description: str, css_class: str) -> widgets.IntSlider:
@@ -656,6 +693,75 @@ class FitsPreview(widgets.VBox):  # type: ignore[misc]
         return None if self.normalised is None else to_uint8(self.normalised)[::-1]
 
     # --- status ------------------------------------------------------------------------
+
+    # --- SAMP and jdaviz ------------------------------------------------------------------
+
+    def refresh_samp(self) -> bool:
+        """Show "Send to..." when a SAMP hub runs and the file is FITS; returns whether."""
+        try:
+            link = self._samp if self._samp is not None else samp_link(self._samp_arg)
+            running = link is not None and is_fits_key(self.key) and link.hub_running()
+        except Exception:
+            link, running = None, False
+        self._samp = link
+        self.samp_button.layout.display = "" if running else "none"
+        return running
+
+    def send_to_samp(self, recipient: str | None = None) -> str:
+        """Send the file shown to SAMP applications that load FITS (or ``recipient``, a
+        client id or name); returns the SAMP image id."""
+        if self._samp is None and not self.refresh_samp():
+            from jwstnb.interop.samp import SampError
+
+            raise SampError("no SAMP hub is running: start DS9 or Aladin, then call "
+                            "preview.refresh_samp()")
+        assert self._samp is not None
+        return self._samp.send_image(self.key, self.storage, recipient=recipient)
+
+    def _samp_clicked(self) -> None:
+        try:
+            self.send_to_samp()
+        except Exception as exc:
+            self.status_text = f"Send failed: {error_text(exc)}"
+            return
+        self.status_text = f"Sent {self.key.rsplit('/', 1)[-1]} to the SAMP applications"
+
+    def _viz(self) -> Any:
+        if self._viz_open is not None:
+            return self._viz_open
+        import importlib.util
+
+        if importlib.util.find_spec("jdaviz") is None:
+            return None
+        from jwstnb.interop.viz import open as viz_open
+
+        return viz_open
+
+    def _show_jdaviz_button(self) -> None:
+        shown = is_fits_key(self.key) and self._viz() is not None
+        self.jdaviz_button.layout.display = "" if shown else "none"
+
+    def open_in_jdaviz(self) -> Any:
+        """Open the file in jdaviz (Imviz, Specviz, Cubeviz or Specviz2d by its kind), shown
+        under the preview; returns the jdaviz app."""
+        opener = self._viz()
+        if opener is None:
+            raise ImportError("jdaviz is not installed: pip install 'jwstnb[viz]'")
+        app = opener(self.key, self.storage)
+        shown = getattr(app, "app", None)
+        if isinstance(shown, widgets.DOMWidget):
+            self.jdaviz_box.children = [shown]
+        else:
+            output = widgets.Output()
+            output.append_display_data(app)
+            self.jdaviz_box.children = [output]
+        return app
+
+    def _jdaviz_clicked(self) -> None:
+        try:
+            self.open_in_jdaviz()
+        except Exception as exc:
+            self.status_text = f"Cannot open in jdaviz: {error_text(exc)}"
 
     def _fail(self, message: str) -> None:
         """Nothing can be drawn: the old picture goes; the status line (red) says why."""

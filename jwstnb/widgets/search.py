@@ -18,6 +18,12 @@ chosen record as a dict), ``total``, ``counting``, ``page``, ``facets``, ``posit
 ``status_text``, drives the panel with :meth:`SearchPanel.set_text`,
 :meth:`SearchPanel.set_facet`, :meth:`SearchPanel.set_position`, :meth:`SearchPanel.set_sort`,
 and writes the results with :meth:`SearchPanel.export`.
+
+When a SAMP hub is running (TOPCAT or Aladin started one), a "Send to..." button sends every
+matching row as an ObsCore VOTable to the SAMP application chosen
+(:meth:`SearchPanel.send_to_samp`); a row that application highlights comes back as the
+panel's selection (``highlighted`` holds the ids of rows it highlighted or selected). The
+button is hidden while no hub runs; :meth:`SearchPanel.refresh_samp` looks again.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import traitlets
 from jwstnb.criteria import FACETS
 from jwstnb.sky import INTERSECT_MODES
 from jwstnb.widgets._common import (
+    SampLink,
     SearchSession,
     TargetSession,
     WidgetStorage,
@@ -44,10 +51,11 @@ from jwstnb.widgets._common import (
     fetch_record,
     is_fits_key,
     run_in_background,
+    samp_link,
     show_thumbnail,
     thumbnail_layout,
 )
-from jwstnb.widgets._debounce import Debouncer
+from jwstnb.widgets._debounce import Debouncer, in_kernel, running_loop
 from jwstnb.widgets._format import (
     ANY,
     COLUMNS,
@@ -183,6 +191,9 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
     state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
     searches = traitlets.Int(0, help="item queries run (for tests and benchmarks)")
     counted = traitlets.Int(0, help="count answers shown (for tests and benchmarks)")
+    highlighted: traitlets.List[str] = traitlets.List(
+        help="ids of the rows a SAMP application highlighted or selected last"
+    )
 
     def __init__(
         self,
@@ -196,9 +207,15 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         count_delay: float = 0.5,
         background_counts: bool | None = None,
         sky: bool = False,
+        samp: SampLink | bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._samp_arg = samp
+        self._samp: SampLink | None = None
+        self._samp_listening = False
+        self._sent_tables: dict[str, list[str]] = {}  # SAMP table id -> record ids by row
+        self._loop = running_loop() if in_kernel() else None
         self.session = session
         self.storage = storage
         self.page_size = int(page_size)
@@ -318,6 +335,20 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             layout=widgets.Layout(width="auto"),
         )
         self.export_button.add_class("jwstnb-export")
+        self.samp_target = widgets.Dropdown(
+            options=[("every SAMP application", "")], value="",
+            layout=widgets.Layout(width="190px"),
+        )
+        self.samp_target.add_class("jwstnb-samp-target")
+        self.samp_button = widgets.Button(
+            description="Send to...", icon="share-square",
+            tooltip="Send every matching row to TOPCAT, Aladin... (SAMP, as an ObsCore VOTable)",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.samp_button.add_class("jwstnb-samp-send")
+        self.samp_box = widgets.HBox(
+            [self.samp_button, self.samp_target], layout=widgets.Layout(display="none")
+        )
         self.status = widgets.HTML()
         self.status.add_class("jwstnb-status")
         self.table = ResultsTable(
@@ -377,7 +408,7 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
                 [
                     widgets.Label("Tags"), self.tags_input, self.date_from_input,
                     self.date_to_input, self.clear_button, self.export_format,
-                    self.export_button,
+                    self.export_button, self.samp_box,
                 ],
                 layout=row,
             ),
@@ -425,6 +456,8 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         self.radius_unit.observe(self._on_radius, "value")
         self.clear_button.on_click(lambda _: self.clear())
         self.export_button.on_click(lambda _: self._export_clicked())
+        self.samp_button.on_click(lambda _: self._samp_clicked())
+        self.refresh_samp()
         self.prev_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
         self.preview_button.on_click(lambda _: self._show(self.open_preview))
@@ -896,6 +929,90 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             self.status_text = f"Export failed: {error_text(exc)}"
             return
         self.status_text = f"Exported the results to {target}"
+
+    # --- SAMP -----------------------------------------------------------------------------
+
+    def refresh_samp(self) -> bool:
+        """Look for a SAMP hub: show "Send to..." with the applications that take tables
+        when one runs, hide it otherwise. Returns whether one runs."""
+        try:
+            link = self._samp if self._samp is not None else samp_link(self._samp_arg)
+            running = link is not None and link.hub_running()
+        except Exception:
+            link, running = None, False
+        self._samp = link
+        if not running or link is None:
+            self.samp_box.layout.display = "none"
+            return False
+        from jwstnb.interop.samp import TABLE
+
+        try:
+            names = dict(link.clients(TABLE))
+            if not self._samp_listening:
+                link.on_rows(self._on_samp_rows)
+                self._samp_listening = True
+        except Exception:
+            self.samp_box.layout.display = "none"
+            return False
+        current = self.samp_target.value
+        apps = sorted(((name, cid) for cid, name in names.items()), key=lambda o: o[0].lower())
+        self.samp_target.options = [("every SAMP application", ""), *apps]
+        self.samp_target.value = current if current in names else ""
+        self.samp_box.layout.display = ""
+        return True
+
+    def _match_table(self) -> Any:
+        """Every matching row (up to ``export_limit``) as an ObsCore table where the session
+        makes them, else its default table."""
+        criteria = self.criteria()
+        try:
+            return self.session.table(limit=self.export_limit, schema="obscore", **criteria)
+        except (TypeError, ValueError):
+            return self.session.table(limit=self.export_limit, **criteria)
+
+    def send_to_samp(self, recipient: str | None = None) -> str:
+        """Send every matching row to a SAMP application (its client id or name; None: the
+        one chosen in the panel, or every one). Returns the SAMP table id; rows that
+        application highlights come back as the panel's selection."""
+        if self._samp is None and not self.refresh_samp():
+            from jwstnb.interop.samp import SampError
+
+            raise SampError("no SAMP hub is running: start TOPCAT or Aladin, then call "
+                            "panel.refresh_samp()")
+        assert self._samp is not None
+        table = self._match_table()
+        ids = [str(v) for v in table["id"]] if "id" in table.colnames else []
+        target = recipient if recipient is not None else (self.samp_target.value or None)
+        name = f"jwstnb search ({len(table):,} rows)"
+        table_id = self._samp.send_table(table, name=name, recipient=target)
+        self._sent_tables[table_id] = ids
+        return table_id
+
+    def _samp_clicked(self) -> None:
+        try:
+            self.send_to_samp()
+        except Exception as exc:
+            self.status_text = f"Send failed: {error_text(exc)}"
+            return
+        label = dict((v, k) for k, v in self.samp_target.options).get(self.samp_target.value)
+        self.status_text = f"Sent the results to {label or 'every SAMP application'}"
+
+    def _on_samp_rows(self, table_id: str, rows: list[int]) -> None:
+        """Rows highlighted or selected in a table sent from this panel (SAMP's thread)."""
+        ids = self._sent_tables.get(table_id)
+        if ids is None:
+            return
+        chosen = [ids[r] for r in rows if 0 <= r < len(ids)]
+
+        def apply() -> None:
+            self.highlighted = chosen
+            if chosen:
+                self.select(chosen[0])
+
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(apply)
+        else:
+            apply()
 
     # --- selection and details ----------------------------------------------------------
 

@@ -46,6 +46,7 @@ __all__ = [
     "Projection",
     "SkyView",
     "box_to_cone",
+    "coverage_cells",
     "grid_lines",
     "make_scene",
     "nice_step",
@@ -228,6 +229,50 @@ def record_shape(record: Any, projection: Projection,
     }
 
 
+# --- coverage (a MOC) ------------------------------------------------------------------------
+
+_SKY_DEG2 = 4 * math.pi * math.degrees(1.0) ** 2  # the whole sky in square degrees
+#: Most MOC cells drawn: a finer MOC is drawn at the coarser order that fits (a superset).
+MAX_COVERAGE_CELLS = 3000
+
+
+def coverage_cells(moc: Any, max_cells: int = MAX_COVERAGE_CELLS
+                   ) -> list[list[tuple[float, float]]]:
+    """The cells of a mocpy MOC as (ra, dec) corner rings, coarsened (never shrunk) until
+    at most ``max_cells`` remain, so a fine coverage map stays quick to draw."""
+    import numpy as np
+    from astropy import units as u  # type: ignore[import-untyped, unused-ignore]
+    from astropy_healpix import HEALPix  # type: ignore[import-untyped, unused-ignore]
+
+    while moc.max_order > 0 and len(moc.uniq_hpx) > max_cells:
+        moc = moc.degrade_to_order(moc.max_order - 1)
+    uniq = np.asarray(moc.uniq_hpx, dtype=np.int64)
+    rings: list[list[tuple[float, float]]] = []
+    if not uniq.size:
+        return rings
+    orders = (np.floor(np.log2(uniq // 4) / 2)).astype(int)
+    for order in np.unique(orders):
+        pixels = uniq[orders == order] - 4 * 4 ** int(order)
+        lon, lat = HEALPix(nside=2 ** int(order), order="nested").boundaries_lonlat(
+            pixels, step=1)
+        for ra_row, dec_row in zip(lon.to_value(u.deg), lat.to_value(u.deg), strict=True):
+            rings.append(list(zip(ra_row.tolist(), dec_row.tolist(), strict=True)))
+    return rings
+
+
+def _coverage_plane(rings: Sequence[Sequence[tuple[float, float]]], projection: Projection
+                    ) -> list[list[list[float]]]:
+    import numpy as np
+
+    out = []
+    for ring in rings:
+        x, y = projection.to_plane([p[0] for p in ring], [p[1] for p in ring])
+        if np.all(np.isfinite(x)) and np.all(np.isfinite(y)):
+            out.append([[round(float(a), _DIGITS), round(float(b), _DIGITS)]
+                        for a, b in zip(x, y, strict=True)])
+    return out
+
+
 # --- grid -------------------------------------------------------------------------------------
 
 
@@ -336,16 +381,21 @@ def _extent(shapes: Sequence[dict[str, Any]]) -> list[float]:
 
 
 def make_scene(records: Sequence[Any], centre: tuple[float, float] | None = None,
-               cone: tuple[float, float, float] | None = None) -> dict[str, Any]:
+               cone: tuple[float, float, float] | None = None,
+               coverage: Sequence[Sequence[tuple[float, float]]] | None = None
+               ) -> dict[str, Any]:
     """Everything the view draws for these records (pure; JSON-friendly).
 
     ``centre`` defaults to the records' mean direction; ``cone`` (ra, dec, radius), the
-    position searched, is drawn as a dashed circle. Returns ``{"centre", "extent",
-    "shapes", "grid", "cone", "counts"}``; shapes are sorted largest first, so smaller
-    footprints lie on top and stay clickable.
+    position searched, is drawn as a dashed circle; ``coverage``, (ra, dec) rings of a
+    coverage map's cells (:func:`coverage_cells`), is drawn under the footprints. Returns
+    ``{"centre", "extent", "shapes", "grid", "cone", "coverage", "counts"}``; shapes are
+    sorted largest first, so smaller footprints lie on top and stay clickable.
     """
     cache: dict[str, Any] = {}
     positions = [c for c in (record_centre(r, cache) for r in records) if c is not None]
+    if centre is None and not positions and coverage:
+        centre = mean_direction(p for ring in coverage for p in ring)
     if centre is None:
         centre = mean_direction(positions) or (cone[:2] if cone else (0.0, 0.0))
     projection = Projection(float(centre[0]) % 360.0, float(centre[1]))
@@ -363,13 +413,16 @@ def make_scene(records: Sequence[Any], centre: tuple[float, float] | None = None
         x, y = projection.to_plane(*zip(*_circle_ring(*cone), strict=True))
         cone_ring = [[round(float(a), _DIGITS), round(float(b), _DIGITS)]
                      for a, b in zip(x, y, strict=True) if math.isfinite(a) and math.isfinite(b)]
-    extent = _extent(shapes + ([{"polygons": [cone_ring], "point": None}] if cone_ring else []))
+    cells = _coverage_plane(coverage or [], projection)
+    extent = _extent(shapes + ([{"polygons": [cone_ring], "point": None}] if cone_ring else [])
+                     + ([{"polygons": cells, "point": None}] if cells else []))
     return {
         "centre": [projection.ra, projection.dec],
         "extent": [round(v, _DIGITS) for v in extent],
         "shapes": shapes,
         "grid": grid_lines(projection, extent),
         "cone": cone_ring or [],
+        "coverage": cells,
         "counts": {
             "records": len(records),
             "drawn": len(shapes),
@@ -437,6 +490,8 @@ class SkyView(anywidget.AnyWidget):
         self.session: Any = None
         self.criteria: dict[str, Any] = {}
         self._records: dict[str, Any] = {}
+        self._coverage: list[list[tuple[float, float]]] = []
+        self.coverage: Any = None  # the MOC drawn (show_coverage)
         self._select_callbacks: list[Callable[[str | None], Any]] = []
         self._region_callbacks: list[Callable[[float, float, float], Any]] = []
         if source is not None and not callable(getattr(source, "items", None)):
@@ -485,9 +540,11 @@ class SkyView(anywidget.AnyWidget):
         records = list(getattr(results, "items", results))
         self._records = {str(r.id): r for r in records}
         cone = self._cone()
-        self.scene = make_scene(records, cone=cone)
+        self.scene = make_scene(records, cone=cone, coverage=self._coverage)
         counts = self.scene["counts"]
-        if not records:
+        if not records and self._coverage:
+            self.message = ""
+        elif not records:
             self.message = "No records match."
         elif not counts["drawn"]:
             self.message = f"None of these {len(records)} records has a position on the map."
@@ -495,6 +552,14 @@ class SkyView(anywidget.AnyWidget):
             self.message = ""
         if self.selected_id not in self._records:
             self.selected_id = ""
+        self._update_caption()
+
+    def show_coverage(self, moc: Any, max_cells: int = MAX_COVERAGE_CELLS) -> None:
+        """Draw a coverage map (a mocpy MOC, e.g. ``Session.coverage(...)``) under the
+        footprints; None removes it. Cells past ``max_cells`` are drawn at a coarser order."""
+        self.coverage = moc
+        self._coverage = [] if moc is None else coverage_cells(moc, max_cells)
+        self.show(self.records)
         self._update_caption()
 
     def _cone(self) -> tuple[float, float, float] | None:
@@ -512,6 +577,10 @@ class SkyView(anywidget.AnyWidget):
     def _update_caption(self) -> None:
         counts = self.scene.get("counts")
         text = _counts_text(counts) if counts and counts["records"] else ""
+        if self.coverage is not None:
+            area = float(self.coverage.sky_fraction) * _SKY_DEG2
+            shown = f"coverage {area:.4g} deg²"
+            text = f"{text} · {shown}" if text else shown
         cone = self._cone()
         if cone is not None and text:
             text += f" · cone {cone[0]:.6f} {cone[1]:+.6f} r={cone[2]:.6f}°"

@@ -110,6 +110,39 @@ def test_scan_imports_every_file_then_skips_them(
     assert "0 imported" in again, again
 
 
+def test_asn_writes_an_association_the_pipeline_schema_accepts(
+    jwstnb_cmd, tmp_path: Path
+) -> None:
+    import jsonschema
+
+    from jwstnb import samples
+    from jwstnb.naming import product_group
+    from jwstnb.storage import Storage
+
+    storage_url = (tmp_path / "asn-store").as_uri()
+    samples.write_sample(Storage(storage_url))
+    jwstnb_cmd("scan", storage_url, "--mount", "asnstore", "--quiet")
+    out = tmp_path / "image3_asn.json"
+    said = jwstnb_cmd("asn", samples.NIRCAM_OBSERVATION, "--kind", "image3", "-o", str(out))
+    assert "1 product(s), 4 member(s)" in said.stdout
+    asn = json.loads(out.read_text())
+    schema_file = Path(__file__).parents[1] / "data" / "jwst_asn_schema" / (
+        "asn_schema_jw_level3.json")
+    jsonschema.Draft4Validator(json.loads(schema_file.read_text())).validate(asn)
+    (product,) = asn["products"]
+    assert product["name"] == samples.NIRCAM_OBS_ID
+    assert product_group(product["name"]) == (samples.NIRCAM_OBSERVATION, False)
+    assert sorted(m["expname"] for m in product["members"]) == sorted(
+        f"jw02733001001_02101_{e}_{d}_cal.fits" for e in ("00001", "00002")
+        for d in ("nrca1", "nrcb1"))
+    # to stdout, and a group that is not there is one line on stderr
+    printed = jwstnb_cmd("asn", samples.NIRCAM_OBSERVATION, "--kind", "image2")
+    assert len(json.loads(printed.stdout)["products"]) == 4
+    missing = jwstnb_cmd("asn", "jw09999-o001_t001_nircam", "--kind", "image3", check=False)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "jw09999-o001_t001_nircam" in missing.stderr
+
+
 def test_scan_of_a_folder_whose_url_is_percent_encoded(
     jwstnb_cmd, tmp_path: Path, mongo_uri: str, db_name: str
 ) -> None:

@@ -164,6 +164,34 @@ def test_scan_records_carry_header_facts(admin_session: Session, local_storage: 
     }
 
 
+def test_scan_stores_calibration_and_association_roles(
+    admin_session: Session, local_storage: Storage
+) -> None:
+    samples.write_sample(local_storage)
+    ingest.scan(admin_session, local_storage, progress=False)
+    docs = _records(admin_session)
+    stale = docs[NIRCAM + samples.STALE_FILES[0]]["calibration"]
+    assert (stale["crdsContext"], stale["contextNumber"]) == (samples.OLDER_CONTEXT, 1100)
+    assert stale["calVer"] == "1.11.4" and stale["referenceFiles"]["dark"].endswith("0302.fits")
+    current = docs[NIRCAM + f"{CHAINS[3]}_cal.fits"]["calibration"]
+    assert current["contextNumber"] == 1225 and current["crdsVer"] == "11.17.19"
+    assert docs[NIRCAM + f"{CHAINS[0]}_uncal.fits"].get("calibration") is None
+    # the association's roles, stored as the file says; the mosaic's edges keep them
+    asn = docs[NIRCAM + ASN]["metadata"]
+    assert asn["asn_products"] == [samples.NIRCAM_OBS_ID]
+    assert asn["asn_exptypes"] == {f"{c}_cal.fits": "science" for c in CHAINS}
+    i2d = docs[NIRCAM + I2D]
+    cal_ids = {str(docs[NIRCAM + f"{c}_cal.fits"]["_id"]) for c in CHAINS}
+    assert i2d["derivedRoles"] == {i: "science" for i in sorted(cal_ids)}
+    assert set(i2d["derivedFrom"]) == cal_ids
+    lineage = admin_session.lineage(samples.NIRCAM_OBSERVATION)
+    i2d_id = str(i2d["_id"])
+    assert {lineage.role(c, i2d_id) for c in cal_ids} == {"science"}
+    # a scan again keeps the roles relink wrote
+    ingest.scan(admin_session, local_storage, progress=False)
+    assert _records(admin_session)[NIRCAM + I2D]["derivedRoles"] == i2d["derivedRoles"]
+
+
 def test_bad_files_are_reported_and_never_stop_the_scan(
     admin_session: Session, storage: Storage
 ) -> None:

@@ -203,3 +203,38 @@ def test_seeded_and_scanned_records_have_positions(
             assert source == "s_region", record.file_name
         else:
             assert source == "mast", record.file_name
+
+
+def test_calibrated_files_say_how_they_were_made_and_two_are_stale(
+    local_storage: Storage,
+) -> None:
+    from jwstnb.records import record_from_fits
+
+    sample = samples.write_sample(local_storage)
+    contexts: dict[str, str] = {}
+    for key in sample.keys:
+        if not key.endswith(".fits"):
+            continue
+        name = key.rsplit("/", 1)[1]
+        headers = local_storage.read_headers(key)
+        record = record_from_fits(key, 1, headers)
+        if name.endswith("_uncal.fits"):  # raw ramps are not calibrated
+            assert "CRDS_CTX" not in headers[0] and record.calibration is None
+            continue
+        primary = headers[0]
+        for keyword in ("CAL_VER", "CRDS_VER", "CRDS_CTX", "R_DARK", "R_SATURA"):
+            assert keyword in primary, (name, keyword)
+        assert record.calibration is not None
+        contexts[name] = record.calibration.crds_context or ""
+    stale = {n for n, c in contexts.items() if c == samples.OLDER_CONTEXT}
+    assert stale == set(samples.STALE_FILES) and len(stale) == 2
+    assert set(contexts.values()) == {samples.OLDER_CONTEXT, samples.CURRENT_CONTEXT}
+    # the stale files used other references too, and MAST's rows carry their older version
+    old = record_from_fits("x/" + samples.STALE_FILES[0], 1,
+                           local_storage.read_headers(
+                               f"mast/{samples.NIRCAM_OBS_ID}/{samples.STALE_FILES[0]}"))
+    assert old.calibration is not None
+    assert old.calibration.reference_files["flat"] == "jwst_nircam_flat_0476.fits"
+    versions = {r["productFilename"]: r["prvversion"] for r in sample.product_rows}
+    assert versions[samples.STALE_FILES[0]] == old.calibration.cal_ver != versions[
+        "jw02733001001_02101_00002_nrca1_cal.fits"]

@@ -162,13 +162,21 @@ def test_the_sample_association_is_linked_and_the_mosaic_says_what_it_combines(
     viewer = LineageViewer(admin_session, samples.NIRCAM_OBSERVATION, storage=local_storage)
     graph = viewer.graph.graph
     names = [n[1] for n in graph["nodes"]]
-    (asn,) = [i for i, n in enumerate(names) if n.endswith("_asn.json")]
-    linked = {names[b] for a, b in graph["links"] if a == asn}
-    assert linked and all(n.endswith(("_cal.fits", "_i2d.fits", "_cat.ecsv", "_segm.fits"))
-                          for n in linked)
-    assert any(n.endswith("_i2d.fits") for n in linked)
-    assert sum(n.endswith("_cal.fits") for n in linked) == sum(
-        n.endswith("_cal.fits") for n in names)
+    assert not any(n.endswith("_asn.json") for n in names)  # a hub, not an "unknown" file
+    assert viewer.counts["unknown"] == 0
+    ((_, asn_name, _, _, _, members, products),) = graph["associations"]
+    assert asn_name.endswith("_asn.json")
+    assert sorted(names[i] for i in members) == sorted(n for n in names if n.endswith("_cal.fits"))
+    assert {names[i].rsplit("_", 1)[1] for i in products} == {"i2d.fits", "cat.ecsv",
+                                                              "segm.fits"}
+    # the four L1 files read apart (exposure and detector), the full name is kept
+    l1 = [n for n in graph["nodes"] if n[2] == 0]
+    assert sorted(n[6] for n in l1) == ["00001_nrca1_uncal", "00001_nrcb1_uncal",
+                                        "00002_nrca1_uncal", "00002_nrcb1_uncal"]
+    # a stale cal file's details say how it was calibrated
+    stale = next(n[0] for n in graph["nodes"] if n[1] == samples.STALE_FILES[0])
+    viewer.select(stale)
+    assert samples.OLDER_CONTEXT in viewer.details_html.value
     i2d = next(n[0] for n in graph["nodes"] if n[1].endswith("_i2d.fits"))
     viewer.select(i2d)
     assert "<b>Combines</b>" in viewer.details_html.value

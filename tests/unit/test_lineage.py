@@ -334,12 +334,16 @@ def test_msa_metafile_joins_its_observation() -> None:
 
 def test_mos_source_products_with_b_v_and_t_s_ids_join_the_observation() -> None:
     names = ["jw01345-o066_b000000031_nirspec_f170lp-g235m_s2d.fits",
-             "jw01345-o066_v000000002_nirspec_f170lp-g235m_x1d.fits",
-             "jw01345-o066_t001-s000000680_nirspec_f170lp-g235m_s2d.fits"]
+             "jw01345-o066_v000000002_nirspec_f170lp-g235m_x1d.fits"]
     result = plan(*names, "jw01345066001_03101_00001_nrs1_cal.fits")
     assert {v.observation_base_id for v in result.values()} == {"jw01345-o066_nirspec"}
     result = plan(*names, "jw01345-o066_t001_nirspec_f170lp-g235m_s3d.fits")
     assert {v.observation_base_id for v in result.values()} == {"jw01345-o066_t001_nirspec"}
+    # a t###-s######### name carries the full key itself: the whole observation joins it
+    source = "jw01538-o161_t002-s000000001_nirspec_f290lp-g395h_s2d.fits"
+    result = plan(source, "jw01538-o161_b000000031_nirspec_f290lp-g395h_s2d.fits",
+                  "jw01538161001_03101_00001_nrs1_cal.fits")
+    assert {v.observation_base_id for v in result.values()} == {"jw01538-o161_t002_nirspec"}
 
 
 def test_crds_references_and_pools_have_no_group() -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jwstnb.errors import ValidationError
 from jwstnb.naming import (
     ASDF_EXTENSIONS,
     FITS_EXTENSIONS,
@@ -19,6 +20,7 @@ from jwstnb.naming import (
     FileIdentity,
     GroupKey,
     classify,
+    context_number,
     file_type,
     group_from_key,
     group_from_obs_id,
@@ -429,7 +431,7 @@ def test_product_is_the_stem_without_suffix() -> None:
         ("jw02727001001_02101_00001_nrca1_c1027", "jw02727-c1027_nircam"),
         ("jw01410001001_gs-fg_2022301151223", "jw01410-o001_fgs"),
         ("jw01345-o066_b000000012_nirspec_f170lp-g235m", "jw01345-o066_nirspec"),
-        ("jw01345-o066_t001-s000000680_nirspec_clear-prism", "jw01345-o066_nirspec"),
+        ("jw01345-o066_t001-s000000680_nirspec_clear-prism", "jw01345-o066_t001_nirspec"),
         ("jw02733001001_02101_00001", None),
         ("jw02733001001_02101_00001_wfc3", None),
         ("jw02733-o001_nircam", None),
@@ -557,6 +559,33 @@ def test_extension_lists_are_lower_case_and_make_up_the_scan_list() -> None:
 )
 def test_program_of_names_and_obs_ids(text: str | None, program: str | None) -> None:
     assert program_of(text) == program
+
+
+@pytest.mark.parametrize(
+    ("context", "number"),
+    [("jwst_1200.pmap", 1200), ("JWST_0987.PMAP", 987), ("jwst_1300", 1300), (" 1200 ", 1200),
+     (1200, 1200), (0, 0)],
+)
+def test_context_number_reads_pipeline_contexts(context: str | int, number: int) -> None:
+    assert context_number(context) == number
+
+
+def test_contexts_compare_by_number_not_text() -> None:
+    """``jwst_999`` is older than ``jwst_1000`` although it sorts after it as text."""
+    names = ["jwst_1000.pmap", "jwst_999.pmap", "jwst_1203.pmap"]
+    assert sorted(names, key=context_number) == ["jwst_999.pmap", "jwst_1000.pmap",
+                                                 "jwst_1203.pmap"]
+
+
+@pytest.mark.parametrize(
+    "junk", ["", "latest", "jwst_nircam_0345.imap", "jwst_nircam_flat_0001.fits", "jwst_.pmap",
+             "hst_1200.pmap", -3, True, 12.5, None],
+)
+def test_context_number_refuses_junk_naming_the_field(junk: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        context_number(junk, "made_before_context")  # type: ignore[arg-type]
+    assert "made_before_context" in str(caught.value)
+    assert isinstance(caught.value, ValueError)
 
 
 # --- properties ---

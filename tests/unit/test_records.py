@@ -393,6 +393,138 @@ def test_association_record() -> None:
         records.record_from_asn(name, 10, {"products": {"name": "x"}})
 
 
+# A nodded MIRI LRS spec2 association (the pipeline's shape): each nod is the science of
+# its own product and the background of the other's.
+NOD_A = "jw01536028001_03102_00001_mirimage_rate.fits"
+NOD_B = "jw01536028001_03102_00002_mirimage_rate.fits"
+MIRI_NOD_ASN = {
+    "asn_type": "spec2", "asn_rule": "Asn_Lv2SpecBkg", "asn_id": "o028", "program": "01536",
+    "asn_pool": "jw01536_20230101t000000_pool.csv",
+    "products": [
+        {"name": "jw01536028001_03102_00001_mirimage",
+         "members": [{"expname": NOD_A, "exptype": "science"},
+                     {"expname": NOD_B, "exptype": "background"}]},
+        {"name": "jw01536028001_03102_00002_mirimage",
+         "members": [{"expname": NOD_B, "exptype": "science"},
+                     {"expname": NOD_A, "exptype": "background"}]},
+    ],
+}
+
+
+def test_association_record_keeps_every_product_and_member_role() -> None:
+    name = "jw01536-o028_20230101t000000_spec2_00001_asn.json"
+    meta = records.record_from_asn(name, 10, MIRI_NOD_ASN).metadata
+    assert meta["asn_products"] == ["jw01536028001_03102_00001_mirimage",
+                                    "jw01536028001_03102_00002_mirimage"]
+    assert meta["asn_product"] == meta["asn_products"][0]
+    assert meta["asn_members"] == [NOD_A, NOD_B]
+    # each nod is science somewhere, so that is its role in the file-wide map
+    assert meta["asn_exptypes"] == {NOD_A: "science", NOD_B: "science"}
+    second = meta["asn_product_members"][1]
+    assert second["name"] == "jw01536028001_03102_00002_mirimage"
+    assert second["members"] == [{"expname": NOD_B, "exptype": "science"},
+                                 {"expname": NOD_A, "exptype": "background"}]
+
+
+def test_association_record_keeps_coronagraphy_psf_roles() -> None:
+    sci = "jw01386001001_04101_00001_nrcalong_calints.fits"
+    psf = "jw01386002001_04101_00001_nrcalong_calints.fits"
+    asn = {"asn_type": "coron3", "products": [{
+        "name": "jw01386-a3001_t001_nircam_f444w-maskrnd",
+        "members": [{"expname": sci, "exptype": "science"},
+                    {"expname": f"some/dir/{psf}", "exptype": "PSF"},
+                    {"expname": "jw01386003001_04101_00001_nrcalong_calints.fits"}],
+    }]}
+    meta = records.record_from_asn("jw01386-a3001_20230101t000000_coron3_00001_asn.json", 1,
+                                   asn).metadata
+    # roles in lower case, directories dropped, a member without exptype is science
+    assert meta["asn_exptypes"] == {
+        sci: "science", psf: "psf",
+        "jw01386003001_04101_00001_nrcalong_calints.fits": "science",
+    }
+
+
+# --- calibration provenance -------------------------------------------------------------------
+
+
+CALIBRATED = {
+    "TELESCOP": "JWST", "INSTRUME": "NIRCAM", "CAL_VER": "1.14.0", "CRDS_VER": "11.17.19",
+    "CRDS_CTX": "jwst_1225.pmap", "R_DARK": "crds://jwst_nircam_dark_0342.fits",
+    "R_SATURA": "crds://jwst_nircam_saturation_0093.fits", "R_FLAT": "N/A",
+    "R_NEWTYP": "crds://jwst_nircam_newtyp_0001.fits",
+}
+
+
+def test_calibration_from_headers_carries_every_field() -> None:
+    model = records.record_from_fits(CAL, 10, [fits.Header(CALIBRATED)])
+    cal = model.calibration
+    assert cal is not None
+    assert (cal.cal_ver, cal.crds_ver, cal.crds_context, cal.context_number) == (
+        "1.14.0", "11.17.19", "jwst_1225.pmap", 1225)
+    # types by the pipeline's names; "N/A" (no reference used) left out; unknown R_* kept
+    assert cal.reference_files == {"dark": "jwst_nircam_dark_0342.fits",
+                                   "saturation": "jwst_nircam_saturation_0093.fits",
+                                   "newtyp": "jwst_nircam_newtyp_0001.fits"}
+    doc = model.to_document()["calibration"]
+    assert doc == {"calVer": "1.14.0", "crdsVer": "11.17.19", "crdsContext": "jwst_1225.pmap",
+                   "contextNumber": 1225, "referenceFiles": cal.reference_files}
+    assert JwstDataModel.from_document(model.to_document()).calibration == cal
+
+
+def test_files_without_provenance_have_no_calibration() -> None:
+    raw = records.record_from_fits("jw02733001001_02101_00001_nrca1_uncal.fits", 1,
+                                   [fits.Header({"TELESCOP": "JWST"})])
+    assert raw.calibration is None
+    reference = records.record_from_fits("jwst_nircam_flat_0001.fits", 1,
+                                         [fits.Header({"REFTYPE": "FLAT", "CAL_VER": "1.0"})])
+    assert reference.calibration is None
+
+
+def test_asdf_tree_gives_the_same_calibration_as_fits() -> None:
+    meta = {"calibration_software_version": "1.14.0",
+            "ref_file": {"crds": {"sw_version": "11.17.19", "context_used": "jwst_1225.pmap"},
+                         "dark": {"name": "crds://jwst_nircam_dark_0342.fits"},
+                         "saturation": {"name": "crds://jwst_nircam_saturation_0093.fits"},
+                         "flat": {"name": "N/A"},
+                         "newtyp": {"name": "crds://jwst_nircam_newtyp_0001.fits"}}}
+    from_asdf = records.record_from_asdf(CAL.replace(".fits", ".asdf"), 1, meta).calibration
+    from_fits = records.record_from_fits(CAL, 1, [fits.Header(CALIBRATED)]).calibration
+    assert from_asdf == from_fits
+
+
+def test_mast_rows_give_the_calibration_they_carry() -> None:
+    obs = {"obs_id": OBS_ID, "instrument_name": "NIRCAM/IMAGE"}
+    product = {"productFilename": CAL, "prvversion": "1.12.5", "calib_level": 2}
+    cal = records.mast_record(obs, product).calibration
+    assert cal is not None and cal.cal_ver == "1.12.5" and cal.crds_context is None
+    keyword_row = {**product, "cal_ver": "1.14.0", "crds_ctx": "jwst_1225.pmap",
+                   "r_dark": "crds://jwst_nircam_dark_0342.fits"}
+    cal = records.mast_record(obs, keyword_row).calibration
+    assert cal is not None and (cal.cal_ver, cal.context_number) == ("1.14.0", 1225)
+    assert cal.reference_files == {"dark": "jwst_nircam_dark_0342.fits"}
+    uncal = {**product, "productFilename": CAL.replace("_cal", "_uncal")}
+    assert records.mast_record(obs, uncal).calibration is None
+
+
+def test_refresh_lets_headers_win_over_a_mast_version() -> None:
+    scanned = records.record_from_fits(CAL, 10, [fits.Header(CALIBRATED)])
+    listed = records.mast_record({"obs_id": OBS_ID},
+                                 {"productFilename": CAL, "prvversion": "1.12.5"})
+    merged = records.refresh(scanned, listed)
+    assert merged.calibration == scanned.calibration
+    # a file read again with new headers (reprocessed) takes the new provenance
+    newer = records.record_from_fits(CAL, 10, [fits.Header({**CALIBRATED,
+                                                            "CRDS_CTX": "jwst_1300.pmap"})])
+    assert records.refresh(scanned, newer).calibration.context_number == 1300  # type: ignore[union-attr]
+    # a read that knows nothing keeps what was known
+    bare = records.record_from_fits(CAL, 10, [fits.Header({"TELESCOP": "JWST"})])
+    assert records.refresh(scanned, bare).calibration == scanned.calibration
+    # a MAST-only version is replaced by a later MAST row
+    again = records.mast_record({"obs_id": OBS_ID},
+                                {"productFilename": CAL, "prvversion": "1.13.0"})
+    assert records.refresh(listed, again).calibration.cal_ver == "1.13.0"  # type: ignore[union-attr]
+
+
 def test_table_records_read_column_names() -> None:
     ecsv = "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: label, datatype: int32}\n" \
         "# - {name: ra, unit: deg, datatype: float64}\nlabel ra\n1 151.7\n"

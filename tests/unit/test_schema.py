@@ -193,3 +193,50 @@ def test_validator_has_only_keywords_mongodb_accepts() -> None:
             walk(node["items"])
 
     walk(collection_validator()["$jsonSchema"])
+
+
+def test_calibration_round_trips_with_camel_case_names_and_a_derived_context_number() -> None:
+    from jwstnb.schema import Calibration
+
+    record = JwstDataModel(
+        file_name="jw02733001001_02101_00001_nrca1_cal.fits", data_type="image",
+        calibration={"calVer": "1.14.0", "crdsVer": "11.17.19",
+                     "crdsContext": "jwst_1225.pmap", "contextNumber": 7,
+                     "referenceFiles": {"dark": "jwst_nircam_dark_0342.fits"}},
+        derived_roles={"65a1b2c3d4e5f60718293a4b": "psf"},
+    )
+    doc = record.to_document()
+    # the number always follows the context, whatever the input said
+    assert doc["calibration"]["contextNumber"] == 1225
+    assert doc["derivedRoles"] == {"65a1b2c3d4e5f60718293a4b": "psf"}
+    again = JwstDataModel.from_document(doc)
+    assert again.calibration == record.calibration and again.derived_roles == record.derived_roles
+    assert isinstance(again.calibration, Calibration)
+    assert again.calibration.reference_files == {"dark": "jwst_nircam_dark_0342.fits"}
+    # an odd context is kept as written, without a number; the number follows a new context
+    odd = Calibration(crds_context="operational")
+    assert odd.context_number is None
+    odd.crds_context = "jwst_1300.pmap"
+    assert odd.context_number == 1300
+    # defaults: no calibration, no roles
+    bare = JwstDataModel(file_name="x.fits", data_type="image").to_document()
+    assert bare["calibration"] is None and bare["derivedRoles"] == {}
+
+
+def test_calibration_refuses_reference_types_that_are_not_field_names() -> None:
+    from jwstnb.schema import Calibration
+
+    with pytest.raises(ValidationError):
+        Calibration(reference_files={"a.b": "x.fits"})
+    with pytest.raises(ValidationError):
+        Calibration(reference_files={"$dark": "x.fits"})
+
+
+def test_the_collection_validator_checks_calibration_and_roles() -> None:
+    properties = collection_validator()["$jsonSchema"]["properties"]
+    calibration = properties["calibration"]
+    assert calibration["bsonType"] == ["object", "null"]
+    assert calibration["properties"]["contextNumber"]["bsonType"] == ["int", "long", "null"]
+    assert set(calibration["properties"]) == {"calVer", "crdsVer", "crdsContext",
+                                              "contextNumber", "referenceFiles"}
+    assert properties["derivedRoles"]["bsonType"] == "object"

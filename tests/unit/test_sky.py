@@ -525,3 +525,71 @@ def test_import_is_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+# --- area centroids ---------------------------------------------------------------------------
+
+
+def _integrated_centroid(fp: sky.Footprint, half: float, steps: int = 400) -> tuple[float, float]:
+    """The area centroid by brute force: a fine grid in the tangent plane at the vertex mean
+    (gnomonic: great-circle edges are straight lines there, so containment is matplotlib's
+    planar test), each cell weighted by its area on the sphere."""
+    ra0, dec0 = fp.vertex_mean
+    c = np.array(lonlat_to_vector(ra0, dec0, degrees=True))
+    east = np.cross([0.0, 0.0, 1.0], c)
+    east /= np.linalg.norm(east)
+    north = np.cross(c, east)
+    t = np.tan(np.radians(half))
+    x, y = np.meshgrid(np.linspace(-t, t, steps), np.linspace(-t, t, steps))
+    points = np.column_stack((x.ravel(), y.ravel()))
+    inside = np.zeros(len(points), bool)
+    for ring in fp.polygons:
+        v = np.array([lonlat_to_vector(r, d, degrees=True) for r, d in ring])
+        flat = v / (v @ c)[:, None]
+        inside |= Path(np.column_stack((flat @ east, flat @ north))).contains_points(points)
+    xyz = c + points[:, :1] * east + points[:, 1:] * north
+    weight = (1.0 + (points**2).sum(axis=1)) ** -1.5  # dA of the gnomonic plane
+    moment = (xyz / np.linalg.norm(xyz, axis=1)[:, None] * (weight * inside)[:, None]).sum(0)
+    lon, lat = vector_to_lonlat(*moment, degrees=True)
+    return float(lon) % 360.0, float(lat)
+
+
+def _sep_arcsec(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return float(np.degrees(angular_separation(*np.radians([a[0], a[1], b[0], b[1]])))) * 3600
+
+
+def test_area_centroid_of_a_polygon_whose_vertices_bunch_on_one_side() -> None:
+    """A 12-vertex outline (a detector edge sampled densely on one side, as pipeline
+    S_REGIONs often are): the vertex mean is pulled toward that side, the centroid is not."""
+    ra0, dec0, side = 151.757, -40.436, 64.0 * ARCSEC
+    cosd = math.cos(math.radians(dec0))
+    dense = [(ra0 + side / 2 / cosd, dec0 - side / 2 + side * k / 9) for k in range(10)]
+    ring = [*dense, (ra0 - side / 2 / cosd, dec0 + side / 2),
+            (ra0 - side / 2 / cosd, dec0 - side / 2)]
+    fp = sky.Footprint((ring,))
+    truth = _integrated_centroid(fp, 1.2 * side)
+    assert _sep_arcsec(sky.area_centroid(fp), truth) < 0.1  # type: ignore[arg-type]
+    assert _sep_arcsec(fp.centre, truth) < 0.1
+    assert _sep_arcsec(fp.vertex_mean, truth) > 15.0  # what the centre was before
+
+
+def test_area_centroid_of_a_union_weighs_its_parts_by_area() -> None:
+    """A UNION of a big and a small detector (MAST writes such regions): the centre sits
+    near the big one, where the vertex mean puts it halfway."""
+    big = "POLYGON ICRS 10.0 0.0 10.03 0.0 10.03 0.03 10.0 0.03"
+    small = "POLYGON ICRS 10.05 0.0 10.055 0.0 10.055 0.005 10.05 0.005"
+    fp = sky.parse_stcs(f"UNION ICRS ( {big} {small} )")
+    truth = _integrated_centroid(fp, 0.06, steps=600)
+    assert _sep_arcsec(fp.centre, truth) < 0.5
+    assert _sep_arcsec(fp.vertex_mean, truth) > 30.0
+    # a circle and a polygon: the circle's moment is pi sin^2(r) about its centre
+    both = sky.Footprint(polygons=(((0.0, -1.0), (2.0, -1.0), (2.0, 1.0), (0.0, 1.0)),),
+                         circles=((20.0, 0.0, 0.01),))
+    ra, dec = both.centre
+    assert 0.99 < ra < 1.01 and abs(dec) < 1e-9  # the tiny circle barely moves it
+
+
+def test_area_centroid_is_none_without_a_centre_and_centre_falls_back() -> None:
+    halves = sky.Footprint(circles=((0.0, 0.0, 90.0), (180.0, 0.0, 90.0)))
+    assert sky.area_centroid(halves) is None
+    assert halves.centre == halves.vertex_mean

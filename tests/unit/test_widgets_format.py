@@ -177,6 +177,19 @@ def test_detail_html_escapes_every_value() -> None:
     assert "#3b82f6" in text  # the L3 badge colour
 
 
+def test_detail_html_shows_how_the_file_was_calibrated() -> None:
+    from jwstnb.schema import Calibration
+
+    cal = Calibration(cal_ver="1.11.4", crds_ver="11.16.21", crds_context="jwst_1100.pmap",
+                      reference_files={"flat": "jwst_nircam_flat_0476.fits",
+                                       "dark": "jwst_nircam_dark_0302.fits"})
+    text = fmt.detail_html(_record(calibration=cal))
+    assert ">Pipeline</th>" in text and ">1.11.4<" in text
+    assert "11.16.21 (jwst_1100.pmap)" in text
+    assert "dark: jwst_nircam_dark_0302.fits; flat: jwst_nircam_flat_0476.fits" in text
+    assert "Pipeline" not in fmt.detail_html(_record())  # nothing known, nothing shown
+
+
 def test_header_summary_picks_known_keywords_in_order() -> None:
     header = {"INSTRUME": "NIRCAM", "TELESCOP": "JWST", "EFFEXPTM": 1234.5, "JUNK": 1}
     assert fmt.header_summary(header) == [

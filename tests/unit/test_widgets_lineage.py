@@ -114,13 +114,14 @@ def test_external_nodes_are_drawn_marked_and_not_counted(session: FakeSession) -
     viewer = LineageViewer(session, OWN)  # type: ignore[arg-type]
     nodes = {n[0]: n for n in viewer.graph.graph["nodes"]}
     assert nodes["c2"][5] == OTHER and nodes["c1"][5] == "" and nodes["m1"][5] == ""
-    assert viewer.counts == {"L1": 0, "L2a": 0, "L2b": 1, "L3": 1, "unknown": 1}
+    # the association is drawn as a hub linking members to the product, not counted as a file
+    assert viewer.counts == {"L1": 0, "L2a": 0, "L2b": 1, "L3": 1, "unknown": 0}
     l2b = next(c for c in viewer.graph.graph["columns"] if c["level"] == "L2b")
     assert (l2b["count"], l2b["external"]) == (1, 1)
     names = [n[1] for n in viewer.graph.graph["nodes"]]
     edges = {(names[p], names[c]) for p, c in viewer.graph.graph["edges"]}
     assert (nodes["c2"][1], nodes["m1"][1]) in edges  # the cross-group edge is drawn
-    assert "3 files" in viewer.summary.value
+    assert "2 files and 1 association" in viewer.summary.value
 
 
 def test_clicking_an_external_node_opens_its_group(session: FakeSession) -> None:
@@ -134,15 +135,20 @@ def test_clicking_an_external_node_opens_its_group(session: FakeSession) -> None
     assert viewer.observation_base_id == OWN and viewer.selected_id == "m1"
 
 
-def test_the_association_is_linked_to_its_members_and_product(session: FakeSession) -> None:
+def test_the_association_links_its_members_to_its_product(session: FakeSession) -> None:
     viewer = LineageViewer(session, OWN)  # type: ignore[arg-type]
     graph = viewer.graph.graph
     names = [n[1] for n in graph["nodes"]]
-    linked = {names[b] for a, b in graph["links"] if names[a] == ASN}
-    assert linked == {
-        "jw02733001001_02101_00001_nrca1_cal.fits", "jw02733002001_02101_00001_nrca1_cal.fits",
-        f"{PRODUCT}_i2d.fits",
-    }
+    assert ASN not in names  # not a file in the "unknown" column
+    ((hub_id, name, label, column, row, members, products),) = graph["associations"]
+    assert (hub_id, name, label) == ("a1", ASN, "image3 o001 #001")
+    assert {names[i] for i in members} == {
+        "jw02733001001_02101_00001_nrca1_cal.fits", "jw02733002001_02101_00001_nrca1_cal.fits"}
+    assert [names[i] for i in products] == [f"{PRODUCT}_i2d.fits"]
+    assert column == 3 and row == 0  # in the gap before the L3 column, at its product
+    # clicking the hub shows the association's details
+    viewer.graph.selected_id = "a1"
+    assert viewer.selected["file_name"] == ASN and ASN in viewer.details_html.value
 
 
 def test_association_links_match_names_case_and_gz_blind() -> None:

@@ -226,3 +226,25 @@ def test_view_on_a_session_searches_and_follows_a_box() -> None:
         view.region["radius"])
     assert (ra, dec) == (pytest.approx(view.region["ra"]), pytest.approx(view.region["dec"]))
     assert view.search(text="boom") == [] and "server down" in view.message
+
+
+def test_coverage_cells_drawn_under_the_footprints() -> None:
+    from jwstnb.interop import moc as interop_moc
+    from jwstnb.widgets.sky import coverage_cells, make_scene
+
+    footprint = "POLYGON ICRS 359.98 -2.02 0.02 -2.02 0.02 -1.98 359.98 -1.98"
+    moc = interop_moc.coverage([footprint], max_order=12)
+    rings = coverage_cells(moc)
+    assert len(rings) == len(moc.uniq_hpx) and all(len(r) == 4 for r in rings)
+    coarse = coverage_cells(moc, max_cells=4)
+    assert 0 < len(coarse) <= 4  # coarser cells, still covering the footprint
+    scene = make_scene([], coverage=rings)
+    assert len(scene["coverage"]) == len(rings)
+    x0, x1, y0, y1 = scene["extent"]
+    assert all(x0 <= p[0] <= x1 and y0 <= p[1] <= y1 for r in scene["coverage"] for p in r)
+    view = SkyView([record(1, 0.0, -2.0, footprint)])
+    view.show_coverage(moc)
+    assert view.scene["coverage"] and view.scene["shapes"]
+    assert "coverage" in view.caption and "deg²" in view.caption
+    view.show_coverage(None)
+    assert view.scene["coverage"] == [] and "coverage" not in view.caption

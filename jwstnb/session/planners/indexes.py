@@ -73,6 +73,8 @@ INDEXES: tuple[IndexSpec, ...] = (
     _ix("imageInfo.exposureTime", "exposure_time range"),
     _ix("emMin", "wavelength range: bands starting at or below its maximum (microns)"),
     _ix("emMax", "wavelength range: bands ending at or above its minimum (microns)"),
+    _ix("calibration.calVer", "cal_ver filter: which pipeline version made a file"),
+    _ix("calibration.contextNumber", "crds_context / made_before_context: stale files"),
     _ix("tags", "tags filter (multikey)"),
     _ix("isPublic", "is_public filter"),
     _ix("parentId", "lineage: children of a group's files in other groups"),

@@ -127,6 +127,8 @@ _RANK = (
     "imageInfo.targetName",
     "tags",
     "program",
+    "calibration.calVer",
+    "calibration.contextNumber",
     "imageInfo.proposalPi",
     "imageInfo.filter",
     "imageInfo.observationDate",
@@ -261,6 +263,12 @@ def match_plan(criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None) 
         )
     if criteria.program:
         exact("program", _one_or_in(criteria.program))
+    if criteria.cal_ver:
+        exact("calibration.calVer", _one_or_in(criteria.cal_ver))
+    if criteria.crds_context:
+        exact("calibration.contextNumber", _one_or_in(criteria.crds_context))
+    if criteria.made_before_context is not None:
+        exact("calibration.contextNumber", {"$lt": criteria.made_before_context})
     if criteria.proposal_pi:
         exact("imageInfo.proposalPi", _one_or_in(criteria.proposal_pi))
     if criteria.filter:

@@ -51,6 +51,9 @@ function render({ model, el }) {
     for (const line of scene.grid || []) {
       out += `<path class="jwstnb-sky-grid jwstnb-sky-grid-${line.kind}" d="${path(line.points)}"/>`;
     }
+    if ((scene.coverage || []).length) {
+      out += `<path class="jwstnb-sky-coverage" d="${scene.coverage.map((r) => path(r, true)).join("")}"/>`;
+    }
     if ((scene.cone || []).length) {
       out += `<path class="jwstnb-sky-cone" d="${path(scene.cone, true)}"/>`;
     }
