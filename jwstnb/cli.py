@@ -6,6 +6,7 @@
     jwstnb import-mast FILE           import saved MAST observation/product rows (JSON)
     jwstnb export URL / restore URL   back up / restore the collection (extended JSON lines)
     jwstnb asn GROUP --kind image3 [-o FILE]    write a pipeline association of a group
+    jwstnb table OUT [--region ...]   write what a search (or a --targets list) finds to a table
     jwstnb db start|stop|status|reset-password    the embedded local database
     jwstnb doctor                     check Python, packages, database and storage; say what to fix
     jwstnb serve [--certfile ...]     run the archive service for a team (docs/deploy.md)
@@ -390,6 +391,94 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _session(args) as session:
         count = backup.export(session, args.url)
     _out(f"exported {count} records to {redact(args.url)}")
+    return 0
+
+
+# Criteria the `table` command does not take as options (paging: it writes every match).
+_NOT_OPTIONS = ("page", "page_size")
+_RANGES = ("exposure_time", "wavelength")
+
+
+def criteria_options(parser: argparse.ArgumentParser) -> None:
+    """One option per search criterion, made from :class:`jwstnb.criteria.Criteria`'s fields
+    (so the command line has every criterion the library has): ``--exclude-instrument MIRI``;
+    list criteria repeat (``--instrument NIRCAM --instrument MIRI``); ranges take two values,
+    ``-`` for an open end (``--exposure-time 100 -``, seconds; ``--wavelength 1.5 2.5``,
+    microns); times take ISO or MJD; flags take true/false."""
+    from jwstnb.criteria import Criteria
+
+    group = parser.add_argument_group("search criteria (as Session.search)")
+    for name, field in Criteria.model_fields.items():
+        if name in _NOT_OPTIONS:
+            continue
+        flag = "--" + name.replace("_", "-")
+        text = str(field.annotation)
+        if name in _RANGES:
+            group.add_argument(flag, nargs=2, metavar=("MIN", "MAX"), default=None)
+        elif "tuple[str" in text or "tuple[int" in text:
+            group.add_argument(flag, action="append", default=None, metavar="VALUE")
+        else:
+            group.add_argument(flag, default=None, metavar="VALUE")
+
+
+def criteria_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The criteria given on the command line, as ``Session.search`` keyword arguments (the
+    library validates them; a bad one is an error naming it)."""
+    from jwstnb.criteria import Criteria
+
+    out: dict[str, Any] = {}
+    for name, field in Criteria.model_fields.items():
+        value = getattr(args, name, None)
+        if name in _NOT_OPTIONS or value is None:
+            continue
+        if name in _RANGES:
+            try:
+                value = tuple(None if v in ("-", "") else float(v) for v in value)
+            except ValueError:
+                raise CliError(f"--{name.replace('_', '-')} takes two numbers (or - for an "
+                               f"open end), not {' '.join(value)}") from None
+        elif name == "calib_level":
+            try:
+                value = [int(v) for v in value]
+            except ValueError:
+                raise CliError(f"--calib-level takes whole numbers, not {value}") from None
+        elif "bool" in str(field.annotation):
+            value = {"true": True, "false": False}.get(str(value).lower(), value)
+        out[name] = value  # text as typed: the library reads positions, angles and times
+    return out
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Every matching record (or every record near each target of ``--targets``) written to
+    a table file: ECSV, CSV or VOTable by the file's extension."""
+    import math
+
+    criteria = criteria_from(args)
+    formats = {".ecsv": "ascii.ecsv", ".csv": "ascii.csv", ".xml": "votable",
+               ".vot": "votable"}
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in formats:
+        raise CliError(f"write the table to .ecsv, .csv or .xml (VOTable), not {args.out!r}")
+    check_parent(args.out, create=False)
+    with _session(args) as session:
+        if args.targets:
+            from astropy.table import Table
+
+            targets: Any = (Table.read(args.targets) if Path(args.targets).suffix.lower()
+                            in formats else Path(args.targets).read_text())
+            radius = criteria.pop("radius", 0.0)
+            intersect = criteria.pop("intersect", "overlaps")
+            table = session.search_targets(targets, radius=radius, intersect=intersect,
+                                           **criteria)
+        else:
+            table = session.table(limit=args.limit, **criteria)
+    if "coord" in table.colnames:
+        table.remove_column("coord")
+    for name in table.colnames:  # masked floats as NaN: every format reads them back
+        if getattr(table[name], "mask", None) is not None and table[name].dtype.kind == "f":
+            table[name] = table[name].filled(math.nan)
+    table.write(args.out, format=formats[suffix], overwrite=True)
+    _out(f"wrote {len(table)} rows to {args.out}")
     return 0
 
 
@@ -816,6 +905,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "export the collection to a URL (extended JSON lines)")
     p.add_argument("url")
     p.add_argument("--parents", action="store_true", help="create missing folders of a local URL")
+
+    p = command("table", cmd_table, "write the records a search finds to a table file")
+    p.add_argument("out", help="file to write: .ecsv, .csv or .xml (VOTable)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    p.add_argument("--targets", default=None,
+                   help="a target list (a table with ra/dec or names, or text with one "
+                   "target per line): every record near each, with a target_index column")
+    criteria_options(p)
 
     p = command("restore", cmd_restore, "restore the collection from an export")
     p.add_argument("url")

@@ -11,15 +11,20 @@ criteria into the database's reads.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from jwstnb.schema import DataType, ProcessingLevel, ProcessingStatus
+
+if TYPE_CHECKING:
+    from jwstnb.sky import SkyQuery
 
 __all__ = [
     "FACETS",
@@ -160,18 +165,129 @@ def _text(value: Any, info: ValidationInfo) -> tuple[str, ...]:
 
 
 def _date(value: Any, info: ValidationInfo) -> datetime | None:
+    """A moment in UTC from an astropy ``Time``, a datetime or date, ISO 8601 text, or a
+    Modified Julian Date (a number, or text holding one): ``59800.0`` is 2022-08-09T00:00Z."""
     if value is None:
         return None
-    if isinstance(value, str):
+    if type(value).__module__.startswith("astropy") and hasattr(value, "to_datetime"):
+        if not getattr(value, "isscalar", True):
+            raise _fail(info, "takes one time, not an array of them")
         try:
-            value = datetime.fromisoformat(value)
+            value = value.utc.to_datetime(timezone=UTC)
+        except Exception:  # astropy raises several types for out-of-range times
+            raise _fail(info, "is a Time that does not convert to a UTC datetime") from None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
         except ValueError:
-            raise _fail(info, "must be a date, datetime or ISO 8601 string") from None
+            try:
+                value = datetime.fromisoformat(text)
+            except ValueError:
+                raise _fail(info, "must be an astropy Time, a date, a datetime, ISO 8601 "
+                            "text or an MJD") from None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        from jwstnb.schema import mjd_to_datetime
+
+        moment = mjd_to_datetime(value) if 0 < value < 1_000_000 else None
+        if moment is None:
+            raise _fail(info, "as a number is an MJD from 1 to 999999")
+        value = moment
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, datetime):
-        raise _fail(info, "must be a date, datetime or ISO 8601 string")
+        raise _fail(info, "must be an astropy Time, a date, a datetime, ISO 8601 text or an MJD")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _region(value: Any, info: ValidationInfo) -> str | None:
+    """A search region, kept as its exact STC-S (ICRS) so criteria stay plain values."""
+    if value is None:
+        return None
+    from jwstnb import sky
+
+    try:
+        return sky.parse_region(value).to_stcs()
+    except (ValueError, TypeError) as exc:
+        raise _fail(info, f"is not a region ({str(exc).removeprefix('region ')})") from None
+
+
+def _intersect(value: Any, info: ValidationInfo) -> str:
+    from jwstnb import sky
+
+    try:
+        return sky.parse_intersect("overlaps" if value is None else value)
+    except ValueError:
+        raise _fail(info, f"must be one of {', '.join(sky.INTERSECT_MODES)}") from None
+
+
+def _bound(value: Any, info: ValidationInfo, unit: str) -> float | None:
+    """One end of a range: None (open), a number in ``unit``, or an astropy Quantity."""
+    if value is None:
+        return None
+    if getattr(value, "unit", None) is not None:
+        import astropy.units as u
+
+        try:
+            value = value.to_value(u.Unit(unit), equivalencies=u.spectral())
+        except (u.UnitsError, TypeError, ValueError):
+            raise _fail(info, f"takes {unit} or an astropy quantity convertible to {unit}, "
+                        f"not {value.unit}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer | np.floating):
+                value = float(value)
+        except ImportError:  # pragma: no cover
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(info, f"takes numbers ({unit}) or astropy quantities, e.g. (100, None)")
+    if value < 0:
+        raise _fail(info, "cannot be negative")
+    return float(value)
+
+
+def _span(unit: str) -> Any:
+    """A ``(min, max)`` range (either end None: open) in ``unit``, validated and ordered."""
+
+    def check(value: Any, info: ValidationInfo) -> tuple[float | None, float | None] | None:
+        if value is None:
+            return None
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+            raise _fail(info, f"is a (min, max) pair in {unit}; None leaves an end open")
+        if len(value) != 2:
+            raise _fail(info, f"is a (min, max) pair in {unit}; None leaves an end open")
+        low, high = _bound(value[0], info, unit), _bound(value[1], info, unit)
+        if low is None and high is None:
+            return None
+        inverse = any(getattr(getattr(v, "unit", None), "physical_type", "length") != "length"
+                      for v in value if unit == "micron")
+        if inverse:  # frequencies or energies: the higher one is the shorter wavelength
+            if low is None or high is None:
+                low, high = high, low
+            else:
+                low, high = min(low, high), max(low, high)
+        if low is not None and high is not None and low > high:
+            raise _fail(info, f"minimum {low:g} is above its maximum {high:g}")
+        return (low, high)
+
+    return BeforeValidator(check)
+
+
+def _levels(value: Any, info: ValidationInfo) -> tuple[int, ...]:
+    """ObsCore calibration levels 0-4 (one or a list)."""
+    if value is None:
+        return ()
+    values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+    if len(values) > 5:
+        raise _fail(info, "takes at most the five levels 0 to 4")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 4:
+            raise _fail(info, "takes whole numbers from 0 to 4 (ObsCore calib_level)")
+        out.append(v)
+    return tuple(sorted(set(out)))
 
 
 def _int_in(low: int, high: int) -> Any:
@@ -292,6 +408,18 @@ class Criteria(BaseModel):
     proposal_pi: Strings = ()
     position: Annotated[tuple[float, float] | None, BeforeValidator(_position)] = None
     radius: Annotated[float, BeforeValidator(_radius)] = 0.0
+    region: Annotated[str | None, BeforeValidator(_region)] = None
+    intersect: Annotated[str, BeforeValidator(_intersect)] = "overlaps"
+    exposure_time: Annotated[tuple[float | None, float | None] | None, _span("s")] = None
+    wavelength: Annotated[tuple[float | None, float | None] | None, _span("micron")] = None
+    calib_level: Annotated[tuple[int, ...], BeforeValidator(_levels)] = ()
+    exclude_data_type: Annotated[tuple[str, ...], _choices(DataType)] = ()
+    exclude_processing_level: Annotated[tuple[str, ...], _choices(ProcessingLevel)] = ()
+    exclude_instrument: Strings = ()
+    exclude_filter: Strings = ()
+    exclude_target_name: Strings = ()
+    exclude_status: Annotated[tuple[str, ...], _choices(ProcessingStatus)] = ()
+    exclude_program: Annotated[tuple[str, ...], BeforeValidator(_programs)] = ()
     is_public: Annotated[bool | None, BeforeValidator(_flag)] = None
     include_archived: Flag = False
     observation_base_id: Annotated[str | None, BeforeValidator(_optional_string)] = None
@@ -311,7 +439,26 @@ class Criteria(BaseModel):
                 raise PydanticCustomError("jwstnb_invalid", f"{high} is before {low}")
         if self.radius and self.position is None:
             raise PydanticCustomError("jwstnb_invalid", "radius needs a position")
+        if self.region is not None and self.position is not None:
+            raise PydanticCustomError(
+                "jwstnb_invalid", "give region or position (with radius), not both")
+        if self.intersect != "overlaps" and self.region is None and self.position is None:
+            raise PydanticCustomError("jwstnb_invalid", "intersect needs a region or position")
         return self
+
+    @property
+    def sky_query(self) -> SkyQuery | None:
+        """The sky part of the search as a :class:`jwstnb.sky.SkyQuery` (a region or a cone
+        with the intersect mode), or None without one."""
+        if self.region is None and self.position is None:
+            return None
+        from jwstnb import sky
+
+        if self.region is not None:
+            return sky.SkyQuery(region=sky.read_footprint(self.region) or
+                                sky.parse_region(self.region), intersect=self.intersect)
+        assert self.position is not None
+        return sky.SkyQuery(cone=(*self.position, self.radius), intersect=self.intersect)
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -2,8 +2,8 @@
 
 The one owner of the fields the session derives on every write, never taken from input
 (``keywords`` for text search, ``readers`` for access, ``program``, ``skyRegion`` and
-``skyCells`` for the sky), of the collection's ``$jsonSchema`` validator, and of
-:func:`stored_document`. Pure: no I/O.
+``skyCells`` for the sky, ``emMin``/``emMax`` for wavelength), of the collection's
+``$jsonSchema`` validator, and of :func:`stored_document`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "DERIVED_INPUTS",
     "TRANSITIONS",
     "Prepared",
+    "band_of_record",
     "derived_fields",
     "derived_update",
     "keywords_for",
@@ -160,24 +161,50 @@ def sky_cells(doc: Mapping[str, Any]) -> list[int]:
     return sky.record_cells(footprint, centre)
 
 
+def band_of_record(doc: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """``(emMin, emMax)`` in microns: the band of the record's optical elements (its filter,
+    grating/filter pair...) as :mod:`jwstnb.naming` knows them (``naming.band``), else
+    ``(None, None)``. The ``wavelength`` criterion tests these."""
+    from jwstnb.naming import band
+
+    optics = _get(doc, ("imageInfo", "filter"))
+    instrument = _get(doc, ("imageInfo", "instrument"))
+    if not isinstance(optics, str) or not optics.strip():
+        return None, None
+    try:
+        found = band(optics, instrument if isinstance(instrument, str) else None)
+    except (ValueError, TypeError, KeyError):
+        return None, None
+    if not found:
+        return None, None
+    low, high = (float(v) for v in found)
+    return (low, high) if 0 <= low <= high else (None, None)
+
+
 def derived_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The fields the session derives for a stored (camelCase) document, never taken as given.
 
     ``keywords`` (text search), ``readers`` (access), ``program`` (five digits),
-    ``skyRegion`` (GeoJSON for position search) and ``skyCells`` (its HEALPix cells, the
-    position index SecantusDB reads). Restore and every write recompute them.
+    ``skyRegion`` (GeoJSON for position search), ``skyCells`` (its HEALPix cells, the
+    position index SecantusDB reads) and ``emMin``/``emMax`` (the band, microns). Restore
+    and every write recompute them.
     """
+    return {**_cheap_fields(doc), **_sky_fields(doc)}
+
+
+def _cheap_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The derived fields that cost little (all but the sky's): always computed afresh."""
     return {
         "keywords": keywords_for(doc),
         "readers": readers_for(
             doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
         ),
         "program": program_of_record(doc),
-        **_sky_fields(doc),
+        **dict(zip(("emMin", "emMax"), band_of_record(doc), strict=True)),
     }
 
 
-DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells")
+DERIVED_FIELDS = ("keywords", "readers", "program", "skyRegion", "skyCells", "emMin", "emMax")
 # What each costly derived field is computed from (the rest are cheap and always computed).
 _SKY_INPUTS = ("imageInfo",)
 
@@ -186,13 +213,7 @@ def derived_update(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     """The derived fields of ``after`` that differ from those stored in ``before`` (the same
     record before a change). The sky fields, the costly ones, are computed only when the
     ``imageInfo`` they come from changed."""
-    fresh: dict[str, Any] = {
-        "keywords": keywords_for(after),
-        "readers": readers_for(
-            after.get("userId"), bool(after.get("isPublic")), after.get("sharedWith") or ()
-        ),
-        "program": program_of_record(after),
-    }
+    fresh = _cheap_fields(after)
     if any(before.get(k) != after.get(k) for k in _SKY_INPUTS) or any(
         k not in before for k in ("skyRegion", "skyCells")
     ):
@@ -214,6 +235,8 @@ def session_validator() -> dict[str, Any]:
     schema["properties"]["program"] = {"bsonType": ["string", "null"], "pattern": r"^\d{5}$"}
     schema["properties"]["skyRegion"] = {"bsonType": ["object", "null"]}
     schema["properties"]["skyCells"] = {"bsonType": "array", "items": {"bsonType": ["int", "long"]}}
+    for name in ("emMin", "emMax"):
+        schema["properties"][name] = {"bsonType": ["double", "int", "null"], "minimum": 0}
     schema["required"] = list(dict.fromkeys([*schema.get("required", []), "keywords", "readers"]))
     return validator
 
@@ -267,15 +290,8 @@ def stored_document_of(
     if not trusted_sky or _sky_source(info) != record.source:
         doc.update(derived_fields(doc))
         return doc
-    doc.update({
-        "keywords": keywords_for(doc),
-        "readers": readers_for(
-            doc.get("userId"), bool(doc.get("isPublic")), doc.get("sharedWith") or ()
-        ),
-        "program": program_of_record(doc),
-        "skyRegion": record.sky["skyRegion"],
-        "skyCells": list(record.sky["skyCells"]),
-    })
+    doc.update(_cheap_fields(doc))
+    doc.update({"skyRegion": record.sky["skyRegion"], "skyCells": list(record.sky["skyCells"])})
     return doc
 
 

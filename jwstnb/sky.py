@@ -242,12 +242,31 @@ class Footprint:
                 math.radians(c_ra), math.radians(c_dec), math.radians(ra), math.radians(dec))))
             if sep <= c_r + radius:
                 return True
-        point = _to_vectors([ra], [dec])[0]
-        for ring in self.polygons:
-            xyz = _oriented(ring)
-            if _contains(xyz, point) or _boundary_distance(xyz, point) <= math.radians(radius):
+        point = _unit_vector(ra, dec)
+        for xyz, prepared in self._prepared_rings:
+            inside = _contains(xyz, point) if prepared is None else _contains_prepared(
+                prepared, point)
+            if inside or _boundary_distance(xyz, point) <= math.radians(radius):
                 return True
         return False
+
+    @functools.cached_property
+    def _prepared_rings(self) -> tuple[tuple[Vectors, Any], ...]:
+        """Each oriented ring with its gnomonic plane and planar path (None when it does
+        not fit one hemisphere's plane), built once per footprint."""
+        from matplotlib.path import Path
+
+        out = []
+        for xyz in self._oriented_rings:
+            plane = _gnomonic(xyz)
+            out.append((xyz, None if plane is None else (Path(plane[0]), plane[1])))
+        return tuple(out)
+
+    @functools.cached_property
+    def _oriented_rings(self) -> tuple[Vectors, ...]:
+        """Each polygon's unit vectors, counter-clockwise (computed once per footprint: the
+        stored footprints are read once and tested against many cones)."""
+        return tuple(_oriented(ring) for ring in self.polygons)
 
 
 def area_centroid(footprint: Footprint) -> tuple[float, float] | None:
@@ -395,6 +414,24 @@ def _contains(xyz: Vectors, point: Vectors) -> bool:
         return False
     target = point / height
     return bool(Path(flat).contains_point((float(target @ east), float(target @ north))))
+
+
+def _unit_vector(ra: float, dec: float) -> Vectors:
+    """The unit vector of one (ra, dec) in degrees (what ``_to_vectors`` gives, for one)."""
+    import numpy as np
+
+    r, d = math.radians(ra), math.radians(dec)
+    return np.array([math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)])
+
+
+def _contains_prepared(prepared: Any, point: Vectors) -> bool:
+    """:func:`_contains` with the ring's plane and path already built."""
+    path, (mean, east, north) = prepared
+    height = float(point @ mean)
+    if height <= 0.0:
+        return False
+    target = point / height
+    return bool(path.contains_point((float(target @ east), float(target @ north))))
 
 
 def _is_convex(xyz: Vectors) -> bool:
@@ -706,6 +743,19 @@ def _orders(ra: float, dec: float, radius: float, limit: int) -> list[list[int]]
     return levels
 
 
+def _small_cap_orders(ra: float, dec: float, radius: float) -> list[list[int]] | None:
+    """:func:`_orders` for a cap that touches at most CELLS_PER_CONE cells at CELL_ORDER,
+    from ONE pixel search: a coarser cell overlaps the cap exactly when one of its children
+    does, so each coarser level is the finer one's parents. None for a bigger cap."""
+    if radius >= _WHOLE_SKY:
+        return None
+    finest = _cap_pixels(CELL_ORDER, ra, dec, radius)
+    if len(finest) > CELLS_PER_CONE:
+        return None
+    return [sorted({p >> 2 * (CELL_ORDER - order) for p in finest})
+            for order in range(CELL_ORDER + 1)]
+
+
 def _bounding_cap(footprint: Footprint) -> tuple[float, float, float]:
     """A cap (ra, dec, radius) holding the whole footprint (``Footprint.bounding_cap``)."""
     import numpy as np
@@ -750,7 +800,8 @@ def cone_cells(ra: float, dec: float, radius: float) -> list[int]:
     GeoJSON and :func:`matches_cone` decide exactly)."""
     ra_deg, dec_deg = _vertex(ra, dec, "position")
     padded = min(180.0, parse_radius(radius) + CONE_PAD)
-    levels = _orders(ra_deg, dec_deg, padded, CELLS_PER_CONE)
+    levels = _small_cap_orders(ra_deg, dec_deg, padded) or _orders(
+        ra_deg, dec_deg, padded, CELLS_PER_CONE)
     finest = len(levels) - 1
     # Records filed at a finer order than this are found by their parent tags.
     ids = [-_uniq(finest, p) for p in levels[-1]] if finest < CELL_ORDER else []
@@ -1114,3 +1165,289 @@ def resolve(name: str, session: TargetSource | None = None, timeout: float = 5.0
         f"no position for target {name.strip()!r}: neither {where}astropy's name resolver "
         f"(Sesame) knows it ({reason}). Give coordinates instead, e.g. '151.757 -40.436'."
     )
+
+
+# --- search regions and intersect modes (IVOA SIA 2.0 INTERSECT) ---------------------------------
+#
+# A search region R is a Footprint (polygons and circles, their union) or a cone. A record's
+# shape F is its footprint (else its centre alone). The modes mean what SIA 2.0's INTERSECT
+# means: OVERLAPS R and F share a point; COVERS F holds all of R; ENCLOSED F lies inside R;
+# CENTER R holds the record's centre. Everything is decided exactly on great circles (edges)
+# and small circles (caps) with vector algebra, piece by piece: a union holds a piece when one
+# of its pieces holds it (exact when a union's pieces do not overlap one another, as MAST's
+# multi-detector footprints do not; overlapping pieces that only together hold a shape are
+# not counted as holding it).
+
+#: The intersect modes, as IVOA SIA 2.0 names them (lowercase).
+INTERSECT_MODES = ("overlaps", "covers", "enclosed", "center")
+_MODE_ALIASES = {"centre": "center", "overlap": "overlaps", "cover": "covers",
+                 "contains": "covers", "inside": "enclosed", "within": "enclosed"}
+
+
+def parse_intersect(value: Any) -> str:
+    """An intersect mode (any case; ``centre`` for ``center``), else a ValidationError
+    naming ``intersect``."""
+    if not isinstance(value, str):
+        raise _invalid("intersect", f"must be one of {', '.join(INTERSECT_MODES)}", repr(value))
+    mode = value.strip().lower()
+    mode = _MODE_ALIASES.get(mode, mode)
+    if mode not in INTERSECT_MODES:
+        raise _invalid("intersect", f"must be one of {', '.join(INTERSECT_MODES)}", value)
+    return mode
+
+
+def parse_region(value: Any) -> Footprint:
+    """A search region as a :class:`Footprint`, from:
+
+    - STC-S text (``POLYGON``, ``CIRCLE``, ``BOX``, ``UNION``; as :func:`parse_stcs`);
+    - an astropy ``regions`` sky region: ``PolygonSkyRegion``, ``RectangleSkyRegion`` (its
+      ``angle`` turns the width axis from east towards north), ``CircleSkyRegion`` and their
+      spherical twins (``PolygonSphericalSkyRegion``, ``CircleSphericalSkyRegion``); the
+      sides of a polygon are taken as great circles;
+    - a list of at least three vertices, each an (ra, dec) pair in degrees (or astropy
+      angles) or a SkyCoord, or one SkyCoord array of vertices;
+    - a :class:`Footprint`.
+
+    Errors are ValidationErrors naming ``region``.
+    """
+    if isinstance(value, Footprint):
+        return value
+    try:
+        if isinstance(value, str):
+            return parse_stcs(value)
+        from_regions = _from_regions(value)
+        if from_regions is not None:
+            return from_regions
+        return Footprint((tuple(_region_vertices(value)),))
+    except ValueError as exc:
+        message = str(exc).replace("footprint", "region")
+        raise _invalid("region", message.split(": ", 1)[-1] if message.startswith("region")
+                       else message) from None
+
+
+def _region_vertices(value: Any) -> list[Vertex]:
+    from astropy.coordinates import SkyCoord  # type: ignore[import-untyped, unused-ignore]
+
+    if isinstance(value, SkyCoord):
+        icrs = value.icrs
+        if icrs.isscalar:
+            raise _invalid("region", "a polygon needs at least three vertices")
+        return list(zip(icrs.ra.deg.tolist(), icrs.dec.deg.tolist(), strict=True))
+    if isinstance(value, Mapping | bytes) or not isinstance(value, Sequence):
+        raise _invalid("region", "a region is STC-S text, a regions sky region or a list of "
+                       "(ra, dec) vertices", repr(value)[:200])
+    if len(value) > 10_000:
+        raise _invalid("region", "a polygon has at most 10000 vertices")
+    vertices = []
+    for vertex in value:
+        if isinstance(vertex, SkyCoord):
+            vertices.append(parse_position(vertex))
+        else:
+            ra, dec = _pair(vertex)
+            vertices.append((_degrees(ra, "region"), _degrees(dec, "region")))
+    return vertices
+
+
+def _from_regions(value: Any) -> Footprint | None:
+    """A ``regions`` sky region as a Footprint (None when ``value`` is not one)."""
+    module = type(value).__module__ or ""
+    if not module.startswith("regions"):
+        return None
+    import astropy.units as u  # type: ignore[import-untyped, unused-ignore]
+
+    kind = type(value).__name__
+    if kind in ("CircleSkyRegion", "CircleSphericalSkyRegion"):
+        ra, dec = parse_position(value.center)
+        return Footprint(circles=((ra, dec, parse_radius(value.radius)),))
+    if kind in ("PolygonSkyRegion", "PolygonSphericalSkyRegion"):
+        return Footprint((tuple(_region_vertices(value.vertices)),))
+    if kind == "RectangleSkyRegion":
+        width = float(value.width.to_value(u.deg))
+        height = float(value.height.to_value(u.deg))
+        angle = math.radians(float(value.angle.to_value(u.deg)))
+        if not (0.0 < width < 180.0 and 0.0 < height < 180.0):
+            raise _invalid("region", "a rectangle's sides lie between 0 and 180 degrees")
+        centre = value.center.icrs
+        dx, dy = width / 2.0, height / 2.0
+        corners = [(dx, -dy), (dx, dy), (-dx, dy), (-dx, -dy)]
+        east = [x * math.cos(angle) - y * math.sin(angle) for x, y in corners]
+        north = [x * math.sin(angle) + y * math.cos(angle) for x, y in corners]
+        moved = centre.spherical_offsets_by(east * u.deg, north * u.deg)
+        return Footprint((tuple(zip(moved.ra.deg.tolist(), moved.dec.deg.tolist(),
+                                    strict=True)),))
+    raise _invalid("region", f"a {kind} is not supported: use a polygon, rectangle or circle "
+                   "sky region, or STC-S text")
+
+
+# Pieces of a shape for the exact tests: ("poly", ccw unit vectors) or ("cap", centre, radius
+# in radians); a point is a cap of radius 0.
+_Piece = tuple[str, Any, float]
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(footprint: Footprint) -> tuple[_Piece, ...]:
+    out: list[_Piece] = [("poly", xyz, 0.0) for xyz in footprint._oriented_rings]
+    for ra, dec, radius in footprint.circles:
+        out.append(("cap", _to_vectors([ra], [dec])[0], math.radians(radius)))
+    return tuple(out)
+
+
+def _inside_points(xyz: Vectors, points: Vectors) -> Any:
+    """Which of ``points`` (N x 3) lie inside a counter-clockwise ring (vectorised)."""
+    import numpy as np
+
+    plane = _gnomonic(xyz)
+    if plane is None:
+        polygon = _spherical(xyz[::-1])
+        return np.array([bool(polygon.contains_point(p)) for p in points], dtype=bool)
+    from matplotlib.path import Path
+
+    flat, (mean, east, north) = plane
+    height = points @ mean
+    ahead = height > 0.0
+    result = np.zeros(len(points), dtype=bool)
+    if ahead.any():
+        projected = points[ahead] / height[ahead, None]
+        xy = np.column_stack((projected @ east, projected @ north))
+        result[ahead] = Path(flat).contains_points(xy)
+    return result
+
+
+def _edges_cross(p: Vectors, q: Vectors, strict: bool = False) -> bool:
+    """Whether any edge of ring ``p`` meets any edge of ring ``q`` (great-circle arcs, each
+    shorter than 180 degrees; all pairs at once). ``strict``: only crossings inside both
+    edges count, not a touch at a vertex or along a shared edge."""
+    import numpy as np
+
+    a, b = p[:, None, :], np.roll(p, -1, axis=0)[:, None, :]
+    c, d = q[None, :, :], np.roll(q, -1, axis=0)[None, :, :]
+    n1, n2 = _cross(a, b), _cross(c, d)
+    line = _cross(n1, n2)
+    norm = np.linalg.norm(line, axis=-1)
+    ok = norm > 1e-15
+    line = line / np.where(ok, norm, 1.0)[..., None]
+    # Side tests are sin(angle) * |normal|: a margin relative to each edge's length.
+    margin1 = 1e-12 * np.linalg.norm(n1, axis=-1) if strict else 0.0
+    margin2 = 1e-12 * np.linalg.norm(n2, axis=-1) if strict else 0.0
+    for sign in (1.0, -1.0):
+        x = sign * line
+
+        def on(start: Any, end: Any, normal: Any, margin: Any, x: Any = x) -> Any:
+            return ((np.einsum("...j,...j", _cross(start, x), normal) > margin)
+                    & (np.einsum("...j,...j", _cross(x, end), normal) > margin)) if strict \
+                else ((np.einsum("...j,...j", _cross(start, x), normal) >= 0)
+                      & (np.einsum("...j,...j", _cross(x, end), normal) >= 0))
+
+        if np.any(ok & on(a, b, n1, margin1) & on(c, d, n2, margin2)):
+            return True
+    return False
+
+
+def _cap_angle(centre: Vectors, points: Vectors) -> Any:
+    return _angle(points, centre)
+
+
+def _piece_intersects(f: _Piece, r: _Piece) -> bool:
+    """Whether two pieces share a point (boundaries included)."""
+    kind_f, shape_f, rad_f = f
+    kind_r, shape_r, rad_r = r
+    if kind_f == "cap" and kind_r == "cap":
+        return float(_angle(shape_f, shape_r)) <= rad_f + rad_r
+    if kind_f == "cap" or kind_r == "cap":
+        (_, ring, _), (_, centre, radius) = (r, f) if kind_f == "cap" else (f, r)
+        if bool(_inside_points(ring, centre[None, :])[0]):
+            return True
+        return _boundary_distance(ring, centre) <= radius
+    if bool(_inside_points(shape_r, shape_f).any()) or bool(
+            _inside_points(shape_f, shape_r).any()):
+        return True
+    return _edges_cross(shape_f, shape_r)
+
+
+def _piece_holds(outer: _Piece, inner: _Piece) -> bool:
+    """Whether ``outer`` holds all of ``inner`` (boundaries touching count as holding)."""
+    import numpy as np
+
+    kind_o, shape_o, rad_o = outer
+    kind_i, shape_i, rad_i = inner
+    if kind_o == "cap" and kind_i == "cap":
+        return float(_angle(shape_o, shape_i)) + rad_i <= rad_o
+    if kind_o == "poly" and kind_i == "cap":
+        if not bool(_inside_points(shape_o, shape_i[None, :])[0]):
+            return False
+        return rad_i == 0.0 or _boundary_distance(shape_o, shape_i) >= rad_i
+    if kind_o == "cap":  # a cap holds a polygon when no point of it lies in the opposite cap
+        if rad_o >= math.pi:
+            return True
+        if rad_o < math.pi / 2:  # a cap smaller than a hemisphere is convex: vertices decide
+            return bool(np.all(_cap_angle(shape_o, shape_i) <= rad_o))
+        opposite = ("cap", -shape_o, math.pi - rad_o)
+        if bool(_inside_points(shape_i, -shape_o[None, :])[0]):
+            return False
+        return _boundary_distance(shape_i, -shape_o) >= opposite[2]
+    inside = _inside_points(shape_o, shape_i)
+    for k in np.flatnonzero(~inside):  # a vertex on outer's boundary is held too
+        if _boundary_distance(shape_o, shape_i[k]) > 1e-11:
+            return False
+    return not _edges_cross(shape_o, shape_i, strict=True)
+
+
+@dataclass(frozen=True)
+class SkyQuery:
+    """The sky part of a search: a region (a :class:`Footprint`) or a cone, and an intersect
+    mode (:data:`INTERSECT_MODES`). :meth:`matches` is the exact rule, :attr:`cap` the
+    bounding cap whose candidates the database indexes find."""
+
+    region: Footprint | None = None
+    cone: Circle | None = None
+    intersect: str = "overlaps"
+
+    def __post_init__(self) -> None:
+        if (self.region is None) == (self.cone is None):
+            raise _invalid("region", "a sky query is a region or a cone")
+        object.__setattr__(self, "intersect", parse_intersect(self.intersect))
+
+    @property
+    def cap(self) -> Circle:
+        """(ra, dec, radius) degrees holding the whole query shape."""
+        if self.cone is not None:
+            return self.cone
+        assert self.region is not None
+        ra, dec, radius = self.region.bounding_cap
+        return ra, dec, min(180.0, radius)
+
+    @functools.cached_property
+    def _query_pieces(self) -> tuple[_Piece, ...]:
+        if self.region is not None:
+            return _pieces(self.region)
+        assert self.cone is not None
+        ra, dec, radius = self.cone
+        return (("cap", _to_vectors([ra], [dec])[0], math.radians(radius)),)
+
+    def matches(self, footprint: Footprint | None, centre: tuple[float, float] | None) -> bool:
+        """Whether a record with this footprint (None: none) and centre (None: none) matches.
+
+        A record with a centre alone matches ``overlaps``, ``enclosed`` and ``center`` when
+        the centre lies in the query shape, and ``covers`` only when the query is a point
+        (a cone of radius 0) at that centre. ``center`` uses the stored centre (the
+        footprint's own centre when none is stored).
+        """
+        mode = self.intersect
+        if mode == "overlaps" and self.cone is not None:
+            return matches_cone(footprint, centre, *self.cone)
+        query = self._query_pieces
+        if mode == "center" or footprint is None:
+            point = centre if centre is not None else (
+                footprint.centre if footprint is not None else None)
+            if point is None:
+                return False
+            dot = ("cap", _to_vectors([point[0]], [point[1]])[0], 0.0)
+            if mode == "covers":
+                return all(_piece_holds(dot, q) for q in query)
+            return any(_piece_holds(q, dot) for q in query)
+        shape = _pieces(footprint)
+        if mode == "overlaps":
+            return any(_piece_intersects(f, q) for f in shape for q in query)
+        if mode == "covers":
+            return all(any(_piece_holds(f, q) for f in shape) for q in query)
+        return all(any(_piece_holds(q, f) for q in query) for f in shape)  # enclosed

@@ -246,8 +246,23 @@ def _maybe(value: Any) -> JwstDataModel | None:
     return None if value is None else _record(value)
 
 
+# Criteria whose meaning the protocol's generic JSON would change (a wavelength Quantity
+# goes as SI metres, a `regions` object as its text): read here by the criteria's own
+# parsers and sent as the plain values they normalise to (STC-S; seconds; microns).
+_NORMALISED = ("region", "exposure_time", "wavelength")
+
+
 def _args(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: jsonable(v) for k, v in values.items() if k != "self"}
+    out = {}
+    for k, v in values.items():
+        if k == "self":
+            continue
+        if k in _NORMALISED and v is not None:
+            from jwstnb.criteria import Criteria
+
+            v = getattr(Criteria.model_validate({k: v}), k)
+        out[k] = jsonable(v)
+    return out
 
 
 def _id(record_id: Any) -> str:
@@ -369,6 +384,18 @@ class RemoteSession:
         proposal_pi: Any = None,
         position: Any = None,
         radius: Any = 0.0,
+        region: Any = None,
+        intersect: str = "overlaps",
+        exposure_time: Any = None,
+        wavelength: Any = None,
+        calib_level: Any = None,
+        exclude_data_type: Any = None,
+        exclude_processing_level: Any = None,
+        exclude_instrument: Any = None,
+        exclude_filter: Any = None,
+        exclude_target_name: Any = None,
+        exclude_status: Any = None,
+        exclude_program: Any = None,
         is_public: bool | None = None,
         include_archived: bool = False,
         observation_base_id: str | None = None,

@@ -22,7 +22,9 @@ class Explain(Reads):
 
         ``operation`` is ``"search"`` (the page of items) or ``"count"``/``"counts"``
         (with :meth:`search`'s arguments), ``"candidates"`` (a position search's first read:
-        the cone's candidates, which the session tests exactly), ``"lineage"``
+        the cone's or region's candidates, which the session tests exactly), ``"targets"``
+        (:meth:`search_targets`'s one candidates read: ``targets=``, ``radius=`` and
+        criteria), ``"lineage"``
         (``observation_base_id=``), ``"observations"`` or ``"statistics"``. Returns
         ``{"stages": [...], "indexes": [...], "expected_index": name, "hinted": bool,
         "explain": raw, "pipeline": [...]}``;
@@ -40,6 +42,16 @@ class Explain(Reads):
                 read = planner.count(criteria, self._scope, test)
             else:
                 read = planner.counts(criteria, self._scope, test)
+        elif operation == "targets":
+            arguments = dict(arguments)
+            targets = arguments.pop("targets", None)
+            from jwstnb.sky import parse_radius
+
+            radius = parse_radius(arguments.pop("radius", 0.0))
+            cones = [(ra, dec, radius) for ra, dec in self._target_list(targets)]
+            arguments.pop("intersect", None)
+            read = planner.target_candidates(
+                Criteria.model_validate(arguments), self._scope, cones)[0]
         elif operation == "lineage":
             read = planner.lineage(arguments["observation_base_id"], self._scope)
         elif operation == "statistics":
@@ -49,8 +61,8 @@ class Explain(Reads):
         else:
             raise invalid(
                 "operation",
-                "operation is search, count, counts, candidates, lineage, observations or "
-                "statistics",
+                "operation is search, count, counts, candidates, targets, lineage, "
+                "observations or statistics",
                 operation,
             )
         return self._explain_read(read)

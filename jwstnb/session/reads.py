@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 
 from jwstnb.criteria import FACETS, Criteria
-from jwstnb.errors import NotFound
+from jwstnb.errors import NotFound, invalid
 from jwstnb.schema import JwstDataModel
 from jwstnb.session._base import HIDDEN, SessionBase, model, object_id
 from jwstnb.session.planners.pipelines import SkyTest, facet_counts
@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
     from jwstnb.lineage import Lineage
 
-__all__ = ["Reads"]
+__all__ = ["MAX_TARGETS", "Reads"]
+
+#: Targets one search_targets call takes.
+MAX_TARGETS = 10_000
 
 
 class Reads(SessionBase):
@@ -56,6 +59,18 @@ class Reads(SessionBase):
         proposal_pi: Any = None,
         position: Any = None,
         radius: Any = 0.0,
+        region: Any = None,
+        intersect: str = "overlaps",
+        exposure_time: Any = None,
+        wavelength: Any = None,
+        calib_level: Any = None,
+        exclude_data_type: Any = None,
+        exclude_processing_level: Any = None,
+        exclude_instrument: Any = None,
+        exclude_filter: Any = None,
+        exclude_target_name: Any = None,
+        exclude_status: Any = None,
+        exclude_program: Any = None,
         is_public: bool | None = None,
         include_archived: bool = False,
         observation_base_id: str | None = None,
@@ -72,13 +87,24 @@ class Reads(SessionBase):
         ``text`` matches word prefixes (all words must match) in names, target, ids, tags and
         description; the other arguments take one value or a list (any of them); ``tags``
         must all be present; ``date_from``/``date_to`` bound ``uploadDate`` and
-        ``observed_from``/``observed_to`` the observation date. ``position`` (a SkyCoord,
-        an (ra, dec) pair in degrees or a string astropy parses) with ``radius`` (degrees or
-        an astropy angle; 0: files that cover the position) finds records whose footprint
-        overlaps the cone, or whose centre lies in it. ``cal_ver`` (pipeline versions),
-        ``crds_context`` (CRDS contexts, "jwst_1200.pmap" or 1200) and
-        ``made_before_context`` (files calibrated with an older context: what needs
-        reprocessing) ask for calibration provenance. Archived records are left out unless
+        ``observed_from``/``observed_to`` the observation date (each an astropy ``Time``, a
+        datetime or date, ISO text or an MJD). ``position`` (a SkyCoord, an (ra, dec) pair in
+        degrees or a string astropy parses) with ``radius`` (degrees or an astropy angle; 0:
+        files that cover the position) finds records whose footprint overlaps the cone, or
+        whose centre lies in it. ``region`` (STC-S, a ``regions`` sky region or a list of
+        vertices) searches a polygon, box or circle instead; ``intersect`` says how a record
+        meets the region or cone, as IVOA SIA 2.0's INTERSECT: ``overlaps`` (default),
+        ``covers`` (the footprint holds all of it), ``enclosed`` (the footprint lies inside
+        it), ``center`` (it holds the record's centre); exact on great circles.
+        ``exposure_time`` (seconds) and ``wavelength`` (microns; the band of the record's
+        filter or grating overlaps it) are ``(min, max)`` ranges, either end None, numbers or
+        astropy quantities; ``calib_level`` takes ObsCore levels (1: L1, 2: L2a/L2b, 3: L3).
+        ``exclude_<name>`` leaves out records with any of the given values of ``<name>``
+        (data_type, processing_level, instrument, filter, target_name, status, program).
+        ``cal_ver`` (pipeline versions), ``crds_context`` (CRDS contexts, "jwst_1200.pmap"
+        or 1200) and ``made_before_context`` (files calibrated with an older context:
+        what needs reprocessing) ask for calibration provenance.
+        Archived records are left out unless
         ``include_archived``. Bad input is a ``ValidationError``. The page comes from an
         index-sorted query; total and facets from a second one (see :meth:`items`,
         :meth:`counts`).
@@ -88,7 +114,13 @@ class Reads(SessionBase):
             instrument=instrument, filter=filter, target_name=target_name, status=status,
             tags=tags, date_from=date_from, date_to=date_to, observed_from=observed_from,
             observed_to=observed_to, program=program, proposal_pi=proposal_pi,
-            position=position, radius=radius, is_public=is_public,
+            position=position, radius=radius, region=region, intersect=intersect,
+            exposure_time=exposure_time, wavelength=wavelength, calib_level=calib_level,
+            exclude_data_type=exclude_data_type,
+            exclude_processing_level=exclude_processing_level,
+            exclude_instrument=exclude_instrument, exclude_filter=exclude_filter,
+            exclude_target_name=exclude_target_name, exclude_status=exclude_status,
+            exclude_program=exclude_program, is_public=is_public,
             include_archived=include_archived, observation_base_id=observation_base_id,
             cal_ver=cal_ver, crds_context=crds_context, made_before_context=made_before_context,
             page=page, page_size=page_size, sort=sort, descending=descending,
@@ -192,21 +224,122 @@ class Reads(SessionBase):
         return Counts(total, {name: facet_counts(result.get(name, [])) for name in FACETS})
 
     def _sky_test(self, criteria: Criteria) -> SkyTest | None:
-        """The cone's candidates (meeting every other criterion) tested exactly on great
-        circles (:func:`jwstnb.sky.matches_cone`); the planner says how the page and counts
-        use what the test found. None without a position."""
-        if criteria.position is None:
+        """The sky query's candidates (its cone's or its region's bounding cap's, meeting
+        every other criterion) tested exactly on great circles in its intersect mode
+        (:meth:`jwstnb.sky.SkyQuery.matches`); the planner says how the page and counts use
+        what the test found. None without a position or region."""
+        query = criteria.sky_query
+        if query is None:
             return None
         from jwstnb import sky
 
-        ra, dec = criteria.position
         inside: list[Any] = []
         outside: list[Any] = []
         for doc in self._run(self.planner.candidates(criteria, self._scope)):
             footprint, centre = sky.record_shape(doc.get("imageInfo"))
-            found = sky.matches_cone(footprint, centre, ra, dec, criteria.radius)
-            (inside if found else outside).append(doc["_id"])
+            (inside if query.matches(footprint, centre) else outside).append(doc["_id"])
         return self.planner.sky_test(inside, outside)
+
+    def search_targets(
+        self,
+        targets: Any,
+        radius: Any = 0.0,
+        *,
+        intersect: str = "overlaps",
+        **criteria: Any,
+    ) -> Table:
+        """Every readable record near each of many targets, as ONE astropy Table with a
+        ``target_index`` column (the target's row in ``targets``, from 0).
+
+        ``targets``: a SkyCoord (one or an array), an astropy Table with ``ra``/``dec``
+        columns (degrees or angles; also ``s_ra``/``s_dec``), a SkyCoord column or a
+        ``name``/``target_name``/``target`` column of names, a list of positions or names,
+        or text with one target per line. Names resolve first (:func:`jwstnb.sky.resolve`:
+        this database's targets, then astropy's resolver). ``radius`` (degrees or an
+        astropy angle) and ``intersect`` mean what they mean in :meth:`search`; the other
+        keyword arguments are :meth:`search`'s criteria (no position or region).
+
+        One query plan for all targets: one index-led read of the candidates of every cone
+        together (on SecantusDB in batches of cells, the same plan each), then an exact test
+        per nearby target (vectorised separations first). Each target's rows are what
+        ``search(position=target, radius=radius, ...)`` finds (all its pages), newest upload
+        first; a record near two targets appears under each.
+        """
+        if "page" in criteria or "page_size" in criteria:
+            raise invalid("page", "search_targets returns every match: no page or page_size")
+        valid = Criteria.model_validate(criteria)
+        if valid.sky_query is not None:
+            raise invalid("position", "search_targets takes the positions from targets: give "
+                          "no position or region")
+        from jwstnb import sky
+
+        cone_radius = sky.parse_radius(0.0 if radius is None else radius)
+        mode = sky.parse_intersect(intersect)
+        positions = self._target_list(targets)
+        cones = [(ra, dec, cone_radius) for ra, dec in positions]
+        docs: list[dict[str, Any]] = []
+        seen: set[Any] = set()
+        for read in self.planner.target_candidates(valid, self._scope, cones):
+            for doc in self._run(read):
+                if doc["_id"] not in seen:  # a record in two batches' cells comes once
+                    seen.add(doc["_id"])
+                    docs.append(doc)
+        pairs = _target_matches(docs, cones, mode)
+        matched = {doc_id for _, doc_id in pairs}
+        records = {r.id: r for r in self._models([d for d in docs if d["_id"] in matched], [])}
+        # Newest upload first within a target, ties on the id: a single search's order.
+        newest = sorted(records.values(), key=lambda r: (r.upload_date, r.id), reverse=True)
+        order = {r.id: k for k, r in enumerate(newest)}
+        rows = sorted((t, order[d]) for t, d in pairs if d in records)
+        by_order = newest
+        table = records_table([by_order[k] for _, k in rows])
+        table.add_column([t for t, _ in rows] if rows else [], name="target_index", index=0)
+        table["target_index"] = table["target_index"].astype(int)
+        table.meta["targets"] = len(positions)
+        return table
+
+    def _target_list(self, targets: Any) -> list[tuple[float, float]]:
+        """(ra, dec) degrees of each target, in order (names resolved)."""
+        from jwstnb import sky
+
+        def one(value: Any) -> tuple[float, float]:
+            try:
+                return sky.parse_position(value)
+            except ValueError as exc:
+                if not isinstance(value, str):
+                    raise invalid("targets", f"a target is a position or a name "
+                                  f"({str(exc).removeprefix('position ')})",
+                                  repr(value)[:200]) from None
+            coord = sky.resolve(value, self)
+            return float(coord.ra.deg), float(coord.dec.deg)
+
+        if isinstance(targets, str):
+            items: list[Any] = [line for line in targets.splitlines() if line.strip()]
+        elif type(targets).__name__ == "SkyCoord":
+            icrs = targets.icrs
+            if icrs.isscalar:
+                return [sky.parse_position(icrs)]
+            if len(icrs) > MAX_TARGETS:
+                raise invalid("targets", f"a target list holds at most {MAX_TARGETS} targets",
+                              len(icrs))
+            # One conversion for the whole array (element by element costs ~0.3 ms each).
+            return [sky.parse_position((ra, dec)) for ra, dec in
+                    zip(icrs.ra.deg.tolist(), icrs.dec.deg.tolist(), strict=True)]
+        elif hasattr(targets, "colnames"):
+            items = _table_targets(targets)
+        else:
+            try:
+                items = list(targets)
+            except TypeError:
+                raise invalid("targets", "targets are a SkyCoord, a Table with ra/dec or names, "
+                              "a list of positions or names, or text with one per line",
+                              repr(targets)[:200]) from None
+        if not items:
+            raise invalid("targets", "give at least one target")
+        if len(items) > MAX_TARGETS:
+            raise invalid("targets", f"a target list holds at most {MAX_TARGETS} targets",
+                          len(items))
+        return [one(item) for item in items]
 
     def target_position(self, name: str) -> tuple[float, float] | None:
         """A readable record's (ra, dec) for target ``name`` (any case/spacing), else None.
@@ -305,3 +438,63 @@ class Reads(SessionBase):
         }
 
 
+
+
+def _table_targets(table: Any) -> list[Any]:
+    """Positions (or names) of a target Table's rows: ra/dec columns, a SkyCoord column, or
+    a name column."""
+    names = {name.lower(): name for name in table.colnames}
+    for ra_name, dec_name in (("ra", "dec"), ("s_ra", "s_dec"), ("raj2000", "dej2000"),
+                              ("ra_deg", "dec_deg")):
+        if ra_name in names and dec_name in names:
+            return list(zip(table[names[ra_name]].quantity if table[names[ra_name]].unit
+                            else table[names[ra_name]],
+                            table[names[dec_name]].quantity if table[names[dec_name]].unit
+                            else table[names[dec_name]], strict=True))
+    for name in table.colnames:
+        if type(table[name]).__name__ == "SkyCoord":
+            return list(table[name].icrs)
+    for key in ("name", "target_name", "target", "object", "main_id"):
+        if key in names:
+            return [str(v) for v in table[names[key]]]
+    raise invalid("targets", "a target Table needs ra and dec columns, a SkyCoord column or "
+                  "a name column", ", ".join(table.colnames))
+
+
+def _target_matches(
+    docs: list[dict[str, Any]], cones: list[tuple[float, float, float]], intersect: str
+) -> list[tuple[int, Any]]:
+    """(target index, record id) of every candidate that matches a target's cone exactly.
+
+    Vectorised first: a record is tested against a target only when its bounding cap
+    (footprint) or centre lies within the cone's reach."""
+    import numpy as np
+
+    from jwstnb import sky
+
+    if not docs:
+        return []
+    shapes = [sky.record_shape(doc.get("imageInfo")) for doc in docs]
+    caps = np.array([fp.bounding_cap if fp is not None else
+                     (c[0], c[1], 0.0) if c is not None else (0.0, 0.0, -1.0)
+                     for fp, c in shapes], dtype=float)
+    cone_arr = np.array(cones, dtype=float)
+
+    def vectors(ra: Any, dec: Any) -> Any:
+        ra, dec = np.radians(ra), np.radians(dec)
+        return np.column_stack((np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra),
+                                np.sin(dec)))
+
+    dots = vectors(caps[:, 0], caps[:, 1]) @ vectors(cone_arr[:, 0], cone_arr[:, 1]).T
+    separation = np.degrees(np.arccos(np.clip(dots, -1.0, 1.0)))
+    reach = caps[:, 2][:, None] + cone_arr[:, 2][None, :] + 2 * sky.CONE_PAD
+    near = (separation <= reach) & (caps[:, 2][:, None] >= 0)
+    queries: dict[int, Any] = {}
+    out = []
+    for i, j in zip(*np.nonzero(near), strict=True):
+        query = queries.get(int(j))
+        if query is None:
+            query = queries[int(j)] = sky.SkyQuery(cone=cones[int(j)], intersect=intersect)
+        if query.matches(*shapes[int(i)]):
+            out.append((int(j), docs[int(i)]["_id"]))
+    return out

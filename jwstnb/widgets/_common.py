@@ -27,6 +27,7 @@ __all__ = [
     "LineageSession",
     "SampLink",
     "SearchSession",
+    "TargetSession",
     "WidgetStorage",
     "error_text",
     "is_fits_key",
@@ -47,6 +48,16 @@ class CountsLike(Protocol):
 
     total: int
     facets: Mapping[str, Mapping[str, int]]
+
+
+@runtime_checkable
+class TargetSession(Protocol):
+    """What the SearchPanel's target list asks of a session (``Session.search_targets``):
+    one astropy Table of every match of every target, ``target_index`` first."""
+
+    def search_targets(
+        self, targets: Any, radius: Any = 0.0, *, intersect: str = "overlaps", **criteria: Any
+    ) -> Any: ...
 
 
 @runtime_checkable

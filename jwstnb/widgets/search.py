@@ -41,9 +41,11 @@ import ipywidgets as widgets
 import traitlets
 
 from jwstnb.criteria import FACETS
+from jwstnb.sky import INTERSECT_MODES
 from jwstnb.widgets._common import (
     SampLink,
     SearchSession,
+    TargetSession,
     WidgetStorage,
     error_text,
     fetch_record,
@@ -92,6 +94,34 @@ _PICK = '<div class="jwstnb-note">Pick a row to see its details.</div>'
 
 # The counts of an empty first page (no query needed).
 _NOTHING = SimpleNamespace(total=0, facets={})
+
+# Range and time boxes: (name, label, placeholder). Exposure time in seconds, wavelength in
+# microns; observation times as ISO dates or MJD.
+_RANGE_BOXES = (
+    ("exposure_time_min", "Exposure", "min s"),
+    ("exposure_time_max", "to", "max s"),
+    ("wavelength_min", "Wavelength", "min µm"),
+    ("wavelength_max", "to", "max µm"),
+    ("observed_from", "Observed", "ISO or MJD"),
+    ("observed_to", "to", "ISO or MJD"),
+)
+# Columns of the target-list summary.
+_TARGET_COLUMNS = ("target_index", "file_name", "instrument", "filter", "target_name",
+                   "ra", "dec")
+
+
+def _number(text: str, name: str) -> float | None:
+    """A range box's number (empty: open end); a ValidationError naming the box."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        from jwstnb.errors import invalid
+
+        raise invalid(name, "must be a number", text) from None
+
 
 # Radius units offered next to the position box: name -> degrees.
 RADIUS_UNITS: dict[str, float] = {"arcsec": 1 / 3600, "arcmin": 1 / 60, "deg": 1.0}
@@ -154,6 +184,9 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
         help="[ra, dec] in degrees of the position searched, or []"
     )
     radius = traitlets.Float(0.0, help="cone radius in degrees")
+    excluded = traitlets.Dict(help="facet key -> the value a click on 'not' leaves out")
+    target_table = traitlets.Any(None, allow_none=True,
+                                 help="the astropy Table of the last target-list search")
     status_text = traitlets.Unicode("", help="what the status line says")
     state = traitlets.Unicode("idle", help="idle | loading | ready | empty | error")
     searches = traitlets.Int(0, help="item queries run (for tests and benchmarks)")
@@ -234,6 +267,56 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             )
             dropdown.add_class(f"jwstnb-facet-{key.replace('_', '-')}")
             self.facet_dropdowns[key] = dropdown
+        # A click on a facet's "not" leaves its chosen value out instead (exclude_<facet>).
+        self.facet_excludes: dict[str, widgets.ToggleButton] = {}
+        for key in FACETS:
+            toggle = widgets.ToggleButton(
+                value=False, description="not", tooltip=f"leave this {facet_label(key)} out",
+                layout=widgets.Layout(width="44px"),
+            )
+            toggle.add_class(f"jwstnb-exclude-{key.replace('_', '-')}")
+            self.facet_excludes[key] = toggle
+        self.region_input = widgets.Text(
+            placeholder="Region (STC-S): POLYGON ICRS 151.7 -40.5 151.8 -40.5 151.8 -40.4",
+            continuous_update=False, layout=widgets.Layout(flex="1 1 360px", width="auto"),
+        )
+        self.region_input.add_class("jwstnb-region")
+        self.intersect_input = widgets.Dropdown(
+            options=list(INTERSECT_MODES), value="overlaps", description="intersect",
+            style={"description_width": "initial"}, layout=widgets.Layout(width="170px"),
+        )
+        self.intersect_input.add_class("jwstnb-intersect")
+        self.range_inputs: dict[str, widgets.Text] = {}
+        for name, label, hint in _RANGE_BOXES:
+            box = widgets.Text(
+                placeholder=hint, description=label, continuous_update=False,
+                style={"description_width": "initial"}, layout=widgets.Layout(width="150px"),
+            )
+            box.add_class(f"jwstnb-{name.replace('_', '-')}")
+            self.range_inputs[name] = box
+        self.calib_input = widgets.Dropdown(
+            options=[("any", ANY), ("1 (L1)", "1"), ("2 (L2a, L2b)", "2"), ("3 (L3)", "3")],
+            value=ANY, description="calib level", style={"description_width": "initial"},
+            layout=widgets.Layout(width="170px"),
+        )
+        self.calib_input.add_class("jwstnb-calib-level")
+        self.targets_input = widgets.Textarea(
+            placeholder="Target list: one per line, 'ra dec' or a name", rows=3,
+            layout=widgets.Layout(flex="1 1 300px", width="auto"),
+        )
+        self.targets_input.add_class("jwstnb-targets")
+        self.targets_upload = widgets.FileUpload(
+            accept=".csv,.ecsv,.txt,.xml,.vot", multiple=False, description="Upload list",
+        )
+        self.targets_upload.add_class("jwstnb-targets-upload")
+        self.targets_button = widgets.Button(
+            description="Search targets", icon="crosshairs",
+            tooltip="Every record near each target (radius above), one table",
+            layout=widgets.Layout(width="auto"),
+        )
+        self.targets_button.add_class("jwstnb-search-targets")
+        self.targets_output = widgets.HTML()
+        self.targets_output.add_class("jwstnb-targets-output")
         self.tags_input = widgets.TagsInput(
             value=[], allow_duplicates=False, placeholder="tag + Enter",
             layout=widgets.Layout(width="280px", min_height="28px", flex="0 0 auto"),
@@ -299,7 +382,8 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
 
         row = widgets.Layout(flex_flow="row wrap", align_items="center", grid_gap="4px 12px")
         facet_grid = widgets.GridBox(
-            list(self.facet_dropdowns.values()),
+            [widgets.HBox([dropdown, self.facet_excludes[key]])
+             for key, dropdown in self.facet_dropdowns.items()],
             layout=widgets.Layout(
                 grid_template_columns="repeat(auto-fill, minmax(210px, 1fr))", grid_gap="2px 8px"
             ),
@@ -334,6 +418,19 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             details,
             self.viewer_box,
         ]
+        # Region, ranges and the target list: folded under one title until opened, so the
+        # page and the details keep their place on a laptop screen.
+        self.more_box = widgets.Accordion(children=[widgets.VBox([
+            widgets.HBox([self.region_input, self.intersect_input], layout=row),
+            widgets.HBox([*self.range_inputs.values(), self.calib_input], layout=row),
+            widgets.HBox([self.targets_input, widgets.VBox([self.targets_upload,
+                                                            self.targets_button])],
+                         layout=row),
+            self.targets_output,
+        ])], selected_index=None)
+        self.more_box.set_title(0, "Region, ranges, target list")
+        self.more_box.add_class("jwstnb-more")
+        self.children = [*self.children[:3], self.more_box, *self.children[3:]]
         # sky=True: a SkyView of the page's footprints; a click selects the row, a dragged
         # box becomes the position filter.
         self.sky_view: Any = None
@@ -343,14 +440,18 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             self.sky_view = SkyView(self.session, search_on_region=False)
             self.sky_view.on_select(lambda rid: self.select(rid) if rid else None)
             self.sky_view.on_region(lambda ra, dec, r: self.set_position(ra, dec, r))
-            self.children = [*self.children[:4], self.sky_view, *self.children[4:]]
+            self.children = [*self.children[:5], self.sky_view, *self.children[5:]]
 
         self.text_input.observe(self._on_typing, "value")
         self.position_input.observe(self._on_typing, "value")
         for dropdown in self.facet_dropdowns.values():
             dropdown.observe(self._on_criterion, "value")
-        for control in (self.tags_input, self.date_from_input, self.date_to_input):
+        for control in (self.tags_input, self.date_from_input, self.date_to_input,
+                        self.region_input, self.intersect_input, self.calib_input,
+                        *self.range_inputs.values(), *self.facet_excludes.values()):
             control.observe(self._on_criterion, "value")
+        self.targets_button.on_click(lambda _: self.search_targets())
+        self.targets_upload.observe(self._on_upload, "value")
         self.radius_input.observe(self._on_radius, "value")
         self.radius_unit.observe(self._on_radius, "value")
         self.clear_button.on_click(lambda _: self.clear())
@@ -401,12 +502,117 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             parse_date(self.date_to_input.value, "Uploaded to"),
         )
         out["sort"], out["descending"] = sort_order(self.order)
-        coord = self._position_coord()
+        excluded = {}
+        for key in FACETS:
+            if self.facet_excludes[key].value and out.get(key):
+                excluded[key] = out.pop(key)
+                out[f"exclude_{key}"] = excluded[key]
+        self.excluded = excluded
+        for name, _label, _hint in _RANGE_BOXES:
+            if name.endswith("_min"):
+                field = name.removesuffix("_min")
+                low = _number(self.range_inputs[name].value, name)
+                high = _number(self.range_inputs[f"{field}_max"].value, f"{field}_max")
+                if low is not None or high is not None:
+                    out[field] = (low, high)
+        for name in ("observed_from", "observed_to"):
+            text = self.range_inputs[name].value.strip()
+            out[name] = text or None  # ISO or MJD: the criteria read both
+        if self.calib_input.value:
+            out["calib_level"] = int(self.calib_input.value)
+        region = " ".join(self.region_input.value.split())
+        coord = None if region else self._position_coord()
+        if region:
+            out["region"] = region
+            self.position = []
         if coord is not None:
             out["position"] = coord
-            out["radius"] = float(self.radius_input.value) * RADIUS_UNITS[self.radius_unit.value]
+            out["radius"] = self._radius_degrees()
+        if region or coord is not None:
+            out["intersect"] = self.intersect_input.value
         self.radius = out.get("radius", 0.0)
         return {k: v for k, v in out.items() if v is not None}
+
+    def _radius_degrees(self) -> float:
+        return float(self.radius_input.value) * RADIUS_UNITS[self.radius_unit.value]
+
+    def exclude_facet(self, facet: str, value: str | None) -> None:
+        """Leave records with ``value`` of ``facet`` out and search (what a click on the
+        facet's "not" does): ``exclude_facet("instrument", "MIRI")``; None ends it."""
+        with self._quietly():
+            self.facet_excludes[facet].value = value is not None
+        self.set_facet(facet, value)
+        if value is None:
+            self._reset_page_and_search()
+
+    def set_region(self, region: str | None, intersect: str = "overlaps") -> None:
+        """Search a region (STC-S) in an intersect mode (overlaps, covers, enclosed,
+        center) at once; ``set_region(None)`` clears it."""
+        from jwstnb.sky import parse_intersect
+
+        with self._quietly():
+            self.region_input.value = region or ""
+            self.intersect_input.value = parse_intersect(intersect)
+        self._reset_page_and_search()
+
+    def search_targets(self, targets: Any = None) -> Any:
+        """Search every target of a list (``targets``, else the pasted or uploaded list)
+        within the radius shown, with the other criteria shown; the astropy Table (one row
+        per match, ``target_index`` first) lands in :attr:`target_table` and a summary
+        below the box. The session's ``search_targets`` does the work in one query plan."""
+        if targets is None:
+            targets = self.targets_input.value
+        criteria = {k: v for k, v in self.criteria().items()
+                    if k not in ("position", "radius", "region", "intersect", "sort",
+                                 "descending")}
+        try:
+            if not isinstance(self.session, TargetSession):
+                raise TypeError("this session cannot search target lists")
+            table = self.session.search_targets(
+                targets, radius=self._radius_degrees(),
+                intersect=self.intersect_input.value, **criteria)
+        except Exception as exc:
+            self.targets_output.value = (
+                f'<span class="jwstnb-status-error" style="color:#b91c1c">'
+                f"{html.escape(error_text(exc))}</span>")
+            return None
+        self.target_table = table
+        count = int(table.meta.get("targets", 0)) or len(set(table["target_index"]))
+        hits = len(set(table["target_index"])) if len(table) else 0
+        lines = "\n".join(table[[c for c in _TARGET_COLUMNS if c in table.colnames]]
+                          .pformat(max_lines=25, max_width=160)) if len(table) else ""
+        self.targets_output.value = (
+            f"<div>{len(table):,} records for {hits:,} of {count:,} targets "
+            "(the table is <code>panel.target_table</code>)</div>"
+            + (f"<pre>{html.escape(lines)}</pre>" if lines else ""))
+        return table
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        """An uploaded list: a table astropy reads (CSV, ECSV, VOTable: ra/dec or names),
+        else plain text with one target per line; it goes into the box and is searched."""
+        files = change["new"]
+        if not files:
+            return
+        upload = files[0] if isinstance(files, list | tuple) else next(iter(files.values()))
+        content = bytes(upload["content"] if isinstance(upload, Mapping) else upload.content)
+        text = content.decode("utf-8", errors="replace")
+        targets: Any = text
+        try:
+            import io
+
+            from astropy.table import Table
+
+            table = Table.read(io.BytesIO(content) if text.lstrip().startswith("<")
+                               else text, format=None if text.lstrip().startswith("<")
+                               else "ascii")
+            if {c.lower() for c in table.colnames} & {"ra", "s_ra", "name", "target",
+                                                      "target_name"}:
+                targets = table
+        except Exception:  # not a table astropy reads: lines of text
+            targets = text
+        if isinstance(targets, str):
+            self.targets_input.value = text
+        self.search_targets(targets)
 
     def _position_coord(self) -> Any:
         text = " ".join(self.position_input.value.split())
@@ -467,6 +673,13 @@ class SearchPanel(widgets.VBox):  # type: ignore[misc]
             self.tags_input.value = []
             self.date_from_input.value = ""
             self.date_to_input.value = ""
+            self.region_input.value = ""
+            self.intersect_input.value = "overlaps"
+            for toggle in self.facet_excludes.values():
+                toggle.value = False
+            for box in self.range_inputs.values():
+                box.value = ""
+            self.calib_input.value = ANY
         self._reset_page_and_search()
 
     # --- paging -------------------------------------------------------------------------

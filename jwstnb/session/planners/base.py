@@ -30,6 +30,7 @@ from jwstnb.session.planners.pipelines import (
     page_pipeline,
     sky_candidates_pipeline,
     statistics_pipeline,
+    targets_candidates_pipeline,
 )
 
 __all__ = ["Planner", "Read"]
@@ -115,6 +116,15 @@ class Planner:
         the session tests each exactly and hands the result to :meth:`sky_test`."""
         pipeline, plan = sky_candidates_pipeline(criteria, scope)
         return self._read(pipeline, plan)
+
+    def target_candidates(
+        self, criteria: Criteria, scope: Scope, cones: Sequence[tuple[float, float, float]]
+    ) -> list[Read]:
+        """The reads of the candidates of a whole target list (``cones``: (ra, dec, radius)
+        degrees) meeting every other criterion, one plan for all targets: here one read, a
+        GeoJSON MultiPolygon of the cones on the ``2dsphere`` index."""
+        pipeline, plan = targets_candidates_pipeline(criteria, scope, cones)
+        return [self._read(pipeline, plan)]
 
     def sky_test(self, inside: Sequence[Any], outside: Sequence[Any]) -> SkyTest:
         """How the page and counts use the exact test: leave the candidates outside out."""

@@ -132,6 +132,9 @@ _RANK = (
     "imageInfo.proposalPi",
     "imageInfo.filter",
     "imageInfo.observationDate",
+    "imageInfo.exposureTime",
+    "emMax",
+    "emMin",
     "uploadDate",
     "imageInfo.instrument",
     "processingStatus",
@@ -143,12 +146,42 @@ _RANK = (
 # Leads that may hold a large share of the collection.
 _BROAD = frozenset(
     {"uploadDate", "imageInfo.instrument", "processingStatus", "processingLevel", "dataType",
-     "readers", "isPublic"}
+     "readers", "isPublic", "imageInfo.exposureTime", "emMin", "emMax"}
 )
 
 
 # Text whose longest word is this short leads like a broad filter (read recent uploads first).
 _SHORT_WORD = 3
+
+
+#: ``exclude_<facet>`` criterion -> the document path it leaves out.
+EXCLUSIONS: dict[str, str] = {
+    "exclude_data_type": "dataType",
+    "exclude_processing_level": "processingLevel",
+    "exclude_instrument": "imageInfo.instrument",
+    "exclude_filter": "imageInfo.filter",
+    "exclude_target_name": "imageInfo.targetName",
+    "exclude_status": "processingStatus",
+    "exclude_program": "program",
+}
+
+#: ObsCore calib_level -> the processing levels that carry it (DESIGN §11: L1 1, L2a/L2b 2,
+#: L3 3). Levels 0 (raw) and 4 (analysis products) have no JWST processing level here.
+CALIB_LEVELS: dict[int, tuple[str, ...]] = {1: ("L1",), 2: ("L2a", "L2b"), 3: ("L3",)}
+
+
+def calib_processing_levels(levels: Sequence[int]) -> list[str]:
+    """The ``processingLevel`` values of ObsCore calibration ``levels``."""
+    return [p for level in levels for p in CALIB_LEVELS.get(level, ())]
+
+
+def _span(low: float | None, high: float | None) -> dict[str, float]:
+    bounds: dict[str, float] = {}
+    if low is not None:
+        bounds["$gte"] = low
+    if high is not None:
+        bounds["$lte"] = high
+    return bounds
 
 
 def _range(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
@@ -198,13 +231,15 @@ def match_plan(criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None) 
         candidates.append((field_name, condition))
         residual.append({field_name: condition})
 
-    if criteria.position is not None:
-        ra, dec = criteria.position
-        overlaps = {"$geoIntersects": {"$geometry": _cone(ra, dec, criteria.radius)}}
+    query = criteria.sky_query
+    if query is not None:
+        # A region's candidates are its bounding cap's: the same indexes as a cone's.
+        ra, dec, radius = query.cap
+        overlaps = {"$geoIntersects": {"$geometry": _cone(ra, dec, radius)}}
         if sky is not None and sky.matches is not None:
             exact("_id", {"$in": list(sky.matches)})
         elif sky is not None and sky.cells:
-            exact("skyCells", {"$in": list(_cone_cells(ra, dec, criteria.radius))})
+            exact("skyCells", {"$in": list(_cone_cells(ra, dec, radius))})
             residual.append({"skyRegion": overlaps})
         else:
             exact("skyRegion", overlaps)
@@ -242,14 +277,30 @@ def match_plan(criteria: Criteria, scope: Scope, *, sky: SkyTest | None = None) 
         exact("imageInfo.observationDate", _range(criteria.observed_from, criteria.observed_to))
     if criteria.date_from or criteria.date_to:
         exact("uploadDate", _range(criteria.date_from, criteria.date_to))
+    if criteria.exposure_time is not None:
+        exact("imageInfo.exposureTime", _span(*criteria.exposure_time))
+    low, high = criteria.wavelength or (None, None)
+    if low is not None:  # the record's band [emMin, emMax] overlaps [low, high] (microns)
+        exact("emMax", {"$gte": low})
+    if high is not None:
+        exact("emMin", {"$lte": high})
     if criteria.instrument:
         exact("imageInfo.instrument", _one_or_in(_case_variants(criteria.instrument)))
     if criteria.status:
         exact("processingStatus", _one_or_in(criteria.status))
     if criteria.processing_level:
         exact("processingLevel", _one_or_in(criteria.processing_level))
+    if criteria.calib_level:
+        exact("processingLevel", {"$in": calib_processing_levels(criteria.calib_level)})
     if criteria.data_type:
         exact("dataType", _one_or_in(criteria.data_type))
+    # Exclusions never lead (a negation selects most of an index); they ride in the rest.
+    for field_name, path in EXCLUSIONS.items():
+        values = getattr(criteria, field_name)
+        if values:
+            if field_name in ("exclude_instrument", "exclude_filter"):
+                values = _case_variants(values)
+            residual.append({path: {"$nin": list(values)}})
     readers = scope.readers
     if readers is not None:
         exact("readers", {"$in": readers})
@@ -383,11 +434,57 @@ def sky_candidates_pipeline(
     in ``scope``: the records in the cone's bounding GeoJSON, or in its cells
     (``sky_cells``, see :func:`match_plan`). The session tests each exactly (:class:`SkyTest`).
     """
-    if criteria.position is None:
-        raise invalid("position", "a cone's candidates need a position to search around")
+    if criteria.sky_query is None:
+        raise invalid("position", "a sky search's candidates need a position or a region")
     plan = match_plan(criteria, scope, sky=SkyTest(cells=sky_cells))
     project = {"_id": 1, "imageInfo.ra": 1, "imageInfo.dec": 1, "imageInfo.footprint": 1}
     return [*plan.stages, {"$project": project}], plan
+
+
+def targets_candidates_pipeline(
+    criteria: Criteria,
+    scope: Scope,
+    cones: Sequence[tuple[float, float, float]],
+    *,
+    cells: Sequence[int] | None = None,
+) -> tuple[list[dict[str, Any]], SearchPlan]:
+    """Every record near any of ``cones`` ((ra, dec, radius) degrees) that meets
+    ``criteria`` in ``scope`` (derived fields left out): one read for a whole target list.
+
+    It leads with one index lookup for all the cones: one GeoJSON MultiPolygon holding every
+    cone (``skyRegion $geoIntersects``), or, given ``cells`` (:func:`target_cells`, or a
+    batch of them), those HEALPix cells (``skyCells $in``). The session tests each candidate
+    against each nearby target exactly (:meth:`jwstnb.sky.SkyQuery.matches`).
+    """
+    if criteria.sky_query is not None:
+        raise invalid("position", "a target list brings its own positions: give no position "
+                      "or region with it")
+    if not cones:
+        raise invalid("targets", "give at least one target")
+    plan = match_plan(criteria, scope)
+    if cells is not None:
+        lead: dict[str, Any] = {"skyCells": {"$in": list(cells)}}
+    else:
+        polygons: list[Any] = []
+        for ra, dec, radius in cones:
+            shape = _cone(ra, dec, radius)
+            polygons.extend(shape["coordinates"] if shape["type"] == "MultiPolygon"
+                            else [shape["coordinates"]])
+        geometry = {"type": "MultiPolygon", "coordinates": polygons}
+        lead = {"skyRegion": {"$geoIntersects": {"$geometry": geometry}}}
+    (field_name,) = lead
+    stages = ({"$match": lead}, *plan.stages)
+    # Whole records: a small cone's cells hold little more than its matches, so reading
+    # them here saves a second read of the matches by id.
+    return [*stages, _HIDE], SearchPlan(stages, lead_index(field_name), hint_required=False)
+
+
+def target_cells(cones: Sequence[tuple[float, float, float]]) -> list[int]:
+    """Every cell id that finds a record overlapping one of ``cones``, sorted, once each."""
+    cells: set[int] = set()
+    for ra, dec, radius in cones:
+        cells.update(_cone_cells(ra, dec, radius))
+    return sorted(cells)
 
 
 def lineage_pipeline(
