@@ -166,19 +166,15 @@ def test_session_search_and_criteria_agree_on_the_new_parameters() -> None:
         assert name in params and name in Criteria.model_fields
 
 
-def test_the_band_is_derived_from_naming_when_it_knows_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """naming.band is another part's (the band table); a stand-in shows the wiring."""
-    from jwstnb import naming
+def test_the_band_is_derived_from_naming() -> None:
+    """emMin/emMax come from naming's filter and grating bands (microns)."""
+    from jwstnb.naming import band
 
-    doc = {"imageInfo": {"filter": "F200W"}, "userId": None}
-    monkeypatch.delattr(naming, "band", raising=False)
-    assert band_of_record(doc) == (None, None)
-    monkeypatch.setattr(naming, "band", lambda optics: {"F200W": (1.755, 2.227)}.get(optics),
-                        raising=False)
+    doc = {"imageInfo": {"filter": "F200W", "instrument": "NIRCAM"}, "userId": None}
     derived = derived_fields(doc)
-    assert (derived["emMin"], derived["emMax"]) == (1.755, 2.227)
+    assert (derived["emMin"], derived["emMax"]) == band("F200W", "NIRCAM")
+    assert 1.7 < derived["emMin"] < 1.8 and 2.2 < derived["emMax"] < 2.3
     assert band_of_record({"imageInfo": {"filter": "F999X"}}) == (None, None)
+    assert band_of_record({"imageInfo": {}}) == (None, None)
     props = session_validator()["$jsonSchema"]["properties"]
     assert "emMin" in props and "emMax" in props
