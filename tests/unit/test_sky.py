@@ -172,7 +172,7 @@ def test_cone_is_tight_around_small_radii() -> None:
 @SETTINGS
 @given(fp=footprints)
 def test_footprint_geojson_is_valid_and_covers_the_footprint(fp: sky.Footprint) -> None:
-    geometry = fp.geojson()
+    geometry = sky.stored_geojson(fp)
     check_geojson(geometry)
     covered = Covered(geometry)
     ra, dec = fp.centre
@@ -206,7 +206,7 @@ def test_footprint_geojson_is_valid_and_covers_the_footprint(fp: sky.Footprint) 
 )
 def test_mast_regions_give_valid_geojson(text: str) -> None:
     fp = sky.parse_stcs(text)
-    geometry = fp.geojson()
+    geometry = sky.stored_geojson(fp)
     check_geojson(geometry)
     first = sky.Footprint(fp.polygons[:1]) if fp.polygons else fp  # a union's centre: between
     ra, dec = first.centre
@@ -215,11 +215,13 @@ def test_mast_regions_give_valid_geojson(text: str) -> None:
 
 
 def test_ra_wrap_region_is_split_at_ra_180_not_spread_over_the_sky() -> None:
-    geometry = sky.parse_stcs("POLYGON 359.99 0.1 0.02 0.1 0.02 -0.1 359.99 -0.1").geojson()
+    wrapped = sky.parse_stcs("POLYGON 359.99 0.1 0.02 0.1 0.02 -0.1 359.99 -0.1")
+    geometry = sky.stored_geojson(wrapped)
     lons = np.concatenate([np.array(r)[:, 0] for r in rings(geometry)])
     assert geometry["type"] == "MultiPolygon"  # cut at RA 0, both halves near lon 0
     assert np.all(np.abs(lons) <= 0.02 + 1e-9)
-    across = sky.parse_stcs("POLYGON 179.99 0.1 180.02 0.1 180.02 -0.1 179.99 -0.1").geojson()
+    across = sky.stored_geojson(
+        sky.parse_stcs("POLYGON 179.99 0.1 180.02 0.1 180.02 -0.1 179.99 -0.1"))
     lons = np.concatenate([np.array(r)[:, 0] for r in rings(across)])
     assert np.all(np.abs(lons) >= 179.98)
 
@@ -227,7 +229,7 @@ def test_ra_wrap_region_is_split_at_ra_180_not_spread_over_the_sky() -> None:
 def test_polar_cap_reaches_the_pole_and_is_covered() -> None:
     fp = sky.parse_stcs("POLYGON ICRS 0 80 90 80 180 80 270 80")
     assert fp.centre[1] == pytest.approx(90.0)
-    covered = Covered(fp.geojson())
+    covered = Covered(sky.stored_geojson(fp))
     for lon in (0.0, 45.0, 135.0, 225.0, 315.0):
         assert covered.spherical(lon, 89.9999) and covered.planar(lon, 89.9999)
         assert not covered.planar(lon, 79.0) and not covered.spherical(lon, 79.0)
@@ -243,7 +245,7 @@ def test_point_geojson_and_stored_shapes() -> None:
     assert sky.sky_geojson(None, (10.0, 20.0))["type"] == "Point"  # type: ignore[index]
     assert sky.sky_geojson(None, None) is None
     fp = sky.parse_stcs("CIRCLE ICRS 10.68 41.27 0.05")
-    assert sky.sky_geojson(fp, (10.68, 41.27)) == fp.geojson() == sky.stored_geojson(fp)
+    assert sky.sky_geojson(fp, (10.68, 41.27)) == sky.stored_geojson(fp) == sky.stored_geojson(fp)
 
 
 # --- matches_cone --------------------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_every_match_is_a_candidate_of_the_cone_geojson(
     """What the server's $geoIntersects must return: footprint GeoJSON meets cone GeoJSON
     (great-circle reading) whenever matches_cone is true."""
     assume(sky.matches_cone(fp, None, ra, dec, radius))
-    cone_rings, fp_rings = rings(sky.cone_geojson(ra, dec, radius)), rings(fp.geojson())
+    cone_rings, fp_rings = rings(sky.cone_geojson(ra, dec, radius)), rings(sky.stored_geojson(fp))
     # spherical-geometry's pairwise arc test is quadratic: keep each example under a second.
     assume(sum(map(len, cone_rings)) * sum(map(len, fp_rings)) < 20_000)
     cone = [SingleSphericalPolygon.from_lonlat(*np.array(r)[:-1].T) for r in cone_rings]

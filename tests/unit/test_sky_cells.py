@@ -14,6 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from jwstnb import sky
+from jwstnb.sky import encodings
 from tests.unit.test_sky import SETTINGS, decs, footprints, radii, ras
 
 
@@ -64,8 +65,8 @@ def test_cap_pixels_hold_every_point_of_the_cap(
     centre = SkyCoord(ra * u.deg, dec * u.deg)
     points = centre.directional_offset_by(rng.uniform(0, 360, 300) * u.deg,
                                           rng.uniform(0, radius, 300) * u.deg)
-    inside = sky._healpix(order).lonlat_to_healpix(points.ra, points.dec)
-    assert set(inside.tolist()) <= set(sky._cap_pixels(order, ra, dec, radius))
+    inside = encodings._healpix(order).lonlat_to_healpix(points.ra, points.dec)
+    assert set(inside.tolist()) <= set(encodings._cap_pixels(order, ra, dec, radius))
 
 
 def test_cells_are_few_and_narrow() -> None:
