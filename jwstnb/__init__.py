@@ -91,6 +91,10 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
+        if name == "Storage":
+            # the service's client registers its Storage: Storage() in service mode reads
+            # through the service (jwstnb.session.remote)
+            import_module("jwstnb.session.remote")
     elif name in _SUBMODULES:
         value = import_module(f"jwstnb.{name}")
     else:

@@ -40,7 +40,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from jwstnb.schema import DataType, ProcessingLevel
+# CRDS context names (``jwst_1200.pmap``) are read where records are: schema owns the rule,
+# naming gives it under the name users look for.
+from jwstnb.schema import DataType, ProcessingLevel, context_number
 
 __all__ = [
     "ASDF_EXTENSIONS",
@@ -349,36 +351,6 @@ def program_of(text: str | None) -> str | None:
     return program
 
 
-_PIPELINE_CONTEXT = re.compile(r"(?:jwst_)?(?P<number>\d{1,6})(?:\.pmap)?")
-
-
-def context_number(context: str | int, field_name: str = "crds_context") -> int:
-    """The number of a CRDS pipeline context: ``"jwst_1200.pmap"``, ``"jwst_1200"``,
-    ``"1200"`` or ``1200`` -> 1200.
-
-    Contexts are ordered by this number (a later context has a larger one), which is how
-    "made before context N" is decided. Anything else (an instrument ``.imap``, a reference
-    file, junk) is a :class:`jwstnb.errors.ValidationError` (a ValueError) naming
-    ``field_name``.
-
-    >>> context_number("JWST_1200.pmap")
-    1200
-    """
-    from jwstnb.errors import invalid
-
-    if isinstance(context, bool) or not isinstance(context, int | str):
-        raise invalid(field_name, "must be a CRDS context such as 'jwst_1200.pmap'", context)
-    if isinstance(context, int):
-        if context < 0:
-            raise invalid(field_name, "a CRDS context number is not negative", context)
-        return context
-    m = _PIPELINE_CONTEXT.fullmatch(context.strip().lower())
-    if m is None:
-        raise invalid(
-            field_name, "must be a CRDS pipeline context such as 'jwst_1200.pmap' or 1200",
-            context,
-        )
-    return int(m["number"])
 
 
 def product_group(product: str) -> tuple[str, bool] | None:

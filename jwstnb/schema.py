@@ -11,6 +11,7 @@ by the server against the same rules.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Self
@@ -240,8 +241,6 @@ class Calibration(_Model):
     def _derive_context_number(self) -> Self:
         number: int | None = None
         if self.crds_context:
-            from jwstnb.naming import context_number
-
             try:
                 number = context_number(self.crds_context)
             except ValueError:  # an odd context string is kept as written, without a number
@@ -403,3 +402,37 @@ def collection_validator(model: type[BaseModel] = JwstDataModel) -> dict[str, An
     root.get("properties", {}).pop("_id", None)
     root["required"] = [name for name in schema.get("required", []) if name != "_id"]
     return {"$jsonSchema": root}
+
+
+# --- CRDS contexts --------------------------------------------------------------------------------
+
+_PIPELINE_CONTEXT = re.compile(r"(?:jwst_)?(?P<number>\d{1,6})(?:\.pmap)?")
+
+
+def context_number(context: str | int, field_name: str = "crds_context") -> int:
+    """The number of a CRDS pipeline context: ``"jwst_1200.pmap"``, ``"jwst_1200"``,
+    ``"1200"`` or ``1200`` -> 1200.
+
+    Contexts are ordered by this number (a later context has a larger one), which is how
+    "made before context N" is decided. Anything else (an instrument ``.imap``, a reference
+    file, junk) is a :class:`jwstnb.errors.ValidationError` (a ValueError) naming
+    ``field_name``.
+
+    >>> context_number("JWST_1200.pmap")
+    1200
+    """
+    from jwstnb.errors import invalid
+
+    if isinstance(context, bool) or not isinstance(context, int | str):
+        raise invalid(field_name, "must be a CRDS context such as 'jwst_1200.pmap'", context)
+    if isinstance(context, int):
+        if context < 0:
+            raise invalid(field_name, "a CRDS context number is not negative", context)
+        return context
+    m = _PIPELINE_CONTEXT.fullmatch(context.strip().lower())
+    if m is None:
+        raise invalid(
+            field_name, "must be a CRDS pipeline context such as 'jwst_1200.pmap' or 1200",
+            context,
+        )
+    return int(m["number"])

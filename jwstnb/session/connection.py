@@ -186,7 +186,7 @@ def connect(
 
     Service mode: an ``https://`` (or ``http://``) URL, a ``token``, or no URI configured but
     a service URL (``JWSTNB_SERVICE_URL`` / ``[service] url``) gives a session over the
-    archive service (:class:`jwstnb.service.client.RemoteSession`: the same public methods
+    archive service (:class:`jwstnb.session.remote.RemoteSession`: the same public methods
     and errors; the kernel holds a token, never a database URI). ``verify``: the CA bundle
     of the service's certificate.
     """
@@ -197,7 +197,7 @@ def connect(
                 "through the archive service you are who your token says; user= and "
                 "admin= are for direct database connections"
             )
-        from jwstnb.service.client import connect_service
+        from jwstnb.session.remote import connect_service
 
         remote = connect_service(service, token=token, verify=verify, timeout=max(timeout, 30.0))
         return cast("Session", remote)  # the same public methods, over HTTP
@@ -248,7 +248,7 @@ def _service_address(uri: str | None, token: str | None) -> str | None:
     if uri is not None and uri.split("://", 1)[0].lower() in ("https", "http"):
         return uri
     if uri is None and not os.environ.get(config.URI_ENV):
-        from jwstnb.service.client import service_url
+        from jwstnb.session.remote import service_url
 
         found = service_url()
         if found is not None or token is not None:

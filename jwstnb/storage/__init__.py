@@ -27,7 +27,7 @@ from jwstnb.storage._mounts import (
     RANGE_CACHE,
 )
 from jwstnb.storage._pictures import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS
-from jwstnb.storage._storage import Storage, StorageRecipe
+from jwstnb.storage._storage import Storage, StorageRecipe, register_service_storage
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -45,6 +45,7 @@ __all__ = [
     "StorageNotConfigured",
     "StorageRecipe",
     "celestial_wcs",
+    "register_service_storage",
 ]
 
 # The public classes are named by this module (in pickles, reprs and the API reference), so

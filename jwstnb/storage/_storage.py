@@ -14,7 +14,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -112,12 +112,11 @@ class Storage:
     def __new__(cls, url: Any = None, *args: Any, **kwargs: Any) -> Storage:
         """``Storage()`` in service mode (a service URL configured and no storage URL: the
         kernel holds no storage credential) is a RemoteStorage reading through the
-        service's signed URLs (:mod:`jwstnb.service.client`)."""
+        service's signed URLs (:mod:`jwstnb.session.remote`, which registers it)."""
         if cls is Storage and url is None and not os.environ.get(STORAGE_ENV):
-            from jwstnb.service.client import RemoteStorage, service_url
-
-            if service_url() is not None:
-                return object.__new__(RemoteStorage)  # type.__call__ runs its __init__
+            remote = _SERVICE_STORAGE
+            if remote is not None and remote[1]():
+                return object.__new__(remote[0])  # type.__call__ runs its __init__
         return object.__new__(cls)
 
     def __init__(
@@ -814,6 +813,18 @@ class Storage:
             step = imaging.stride_for(section.shape, size)
             plane = _read_strided(section, step, self.read_costs)
         return imaging.to_png(imaging.normalise(plane, stretch), size)
+
+
+# The archive service's client (jwstnb.session.remote, imported by connect() in service mode)
+# registers the Storage that reads through the service, and when a service is configured.
+_SERVICE_STORAGE: tuple[type[Storage], Callable[[], bool]] | None = None
+
+
+def register_service_storage(storage: type[Storage], configured: Callable[[], bool]) -> None:
+    """Make ``Storage()`` (no URL, no ``JWSTNB_STORAGE_URL``) a ``storage`` while
+    ``configured()`` says a service is configured: service mode (DESIGN §10)."""
+    global _SERVICE_STORAGE
+    _SERVICE_STORAGE = (storage, configured)
 
 
 # help(Storage), the API reference and pickling see __init__'s arguments, not __new__'s.
