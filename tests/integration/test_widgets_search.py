@@ -57,6 +57,9 @@ def test_first_page_total_and_facet_labels_with_counts(reader: Session) -> None:
                       "L3 (30)": "L3"}
     for key, dropdown in panel.facet_dropdowns.items():
         labels = [label for label, _ in dropdown.options][1:]
+        if key == "crds_context":  # these records carry no calibration: nothing to count
+            assert labels == []
+            continue
         assert labels, key
         assert sum(int(label.rsplit("(", 1)[1].rstrip(")")) for label in labels) == COUNT
     # Default sort: newest upload first.
