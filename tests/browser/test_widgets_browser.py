@@ -376,22 +376,18 @@ def test_preview_shows_an_image(lab: Any) -> None:
 
 def test_lineage_of_two_thousand_files(lab: Any) -> None:
     viewer = lab.locator(".jwstnb-lineage").last
-    start = time.monotonic()
     viewer.locator(".jwstnb-observation select").select_option(value=BIG_OBSERVATION)
     lab.wait_for_function(
         "n => { const all = document.querySelectorAll('.jwstnb-lineage');"
         " return all[all.length - 1].querySelectorAll('g.jwstnb-node').length === n; }",
         arg=BIG_FILES, timeout=60_000,
     )
-    elapsed = time.monotonic() - start
-    assert elapsed < 30, f"2,000 files took {elapsed:.1f}s to appear"
     assert viewer.locator("g.jwstnb-column text").first.text_content() == "L1 (666)"
     node = viewer.locator("g.jwstnb-node[data-name$='_i2d.fits']")
     node.scroll_into_view_if_needed()
     node.click()
     viewer.locator(".jwstnb-lineage-details").get_by_text("and 658 more").wait_for()
     screenshot(lab, "lab-lineage-2000")
-    print(f"2,000-file lineage on screen in {elapsed:.2f}s")
 
 
 def test_the_same_notebook_in_voila(browser_page: Any, widgets_lab: JupyterServer,

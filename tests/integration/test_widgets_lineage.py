@@ -3,7 +3,6 @@ and an observation of 2,000 files."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -113,18 +112,13 @@ def test_two_thousand_files_in_one_group(admin_session: Session,
     big = "jw09999-o001_t001_nircam"
     assert insert_all(admin_session, lineage_records(big, 666)) == 2000
     reader = make_session("anonymous")
-    start = time.perf_counter()
-    viewer = LineageViewer(reader, big)
-    elapsed = time.perf_counter() - start
+    viewer = LineageViewer(reader, big)  # its speed: benchmarks/widgets.py
     assert viewer.counts == {"L1": 666, "L2a": 666, "L2b": 666, "L3": 2, "unknown": 0}
     assert len(viewer.graph.graph["nodes"]) == 2000
     assert len(viewer.graph.graph["edges"]) == 666 * 3 + 1
-    assert elapsed < 15, f"building the viewer took {elapsed:.1f}s"
     ids = _ids(viewer)
     i2d = ids["jw09999-o001_t001_nircam_clear-f200w_i2d.fits"]
-    start = time.perf_counter()
     viewer.select(i2d)
-    assert time.perf_counter() - start < 2
     assert "<b>From</b> (666)" in viewer.details_html.value
     assert "and 658 more" in viewer.details_html.value
 

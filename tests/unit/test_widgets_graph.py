@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from jwstnb.lineage import Lineage, LineageNode
@@ -128,15 +127,13 @@ def test_same_column_cycles_keep_every_file() -> None:
     assert sorted(n[3] for n in graph["nodes"]) == [0, 1]
 
 
-def test_two_thousand_files_lay_out_quickly() -> None:
+def test_two_thousand_files_are_all_laid_out() -> None:
+    """Every file and edge of a big group is drawn (its speed: ``benchmarks/widgets.py``)."""
     lineage = _chain(666)  # 1,998 exposure files + i2d + cat + asn = 2,001 files
     assert len(lineage) == 2001
-    start = time.perf_counter()
     graph = layout_graph("obs", lineage.levels, lineage.edges)
-    elapsed = time.perf_counter() - start
     assert len(graph["nodes"]) == 2001
     assert len(graph["edges"]) == 666 * 2 + 666 + 1
-    assert elapsed < 1.0, f"layout took {elapsed:.2f}s"
     # Rows are a permutation within each column.
     for col in range(5):
         rows = sorted(n[3] for n in graph["nodes"] if n[2] == col)
