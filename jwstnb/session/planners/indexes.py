@@ -87,6 +87,9 @@ INDEXES: tuple[IndexSpec, ...] = (
         {"unique": True, "partialFilterExpression": {"filePath": {"$type": "string"}}},
     ),
     IndexSpec((("filePath", 1),), "a storage key's records whatever their owner (scans)"),
+    _ix("processingResults.outputFilePath",
+        "scans and imports: which storage keys a processing result names as its output "
+        "(multikey; without it every batch read the whole collection)"),
     *_sort_indexes(),
 )
 _INDEX_BY_FIELD = {spec.keys[0][0]: spec for spec in INDEXES if len(spec.keys) == 1}
