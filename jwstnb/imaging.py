@@ -198,7 +198,9 @@ def celestial_wcs(header: Header | Any) -> WCS | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
             wcs = WCS(header, naxis=2) if int(header.get("NAXIS", 2)) <= 2 else WCS(header)
-        celestial = wcs.celestial
+        # Already the 2-D sky WCS (longitude first): ``.celestial`` would only copy it.
+        plain = wcs.naxis == 2 and wcs.wcs.lng == 0 and wcs.wcs.lat == 1
+        celestial = wcs if plain else wcs.celestial
     except Exception:
         return None
     if not celestial.has_celestial or celestial.naxis != 2:

@@ -318,12 +318,24 @@ def sky_from_mast(observation: Mapping[str, Any]) -> SkyPosition | None:
     return _position(ra, dec, kept, "mast")
 
 
-def _from_wcs(sci: HeaderLike | None) -> SkyPosition | None:
-    if sci is None:
-        return None
+#: "Build the WCS from the header" (a caller that built it passes it, None included).
+_BUILD: Any = object()
+
+
+def _celestial(header: HeaderLike, wcs: Any) -> Any:
+    """``wcs`` when given, else the header's celestial WCS (astropy's WCS is the slow part of
+    a record: one per file)."""
+    if wcs is not _BUILD:
+        return wcs
     from jwstnb.imaging import celestial_wcs
 
-    wcs = celestial_wcs(sci)
+    return celestial_wcs(header)
+
+
+def _from_wcs(sci: HeaderLike | None, wcs: Any = _BUILD) -> SkyPosition | None:
+    if sci is None:
+        return None
+    wcs = _celestial(sci, wcs)
     if wcs is None:
         return None
     from jwstnb.sky import footprint_from_wcs
@@ -345,16 +357,19 @@ def _from_pointing(header: HeaderLike) -> SkyPosition | None:
     return None if centre is None else _position(*centre, None, "pointing")
 
 
-def sky_from_headers(primary: HeaderLike, sci: HeaderLike | None = None) -> SkyPosition | None:
+def sky_from_headers(
+    primary: HeaderLike, sci: HeaderLike | None = None, *, wcs: Any = _BUILD
+) -> SkyPosition | None:
     """The position a file's headers give: ``S_REGION`` (science extension, then primary),
-    else the science WCS's corners, else the pointing keywords (centre only); None if none."""
+    else the science WCS's corners, else the pointing keywords (centre only); None if none.
+    ``wcs`` is the science header's celestial WCS when the caller built it already."""
     for header in (sci, primary):
         if header is not None:
             found = _from_region(_text(header, "S_REGION"), "s_region")
             if found is not None:
                 return found
     pointing: HeaderLike = primary if sci is None else ChainMap(sci, primary)  # type: ignore[arg-type]
-    return _from_wcs(sci) or _from_pointing(pointing)
+    return _from_wcs(sci, wcs) or _from_pointing(pointing)
 
 
 def _sky_rank(source: Any) -> int:
@@ -379,11 +394,10 @@ def _filter_name(primary: HeaderLike) -> str | None:
     return filt or (pupil if pupil and pupil.upper() not in _NEUTRAL else None)
 
 
-def wcs_summary(header: HeaderLike) -> dict[str, Any] | None:
-    """A small, JSON-friendly description of a header's celestial WCS, or None."""
-    from jwstnb.imaging import celestial_wcs
-
-    wcs = celestial_wcs(header)
+def wcs_summary(header: HeaderLike, *, wcs: Any = _BUILD) -> dict[str, Any] | None:
+    """A small, JSON-friendly description of a header's celestial WCS, or None (``wcs``:
+    that WCS when the caller built it already)."""
+    wcs = _celestial(header, wcs)
     if wcs is None:
         return None
     try:
@@ -556,8 +570,9 @@ def _header_record(
     if ident.data_type == DataType.CALIBRATION or "REFTYPE" in primary:
         metadata["crds"] = _crds(primary, ident)
         instrument = instrument or metadata["crds"].get("instrument")
-    wcs = wcs_summary(sci) if sci is not None else None
-    sky = sky_from_headers(primary, sci)
+    celestial = _celestial(sci, _BUILD) if sci is not None else None  # built once: costly
+    wcs = wcs_summary(sci, wcs=celestial) if sci is not None else None
+    sky = sky_from_headers(primary, sci, wcs=celestial)
     if sky is not None:
         metadata["sky_source"] = sky.source
     telescope = (_text(primary, "TELESCOP") or "").upper()

@@ -662,14 +662,30 @@ def footprint_from_wcs(wcs: Any, shape: Sequence[int]) -> Footprint:
     if len(shape) < 2 or min(int(shape[-1]), int(shape[-2])) <= 0:
         raise _invalid("shape", "an image shape is (ny, nx) with both above 0", repr(shape))
     ny, nx = int(shape[-2]), int(shape[-1])
-    celestial = getattr(wcs, "celestial", wcs)
+    celestial = wcs if _plain_sky_wcs(wcs) else getattr(wcs, "celestial", wcs)
     xs, ys = [-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5]
     try:
-        corners = pixel_to_skycoord(xs, ys, celestial, origin=0).icrs
+        if _plain_sky_wcs(celestial) and str(celestial.wcs.radesys).upper() == "ICRS":
+            # Already ICRS degrees: no SkyCoord or frame transform (a scan's costliest step).
+            ra, dec = celestial.pixel_to_world_values(xs, ys)
+            pairs = [(float(a) % 360.0, float(d)) for a, d in zip(ra, dec, strict=True)]
+            if not all(math.isfinite(a) and math.isfinite(d) for a, d in pairs):
+                raise ValueError("a corner is not a finite position")
+        else:
+            corners = pixel_to_skycoord(xs, ys, celestial, origin=0).icrs
+            pairs = list(zip(corners.ra.deg.tolist(), corners.dec.deg.tolist(), strict=True))
     except Exception as exc:  # astropy raises several types for a broken WCS
         raise _invalid("wcs", f"its corners do not map onto the sky ({exc})") from None
-    return Footprint((tuple(zip(corners.ra.deg.tolist(), corners.dec.deg.tolist(),
-                                strict=True)),))
+    return Footprint((tuple(pairs),))
+
+
+def _plain_sky_wcs(wcs: Any) -> bool:
+    """A 2-D WCS whose axes are longitude then latitude (``.celestial`` would only copy it)."""
+    inner = getattr(wcs, "wcs", None)
+    return (
+        getattr(wcs, "naxis", None) == 2 and inner is not None
+        and getattr(inner, "lng", -1) == 0 and getattr(inner, "lat", -1) == 1
+    )
 
 
 _POINTING_KEYS = (("TARG_RA", "TARG_DEC"), ("RA_REF", "DEC_REF"), ("RA_TARG", "DEC_TARG"))

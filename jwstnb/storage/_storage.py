@@ -621,7 +621,8 @@ class Storage:
             for hdu in opened.hdul:
                 if opened.bounded is not None:
                     opened.check_data(hdu)
-            return [hdu.header.copy() for hdu in opened.hdul]
+            # The headers outlive the closed file as they are (no copy: a scan reads many).
+            return [hdu.header for hdu in opened.hdul]
 
     @_guarded
     def cutout(
