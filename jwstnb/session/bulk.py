@@ -15,6 +15,7 @@ from jwstnb.errors import AccessDenied, invalid
 from jwstnb.session._base import HIDDEN, SessionBase, log
 from jwstnb.session.planners.indexes import INDEXES
 from jwstnb.session.planners.pipelines import program_filter
+from jwstnb.session.summary import note_uploads
 
 __all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "LineageChange", "ScaleWarning",
            "made_by_processing"]
@@ -274,6 +275,7 @@ class Bulk(SessionBase):
                 raise
             # Some servers (SecantusDB) drop collection options on rename: put them back.
             self.ensure_collection()
+        note_uploads(self._coll, (doc for _line, doc in documents))
         return len(documents)
 
 

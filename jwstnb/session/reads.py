@@ -16,6 +16,7 @@ from jwstnb.schema import JwstDataModel
 from jwstnb.session._base import HIDDEN, SessionBase, model, object_id
 from jwstnb.session.planners.pipelines import SkyTest, facet_counts
 from jwstnb.session.results import Counts, Page, records_table
+from jwstnb.session.summary import newest_upload
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -206,6 +207,8 @@ class Reads(SessionBase):
         """A page of items: the planner's reads in order, the first holding a full page (or
         the last) is the page."""
         planner = self.planner
+        if planner.wants_newest_upload:
+            planner.start_from(newest_upload(self._coll))
         docs: list[dict[str, Any]] = []
         for read in planner.page(criteria, self._scope, sky):
             docs = self._run(read)

@@ -24,6 +24,7 @@ from jwstnb.errors import AccessDenied, InvalidTransition, NotFound, invalid
 from jwstnb.schema import JwstDataModel
 from jwstnb.session._base import HIDDEN, SessionBase, model, object_id
 from jwstnb.session.results import Inserted
+from jwstnb.session.summary import note_uploads
 
 __all__ = ["KEEP_ON_UPSERT", "Writes"]
 
@@ -70,7 +71,9 @@ class Writes(SessionBase):
         """Store a new record; returns its id. A user's record is owned by that user."""
         doc = self.document(model)  # type: ignore[arg-type]
         with self._errors():
-            return str(self._coll.insert_one(doc).inserted_id)
+            inserted = str(self._coll.insert_one(doc).inserted_id)
+        note_uploads(self._coll, [doc])
+        return inserted
 
     def insert_new(self, records: Sequence[JwstDataModel | Prepared]) -> Inserted:
         """Store many new records in one round trip (one journal sync).
@@ -107,6 +110,7 @@ class Writes(SessionBase):
                     else:
                         result.refused[index] = _refusal(error)
                 result.taken.sort()
+        note_uploads(self._coll, docs)  # refused ones included: a hint may run ahead
         return result
 
     def upsert(self, model: JwstDataModel | Mapping[str, Any]) -> tuple[str, bool]:
@@ -127,11 +131,13 @@ class Writes(SessionBase):
             if existing is None:
                 from pymongo.errors import DuplicateKeyError
 
+                doc = stored_document(model)
                 with self._errors():
                     try:
-                        inserted = self._coll.insert_one(stored_document(model)).inserted_id
+                        inserted = self._coll.insert_one(doc).inserted_id
                     except DuplicateKeyError:
                         continue  # inserted by someone else meanwhile: update theirs
+                note_uploads(self._coll, [doc])
                 return str(inserted), True
 
             def refresh(doc: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,88 @@ def test_a_word_matching_many_recent_uploads_reads_windows_a_rare_one_its_index(
         assert admin_session.planner.upload_rate == pytest.approx(1 / 6, rel=0.01)
 
 
+def test_writes_note_the_newest_upload(admin_session: Session) -> None:
+    """Every insert path raises the noted newest upload (a hint readers start from)."""
+    from jwstnb.session.summary import newest_upload
+
+    coll = admin_session.collection
+    assert newest_upload(coll) is None
+    when = datetime(2023, 5, 1, tzinfo=UTC)
+
+    def model(i: int, at: datetime) -> JwstDataModel:
+        return JwstDataModel(file_name=f"n{i}_cal.fits", file_path=f"noted/n{i}_cal.fits",
+                             data_type="image", upload_date=at)
+
+    admin_session.insert_new([model(1, when), model(2, when - timedelta(days=9))])
+    assert newest_upload(coll) == when
+    admin_session.insert(model(3, when + timedelta(hours=1)))
+    assert newest_upload(coll) == when + timedelta(hours=1)
+    admin_session.insert(model(4, when - timedelta(days=30)))  # older: the note stays
+    assert newest_upload(coll) == when + timedelta(hours=1)
+    admin_session.upsert(model(5, when + timedelta(hours=2)))
+    assert newest_upload(coll) == when + timedelta(hours=2)
+    stored = list(coll.find({}))
+    coll.database.drop_collection("jwst_summary")
+    admin_session.restore_documents(list(enumerate(stored, start=1)))
+    assert newest_upload(coll) == when + timedelta(hours=2)
+
+
+@pytest.mark.parametrize("role", ["anonymous", "user", "admin"])
+def test_a_fresh_kernels_first_page_starts_from_the_newest_upload(
+    admin_session: Session, mongo_uri: str, db_name: str, role: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records uploaded long ago: a new connection's first broad page reads small windows
+    back from the newest noted upload (SecantusDB), never the whole collection, and equals
+    the unbounded query's page; told nothing, it reads back from now as before."""
+    from jwstnb.session import connect
+
+    long_ago = utc_now() - timedelta(days=200)
+    models = [
+        JwstDataModel(
+            file_name=f"jw01000001001_02101_{i:05d}_nrca1_cal.fits",
+            file_path=f"old/{i:05d}_cal.fits", data_type="image", processing_level="L2b",
+            is_public=bool(i % 2), user_id=None if i % 2 else "alice",
+            upload_date=long_ago - timedelta(seconds=2 * i),
+        )
+        for i in range(400)
+    ]
+    admin_session.insert_new(models)
+    real = Session._run
+    reads: list[dict[str, object]] = []
+
+    def spy(self: Session, read, *, max_time_ms=None):  # type: ignore[no-untyped-def]
+        reads.append(read.pipeline[0]["$match"])
+        return real(self, read, max_time_ms=max_time_ms)
+
+    monkeypatch.setattr(Session, "_run", spy)
+    for told in (True, False):
+        fresh = connect(mongo_uri, admin=True, database=db_name, timeout=10)
+        try:
+            if not told:
+                fresh.planner.start_from(None)
+            s = {"anonymous": fresh.anonymous(), "user": fresh.as_user("alice"),
+                 "admin": fresh}[role]
+            reads.clear()
+            got = [str(r.id) for r in s.items()]
+            pipeline, _plan = page_pipeline(Criteria(), s.scope)
+            want = [str(d["_id"]) for d in admin_session.collection.aggregate(pipeline)]
+            assert got == want and len(want) == 20
+            if fresh.planner.name != "secantus":
+                assert len(reads) == 1  # a real MongoDB walks the sort index to the limit
+                continue
+            bounds = [m.get("uploadDate") for m in reads]
+            if told:
+                assert fresh.planner.newest_upload == long_ago
+                # small windows back from the newest upload, none of them the whole table
+                assert all(isinstance(b, dict) and "$gte" in b for b in bounds), bounds
+                assert all(b["$gte"] >= long_ago - timedelta(hours=2) for b in bounds), bounds
+            else:  # from now: windows until one holds the page, 200 days back
+                assert bounds[-1] is None or bounds[-1]["$gte"] < long_ago - timedelta(days=1)
+        finally:
+            fresh.close()
+
+
 def test_counts_are_separate_and_can_be_stopped(admin_session: Session) -> None:
     _many(admin_session, 120, start=utc_now(), step=timedelta(seconds=1))
     counts = admin_session.counts(data_type="image")

@@ -89,6 +89,22 @@ def test_secantus_reads_windows_within_its_budget_then_the_lead() -> None:
     assert planner.sky_test([1, 2], [3]).matches == (1, 2)
 
 
+def test_a_told_planner_reads_back_from_the_newest_upload_not_from_now() -> None:
+    """A fresh kernel: told the newest noted upload, its first windows end there."""
+    long_ago = datetime(2024, 3, 1, tzinfo=UTC)
+    planner = SecantusPlanner()
+    assert planner.wants_newest_upload and not MongoDBPlanner().wants_newest_upload
+    planner.start_from(long_ago)
+    assert not planner.wants_newest_upload and planner.newest_upload == long_ago
+    first = next(iter(planner.page(Criteria(), ANON, None)))
+    assert first.pipeline[0]["$match"]["uploadDate"] == {"$gte": long_ago - timedelta(seconds=1)}
+    untold = SecantusPlanner()
+    untold.start_from(None)  # nothing noted: from now, as before, and it does not ask again
+    assert not untold.wants_newest_upload and untold.newest_upload is None
+    later = next(iter(untold.page(Criteria(), ANON, None))).pipeline[0]["$match"]["uploadDate"]
+    assert later["$gte"] > datetime.now(UTC) - timedelta(minutes=1)
+
+
 def test_a_refused_hint_is_not_sent_again() -> None:
     planner = MongoDBPlanner()
     planner.hint_refused()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from jwstnb.access import Scope
@@ -165,6 +166,16 @@ class Planner:
         return self._read(pipeline, plan)
 
     # --- learning from traffic ------------------------------------------------------------------
+
+    @property
+    def wants_newest_upload(self) -> bool:
+        """Whether the session should tell :meth:`start_from` the newest upload writers noted
+        before this planner's next page (no by default)."""
+        return False
+
+    def start_from(self, newest_upload: datetime | None) -> None:
+        """The newest upload writers noted (None: none was), asked for by
+        :attr:`wants_newest_upload`; nothing to do by default."""
 
     def learn(self, criteria: Criteria, read: Read, docs: Sequence[Mapping[str, Any]]) -> None:
         """See what a read marked ``teaches`` returned (nothing to learn by default)."""

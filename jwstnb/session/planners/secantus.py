@@ -90,6 +90,9 @@ class SecantusPlanner(Planner):
         self.newest_upload: datetime | None = None
         # Uploads per second around that point (from the same page); None until seen.
         self.upload_rate: float | None = None
+        # Whether the session told it the newest upload writers noted (a fresh planner's
+        # windows then reach back from there, not from now: no learning phase).
+        self._told = False
 
     @property
     def indexes(self) -> tuple[IndexSpec, ...]:
@@ -169,6 +172,17 @@ class SecantusPlanner(Planner):
                 criteria, scope, since=anchor - timedelta(seconds=seconds), sky=sky
             )
             yield self._read(pipeline, plan, final=False, teaches=learns)
+
+    @property
+    def wants_newest_upload(self) -> bool:
+        return self.newest_upload is None and not self._told
+
+    def start_from(self, newest_upload: datetime | None) -> None:
+        """Windows reach back from the newest upload (they stay open towards the future, so
+        later uploads are still read)."""
+        self._told = True
+        if newest_upload is not None and self.newest_upload is None:
+            self.newest_upload = newest_upload
 
     def learn(self, criteria: Criteria, read: Read, docs: Sequence[Mapping[str, Any]]) -> None:
         """Later windows start at the oldest upload of a full broad first page (a dense part
