@@ -10,6 +10,7 @@ by the server against the same rules.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, datetime
@@ -330,6 +331,13 @@ def mjd_to_datetime(mjd: float | None) -> datetime | None:
         return None
     if not math.isfinite(value) or value <= 0:
         return None
+    return _mjd_datetime(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mjd_datetime(value: float) -> datetime:
+    """astropy's conversion (leap seconds included), once per value: it costs about a
+    millisecond, and an import's rows of one observation share their times."""
     from astropy.time import Time
 
     return _to_utc(Time(value, format="mjd", scale="utc").to_datetime(timezone=UTC))
