@@ -158,6 +158,7 @@ def before_scan_rate(uri: str, folder: Path, tree: Path) -> float:
     out = subprocess.run(
         [sys.executable, "-c", _BEFORE_SCAN, uri, "bench_scan_before", folder.as_uri()],
         env=env, check=True, capture_output=True, text=True,
+        cwd=tree,  # ``python -c`` puts the working directory first: it must be that tree
     )
     return float(out.stdout.strip().splitlines()[-1])
 
