@@ -194,13 +194,13 @@ def celestial_wcs(header: Header | Any) -> WCS | None:
         FITSFixedWarning,
     )
 
+    from jwstnb.sky.astronomy import plain_sky_wcs
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
             wcs = WCS(header, naxis=2) if int(header.get("NAXIS", 2)) <= 2 else WCS(header)
-        # Already the 2-D sky WCS (longitude first): ``.celestial`` would only copy it.
-        plain = wcs.naxis == 2 and wcs.wcs.lng == 0 and wcs.wcs.lat == 1
-        celestial = wcs if plain else wcs.celestial
+        celestial = wcs if plain_sky_wcs(wcs) else wcs.celestial
     except Exception:
         return None
     if not celestial.has_celestial or celestial.naxis != 2:

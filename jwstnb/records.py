@@ -570,7 +570,9 @@ def _header_record(
     if ident.data_type == DataType.CALIBRATION or "REFTYPE" in primary:
         metadata["crds"] = _crds(primary, ident)
         instrument = instrument or metadata["crds"].get("instrument")
-    celestial = _celestial(sci, _BUILD) if sci is not None else None  # built once: costly
+    from jwstnb.imaging import celestial_wcs
+
+    celestial = celestial_wcs(sci) if sci is not None else None  # built once: costly
     wcs = wcs_summary(sci, wcs=celestial) if sci is not None else None
     sky = sky_from_headers(primary, sci, wcs=celestial)
     if sky is not None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pymongo import WriteConcern
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
@@ -42,9 +43,11 @@ def note_uploads(records: Collection[dict[str, Any]], docs: Iterable[Mapping[str
     if newest is None:
         return
     try:
-        records.database[SUMMARY_COLLECTION].update_one(
-            _key(records), {"$max": {"newest": newest}}, upsert=True
+        # A hint: acknowledged, but no journal sync of its own (the records had theirs).
+        summary = records.database.get_collection(
+            SUMMARY_COLLECTION, write_concern=WriteConcern(w=1, j=False)
         )
+        summary.update_one(_key(records), {"$max": {"newest": newest}}, upsert=True)
     except PyMongoError as exc:  # a read-only account, a lost server: the write stands
         log.debug("could not note the newest upload: %s", type(exc).__name__)
 

@@ -662,10 +662,10 @@ def footprint_from_wcs(wcs: Any, shape: Sequence[int]) -> Footprint:
     if len(shape) < 2 or min(int(shape[-1]), int(shape[-2])) <= 0:
         raise _invalid("shape", "an image shape is (ny, nx) with both above 0", repr(shape))
     ny, nx = int(shape[-2]), int(shape[-1])
-    celestial = wcs if _plain_sky_wcs(wcs) else getattr(wcs, "celestial", wcs)
+    celestial = wcs if plain_sky_wcs(wcs) else getattr(wcs, "celestial", wcs)
     xs, ys = [-0.5, nx - 0.5, nx - 0.5, -0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5]
     try:
-        if _plain_sky_wcs(celestial) and str(celestial.wcs.radesys).upper() == "ICRS":
+        if plain_sky_wcs(celestial) and str(celestial.wcs.radesys).upper() == "ICRS":
             # Already ICRS degrees: no SkyCoord or frame transform (a scan's costliest step).
             ra, dec = celestial.pixel_to_world_values(xs, ys)
             pairs = [(float(a) % 360.0, float(d)) for a, d in zip(ra, dec, strict=True)]
@@ -679,8 +679,9 @@ def footprint_from_wcs(wcs: Any, shape: Sequence[int]) -> Footprint:
     return Footprint((tuple(pairs),))
 
 
-def _plain_sky_wcs(wcs: Any) -> bool:
-    """A 2-D WCS whose axes are longitude then latitude (``.celestial`` would only copy it)."""
+def plain_sky_wcs(wcs: Any) -> bool:
+    """A 2-D WCS whose axes are longitude then latitude: already its own ``.celestial``
+    (which would only copy it, and astropy's WCS copies are a scan's slow part)."""
     inner = getattr(wcs, "wcs", None)
     return (
         getattr(wcs, "naxis", None) == 2 and inner is not None
