@@ -9,6 +9,7 @@
     jwstnb table OUT [--region ...]   write what a search (or a --targets list) finds to a table
     jwstnb db start|stop|status|reset-password    the embedded local database
     jwstnb doctor                     check Python, packages, database and storage; say what to fix
+    jwstnb doctor --recount           count every record again; repair the counts summary
     jwstnb serve [--certfile ...]     run the archive service for a team (docs/deploy.md)
     jwstnb token add|list|revoke USER the service's bearer tokens (a new one is printed once)
 
@@ -696,7 +697,8 @@ def _count(uri: str | None, database: str | None) -> str:
     options: dict[str, Any] = {"database": database} if database else {}
     with connect(uri, admin=True, timeout=DOCTOR_TIMEOUT, **options) as session:
         total = session.statistics()["total"]
-        return f"{session.database_name}.{session.collection_name}: {total} records"
+        return (f"{session.database_name}.{session.collection_name}: {total} records; "
+                f"counts summary {session.summary_state()}")
 
 
 def _failed(name: str, what: str, exc: BaseException, source: str | None, fix: str) -> Check:
@@ -778,6 +780,8 @@ def _storage_check(url: str | None) -> Check:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.recount:
+        return _recount(args)
     bad = 0
     for c in doctor_checks(database=args.database):
         mark = "ok  " if c.ok else ("FAIL" if c.fatal else "warn")
@@ -789,6 +793,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         _out(f"{bad} problem(s) found")
         return 1
     _out("all good")
+    return 0
+
+
+def _recount(args: argparse.Namespace) -> int:
+    """``jwstnb doctor --recount``: count every record again and repair the counts summary."""
+    with _session(args) as session:
+        _out(f"recounting {session.database_name}.{session.collection_name} ...")
+        found = session.recount()
+    for line in found.differences[:50]:
+        _out(f"  differed: {line}")
+    if len(found.differences) > 50:
+        _out(f"  ... and {len(found.differences) - 50} more")
+    if not found.was_exact:
+        verdict = "the summary was not exact (never established, or a write was cut off)"
+    elif found.differences:
+        verdict = f"the summary differed in {len(found.differences)} count(s)"
+    else:
+        verdict = "the summary was exact"
+    _out(f"{found.total:,} records counted; {verdict}; it is exact now")
     return 0
 
 
@@ -930,7 +953,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["start", "stop", "status", "reset-password"])
     p.add_argument("--json", action="store_true", help="status as JSON")
 
-    command("doctor", cmd_doctor, "check Python, packages, database and storage")
+    p = command("doctor", cmd_doctor, "check Python, packages, database and storage")
+    p.add_argument("--recount", action="store_true",
+                   help="count every record again and repair the counts summary (admin)")
     _service_commands(command)
     return parser
 

@@ -84,6 +84,10 @@ SORT_FIELDS: dict[str, str] = {
     "ra": "imageInfo.ra",
     "dec": "imageInfo.dec",
 }
+# Fields that choose a page or flag scope-wide classes, never narrow the records counted.
+_NOT_FILTERS = frozenset(
+    {"page", "page_size", "sort", "descending", "include_archived", "is_public", "intersect"}
+)
 # Page.facets keys -> document paths.
 FACETS: dict[str, str] = {
     "data_type": "dataType",
@@ -459,6 +463,16 @@ class Criteria(BaseModel):
                                 sky.parse_region(self.region), intersect=self.intersect)
         assert self.position is not None
         return sky.SkyQuery(cone=(*self.position, self.radius), intersect=self.intersect)
+
+    @property
+    def unfiltered(self) -> bool:
+        """Whether only the scope and the archived/public flags decide what matches: a broad
+        view, whose total and facets the counts summary holds."""
+        return all(
+            getattr(self, name) == info.default
+            for name, info in type(self).model_fields.items()
+            if name not in _NOT_FILTERS
+        )
 
     @property
     def terms(self) -> tuple[str, ...]:

@@ -14,8 +14,10 @@ from bson import ObjectId
 
 from jwstnb.access import Scope
 from jwstnb.documents import DERIVED_FIELDS
-from jwstnb.errors import AccessDenied, JwstnbError, NotFound
+from jwstnb.errors import AccessDenied, InvalidTransition, JwstnbError, NotFound
 from jwstnb.schema import JwstDataModel, to_object_id
+from jwstnb.session.summary import keeping
+from jwstnb.tally import COUNTED_FIELDS
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -27,6 +29,8 @@ log = logging.getLogger("jwstnb.session")
 
 #: The projection that leaves the derived fields out of what a read returns.
 HIDDEN = dict.fromkeys(DERIVED_FIELDS, 0)
+#: The fields the counts summary reads of a record (its class and facet values).
+COUNTED_PROJECTION = dict.fromkeys(sorted(COUNTED_FIELDS), 1)
 
 
 def object_id(record_id: Any) -> ObjectId:
@@ -153,17 +157,43 @@ class SessionBase:
         edit: bool = False,
     ) -> JwstDataModel | None:
         """One atomic update of a record this session may change (None: no record matched);
-        ``edit``: an editor's change (tags, description, status) is allowed too."""
+        ``edit``: an editor's change (tags, description, status) is allowed too.
+
+        An update that sets a counted field (:data:`jwstnb.tally.COUNTED_FIELDS`: status,
+        archived) moves the record in the counts summary: it reads the record first and
+        writes only if none of its counted fields moved meanwhile (compare-and-set), so the
+        summary moves it from exactly what it was. (A server's returned pre-image is not
+        relied on: SecantusDB's ``findAndModify`` may return one another writer changed.)
+        """
         from pymongo import ReturnDocument
 
         oid = object_id(record_id)
         write = self._scope.edit_filter() if edit else self._scope.write_filter()
-        with self._errors():
-            doc = self._coll.find_one_and_update(
-                {"_id": oid, **write, **(extra or {})},
-                update,
-                projection=HIDDEN,
-                return_document=ReturnDocument.AFTER,
-            )
-        return None if doc is None else model(doc)
+        query = {"_id": oid, **write, **(extra or {})}
+        sets = {k: v for k, v in update.get("$set", {}).items() if k in COUNTED_FIELDS}
+        if not sets:
+            with self._errors():
+                doc = self._coll.find_one_and_update(
+                    query, update, projection=HIDDEN, return_document=ReturnDocument.AFTER
+                )
+            return None if doc is None else model(doc)
+        for _attempt in range(8):
+            with self._errors():
+                before = self._coll.find_one(query, COUNTED_PROJECTION)
+            if before is None:
+                return None
+            with self._errors(), keeping(self._coll) as change:
+                doc = self._coll.find_one_and_update(
+                    {**query, **unchanged(before)}, update, projection=HIDDEN,
+                    return_document=ReturnDocument.AFTER,
+                )
+                if doc is not None:
+                    change.move(before, {**before, **sets})
+            if doc is not None:
+                return model(doc)
+        raise InvalidTransition(f"record {str(oid)!r} kept changing while being updated; retry")
 
+
+def unchanged(before: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter that matches a record only while its counted fields are as ``before``."""
+    return {k: {"$eq": before.get(k)} for k in sorted(COUNTED_FIELDS)}

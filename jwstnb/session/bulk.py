@@ -12,10 +12,11 @@ from typing import Any
 
 from jwstnb.documents import derived_update, session_validator, sky_cells, with_derived
 from jwstnb.errors import AccessDenied, invalid
-from jwstnb.session._base import HIDDEN, SessionBase, log
+from jwstnb.session import summary
+from jwstnb.session._base import HIDDEN, SessionBase, log, unchanged
 from jwstnb.session.planners.indexes import INDEXES
 from jwstnb.session.planners.pipelines import program_filter
-from jwstnb.session.summary import note_uploads
+from jwstnb.tally import COUNTED_FIELDS
 
 __all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "LineageChange", "ScaleWarning",
            "made_by_processing"]
@@ -47,6 +48,7 @@ class Bulk(SessionBase):
             if not found:
                 try:
                     db.create_collection(self.collection_name, **options)
+                    summary.reset(self._coll)  # a new collection: its counts are all zero
                     return
                 except (CollectionInvalid, OperationFailure) as exc:
                     if isinstance(exc, OperationFailure) and exc.code != 48:  # NamespaceExists
@@ -142,13 +144,27 @@ class Bulk(SessionBase):
             _WARNED_SIZE = True
             warnings.warn(
                 f"the embedded database holds {n:,} records; past "
-                f"{EMBEDDED_INTERACTIVE_LIMIT:,} its unfiltered counts take seconds (pages stay "
-                "fast). Move to a MongoDB server: jwstnb export, then JWSTNB_MONGO_URI and "
-                "jwstnb restore (docs/scale.md)",
+                f"{EMBEDDED_INTERACTIVE_LIMIT:,} counts of filtered views take seconds (pages "
+                "and broad views stay fast). Move to a MongoDB server: jwstnb export, then "
+                "JWSTNB_MONGO_URI and jwstnb restore (docs/scale.md)",
                 ScaleWarning,
                 stacklevel=3,
             )
 
+
+    def recount(self) -> summary.Recount:
+        """Count every record again and put the exact counts in the counts summary (DESIGN
+        §9): what ``jwstnb doctor --recount`` runs. Needed after writes that bypassed the
+        session (pymongo by hand) or a write cut off by a lost server; the result says where
+        the summary differed."""
+        self.require_admin("recounting the counts summary")
+        with self._errors():
+            return summary.recount(self._coll)
+
+    def summary_state(self) -> str:
+        """Whether broad views are counted from the summary: ``"exact"``, or why not."""
+        with self._errors():
+            return summary.state(self._coll)
 
     def records_at(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The record each storage key already has, by key: an import's (userId null), else
@@ -197,17 +213,27 @@ class Bulk(SessionBase):
         self.require_admin("writing lineage")
         from pymongo import UpdateOne
 
-        updates = []
+        updates, counted = [], []
         for change in changes:
             doc = change.before
             sets = dict(change.after)
             sets.update(derived_update(doc, {**doc, **change.after}))
             guard = {k: doc.get(k) for k in change.after}
-            updates.append(UpdateOne({"_id": doc["_id"], **guard}, {"$set": sets}))
-        if not updates:
-            return 0
-        with self._errors():
-            return int(self._coll.bulk_write(updates, ordered=False).modified_count)
+            if COUNTED_FIELDS.isdisjoint(sets):
+                updates.append(UpdateOne({"_id": doc["_id"], **guard}, {"$set": sets}))
+            else:  # a new program: the summary moves it from the record as read (guarded)
+                counted.append((doc, {"_id": doc["_id"], **guard, **unchanged(doc)}, sets))
+        written = 0
+        if counted:
+            with self._errors(), summary.keeping(self._coll) as moved:
+                for doc, guarded, sets in counted:
+                    if self._coll.update_one(guarded, {"$set": sets}).modified_count:
+                        moved.move(doc, {**doc, **sets})
+                        written += 1
+        if updates:
+            with self._errors():
+                written += int(self._coll.bulk_write(updates, ordered=False).modified_count)
+        return written
 
     def export_cursor(self, batch_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every record this session may read, in ``_id`` order, as stored (for backups)."""
@@ -275,7 +301,7 @@ class Bulk(SessionBase):
                 raise
             # Some servers (SecantusDB) drop collection options on rename: put them back.
             self.ensure_collection()
-        note_uploads(self._coll, (doc for _line, doc in documents))
+            summary.recount(self._coll)  # the swapped-in records, counted afresh
         return len(documents)
 
 

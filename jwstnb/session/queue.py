@@ -35,16 +35,13 @@ class Queue(SessionBase):
         from jwstnb.schema import utc_now
 
         now = utc_now()
+        lease = {"until": now + timedelta(seconds=float(lease_seconds)), "worker": str(worker)}
+        update = {"$set": {"processingStatus": "processing", "processingLease": lease}}
         taken = {"$or": [
             {"processingStatus": "pending"},
             {"processingStatus": "processing", "processingLease.until": {"$lt": now}},
         ]}
-        lease = {"until": now + timedelta(seconds=float(lease_seconds)), "worker": str(worker)}
-        return self._set(
-            record_id,
-            {"$set": {"processingStatus": "processing", "processingLease": lease}},
-            taken,
-        )
+        return self._set(record_id, update, taken)
 
     def renew(self, record_id: str | ObjectId, worker: str, lease_seconds: float = 300.0) -> bool:
         """Extend ``worker``'s lease on a record it still holds; False if it lost it."""
@@ -88,11 +85,13 @@ class Queue(SessionBase):
         self.require_admin("releasing expired claims")
         expired = {"processingStatus": "processing", "processingLease.until": {"$lt": utc_now()}}
         with self._errors():
-            moved = self._coll.update_many(
-                expired,
-                {"$set": {"processingStatus": "pending"}, "$unset": {"processingLease": ""}},
-            )
-        return int(moved.modified_count)
+            ids = [d["_id"] for d in self._coll.find(expired, {"_id": 1})]
+        # One by one, each still guarded: the counts summary moves exactly the records moved.
+        update = {"$set": {"processingStatus": "pending"}, "$unset": {"processingLease": ""}}
+        return sum(
+            self._set(oid, update, expired) is not None
+            for oid in ids
+        )
 
     def add_result(
         self, record_id: str | ObjectId, result: ProcessingResult | Mapping[str, Any]

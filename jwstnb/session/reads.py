@@ -16,7 +16,7 @@ from jwstnb.schema import JwstDataModel
 from jwstnb.session._base import HIDDEN, SessionBase, model, object_id
 from jwstnb.session.planners.pipelines import SkyTest, facet_counts
 from jwstnb.session.results import Counts, Page, records_table
-from jwstnb.session.summary import newest_upload
+from jwstnb.session.summary import newest_upload, summary_counts
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -157,8 +157,20 @@ class Reads(SessionBase):
     def count(self, **criteria: Any) -> int:
         """How many readable records match (same arguments and rules as :meth:`search`)."""
         valid = Criteria.model_validate(criteria)
+        if (summed := self._summed(valid)) is not None:
+            return summed[0]
         rows = self._run(self.planner.count(valid, self._scope, self._sky_test(valid)))
         return int(rows[0]["n"]) if rows else 0
+
+    def _summed(self, criteria: Criteria) -> tuple[int, dict[str, dict[str, int]]] | None:
+        """A broad view's total and facets from the counts summary (None: count by query, for
+        a narrow view or while the summary is not exact)."""
+        if not criteria.unfiltered:
+            return None
+        return summary_counts(
+            self._coll, self._scope.readers,
+            include_archived=criteria.include_archived, is_public=criteria.is_public,
+        )
 
     def table(
         self,
@@ -221,6 +233,12 @@ class Reads(SessionBase):
     def _counts(
         self, criteria: Criteria, sky: SkyTest | None, max_time_ms: int | None
     ) -> Counts:
+        if (summed := self._summed(criteria)) is not None:
+            total, facets = summed
+            return Counts(total, {
+                name: facet_counts({"_id": v, "n": n} for v, n in facets[name].items())
+                for name in FACETS
+            })
         rows = self._run(self.planner.counts(criteria, self._scope, sky), max_time_ms=max_time_ms)
         result = rows[0] if rows else {}
         total = int(result["total"][0]["n"]) if result.get("total") else 0

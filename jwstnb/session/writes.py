@@ -22,9 +22,17 @@ from jwstnb.documents import (
 )
 from jwstnb.errors import AccessDenied, InvalidTransition, NotFound, invalid
 from jwstnb.schema import JwstDataModel
-from jwstnb.session._base import HIDDEN, SessionBase, model, object_id
+from jwstnb.session._base import (
+    COUNTED_PROJECTION,
+    HIDDEN,
+    SessionBase,
+    model,
+    object_id,
+    unchanged,
+)
 from jwstnb.session.results import Inserted
-from jwstnb.session.summary import note_uploads
+from jwstnb.session.summary import keeping
+from jwstnb.tally import COUNTED_FIELDS
 
 __all__ = ["KEEP_ON_UPSERT", "Writes"]
 
@@ -70,9 +78,9 @@ class Writes(SessionBase):
     def insert(self, model: JwstDataModel | Mapping[str, Any]) -> str:
         """Store a new record; returns its id. A user's record is owned by that user."""
         doc = self.document(model)  # type: ignore[arg-type]
-        with self._errors():
+        with self._errors(), keeping(self._coll) as change:
             inserted = str(self._coll.insert_one(doc).inserted_id)
-        note_uploads(self._coll, [doc])
+            change.add(doc)
         return inserted
 
     def insert_new(self, records: Sequence[JwstDataModel | Prepared]) -> Inserted:
@@ -99,7 +107,7 @@ class Writes(SessionBase):
         result = Inserted()
         if not docs:
             return result
-        with self._errors():
+        with self._errors(), keeping(self._coll) as change:
             try:
                 self._coll.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
@@ -110,7 +118,10 @@ class Writes(SessionBase):
                     else:
                         result.refused[index] = _refusal(error)
                 result.taken.sort()
-        note_uploads(self._coll, docs)  # refused ones included: a hint may run ahead
+            unwritten = {*result.taken, *result.refused}
+            for index, doc in enumerate(docs):
+                if index not in unwritten:
+                    change.add(doc)
         return result
 
     def upsert(self, model: JwstDataModel | Mapping[str, Any]) -> tuple[str, bool]:
@@ -132,12 +143,12 @@ class Writes(SessionBase):
                 from pymongo.errors import DuplicateKeyError
 
                 doc = stored_document(model)
-                with self._errors():
+                with self._errors(), keeping(self._coll) as change:
                     try:
                         inserted = self._coll.insert_one(doc).inserted_id
                     except DuplicateKeyError:
                         continue  # inserted by someone else meanwhile: update theirs
-                note_uploads(self._coll, [doc])
+                    change.add(doc)
                 return str(inserted), True
 
             def refresh(doc: dict[str, Any]) -> dict[str, Any]:
@@ -172,16 +183,22 @@ class Writes(SessionBase):
             if not changes:
                 return model(doc)
             changes.update(derived_update(doc, {**doc, **changes}))
-            # The derived fields are right only if their inputs did not move meanwhile. (The
-            # guard's userId, when present, is the writer's own id: same as the write filter.)
+            # The derived fields are right only if their inputs did not move meanwhile, and
+            # the counts summary moves the record from ``doc`` only if its counted fields did
+            # not either. (The guard's userId, when present, is the writer's own id.)
             guard = {k: {"$eq": doc.get(k)} for k in DERIVED_INPUTS}
-            with self._errors():
+            counted = not COUNTED_FIELDS.isdisjoint(changes)
+            if counted:
+                guard.update(unchanged(doc))
+            with self._errors(), keeping(self._coll, counted) as change:
                 updated = self._coll.find_one_and_update(
                     {"_id": oid, **write, **guard},
                     {"$set": changes},
                     projection=HIDDEN,
                     return_document=ReturnDocument.AFTER,
                 )
+                if updated is not None and counted:
+                    change.move(doc, {**doc, **changes})
             if updated is not None:
                 return model(updated)
         raise InvalidTransition(f"record {str(oid)!r} kept changing while being updated; retry")
@@ -217,10 +234,17 @@ class Writes(SessionBase):
         """Delete a record this session may change."""
         oid = object_id(record_id)
         write = self._scope.write_filter()
-        with self._errors():
-            deleted = self._coll.delete_one({"_id": oid, **write}).deleted_count
-        if not deleted:
-            raise self._missing_or_denied(oid)
+        for _attempt in range(8):
+            with self._errors():
+                doc = self._coll.find_one({"_id": oid, **write}, COUNTED_PROJECTION)
+            if doc is None:
+                raise self._missing_or_denied(oid)
+            with self._errors(), keeping(self._coll) as change:  # compare-and-set: see _set
+                deleted = self._coll.delete_one({"_id": oid, **write, **unchanged(doc)})
+                if deleted.deleted_count:
+                    change.remove(doc)
+                    return
+        raise InvalidTransition(f"record {str(oid)!r} kept changing while being deleted; retry")
 
     def set_status(self, record_id: str | ObjectId, new_status: str) -> JwstDataModel:
         """Move the processing status, atomically (compare-and-set on the current status).

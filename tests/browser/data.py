@@ -109,7 +109,8 @@ def search_records(count: int, *, seed: int = 7, public: bool = True) -> Iterato
 def insert_all(session: Any, records: Sequence[JwstDataModel] | Iterator[JwstDataModel],
                batch: int = 2000) -> int:
     """Store records in batches with the session's own document mapping (derived fields
-    included) through the admin session's raw collection; returns how many."""
+    included) through the admin session's raw collection; returns how many. Writes around
+    the session: the counts summary is recounted after them."""
     collection = session.collection
     done = 0
     chunk: list[dict[str, Any]] = []
@@ -122,4 +123,5 @@ def insert_all(session: Any, records: Sequence[JwstDataModel] | Iterator[JwstDat
     if chunk:
         collection.insert_many(chunk, ordered=False)
         done += len(chunk)
+    session.recount()
     return done

@@ -210,7 +210,8 @@ def test_export_then_restore_round_trips(
     out = jwstnb_cmd("export", backup, "--parents").stdout
     assert "exported" in out
     with _admin(mongo_uri, db_name) as s:
-        s.collection.delete_many({})
+        s.collection.delete_many({})  # around jwstnb: the counts summary counts again
+        s.recount()
         assert s.count() == 0
     jwstnb_cmd("restore", backup)
     with _admin(mongo_uri, db_name) as s:
@@ -293,3 +294,28 @@ def test_doctor_with_an_unreachable_uri_hides_the_password(tmp_path: Path) -> No
     assert proc.returncode == 1
     assert "does not answer" in proc.stdout
     assert "hunter2" not in proc.stdout + proc.stderr
+
+
+def test_doctor_recount_repairs_what_bypassed_the_summary(
+    jwstnb_cmd, mongo_uri: str, db_name: str
+) -> None:
+    from jwstnb.schema import JwstDataModel
+
+    admin = _admin(mongo_uri, db_name)
+    try:
+        for n in range(3):
+            admin.insert(JwstDataModel(file_name=f"f{n}.fits", file_path=f"doctor/{n}",
+                                       data_type="image", processing_level="L2b",
+                                       is_public=True))
+        admin.collection.delete_one({"filePath": "doctor/0"})  # around jwstnb
+        assert admin.counts().total == 3  # the summary cannot know
+        healthy = jwstnb_cmd("doctor", check=False)
+        assert "counts summary exact" in healthy.stdout
+        fixed = jwstnb_cmd("doctor", "--recount")
+        assert "differed: records read by public: total 3 -> 2" in fixed.stdout
+        assert "2 records counted; the summary differed in" in fixed.stdout
+        assert admin.counts().total == 2
+        again = jwstnb_cmd("doctor", "--recount")
+        assert "the summary was exact" in again.stdout
+    finally:
+        admin.close()

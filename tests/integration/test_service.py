@@ -136,6 +136,7 @@ class Archive:
         groups.delete_many({})
         if self.baseline_groups:
             groups.insert_many([dict(d) for d in self.baseline_groups])
+        self.admin.recount()  # written around jwstnb: the counts summary counts again
 
 
 def _readable(who: str) -> set[str]:

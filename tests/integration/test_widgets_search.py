@@ -283,8 +283,9 @@ def test_lineage_button_opens_the_viewer_on_the_record(reader: Session) -> None:
 
 
 class CommandLog(monitoring.CommandListener):
-    """Every command the client sends: ``("items" | "counts" | name, maxTimeMS)``; an
-    aggregate whose last stage is ``$facet`` is the counts query, any other the page's."""
+    """Every command the client sends: ``("items" | "counts" | "summary" | name,
+    maxTimeMS)``; an aggregate whose last stage is ``$facet`` is the counts query, any other
+    the page's; a find on ``jwst_summary`` reads a broad view's counts."""
 
     def __init__(self) -> None:
         self.commands: list[tuple[str, Any]] = []
@@ -294,6 +295,8 @@ class CommandLog(monitoring.CommandListener):
         if name == "aggregate":
             pipeline = event.command.get("pipeline") or [{}]
             name = "counts" if "$facet" in pipeline[-1] else "items"
+        elif name == "find" and event.command.get("find") == "jwst_summary":
+            name = "summary"  # a broad view's counts, read from the counts summary
         self.commands.append((name, event.command.get("maxTimeMS")))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
@@ -341,6 +344,10 @@ def test_a_filter_change_reads_the_page_then_one_bounded_count(
         change()
         if not panel.results:  # an empty first page: nothing to count
             assert set(log.names) == {"items"}, (number, log.names)
+            continue
+        if change == panel.clear:  # a broad view: its counts are the summary's, one read
+            assert set(log.names) == {"items", "summary"}, (number, log.names)
+            assert log.names[-1] == "summary" and log.names.count("summary") == 1
             continue
         assert set(log.names) == {"items", "counts"}, (number, log.names)
         # The page's queries all come before the one count, which the server bounds.
