@@ -6,11 +6,12 @@ One document per records collection in ``jwst_summary`` (DESIGN §9):
   archived or not; :mod:`jwstnb.tally`). Every write that can move a record between classes
   or facet values changes them with one atomic ``$inc``, so a broad view's total and facets
   are read from here, not counted over every record.
-- ``pending``: the writes under way. A writer marks its write (a durable write) before it
-  touches a record and clears the mark in the same update that applies its ``$inc``. While a
-  mark is there, or when the summary was never established by a recount (``exact``), reads
-  count by query: the summary is used only when it is exact. A write cut off by a lost
-  server or a killed kernel leaves its mark until ``jwstnb doctor --recount``.
+- ``pending``: the writes under way. A writer marks its write before it touches a record
+  (durable with the record: the records write syncs the journal up to itself) and clears
+  the mark in the same update that applies its ``$inc``. While a mark is there, or when the
+  summary was never established by a recount (``exact``), reads count by query: the summary
+  is used only when it is exact. A write cut off by a lost server or a killed kernel leaves
+  its mark until ``jwstnb doctor --recount``.
 - ``writes``: how many writes were applied (a recount's compare-and-set).
 - ``newest``: the newest ``uploadDate`` written. A fresh planner on an engine that reads
   windows of recent uploads (SecantusDB) reaches back from it rather than from now. A hint,
@@ -96,7 +97,9 @@ def keeping(records: Collection[dict[str, Any]], active: bool = True) -> Iterato
     marked = False
     if active:
         try:
-            _summary(records).update_one(
+            # No journal sync of its own: the journal is one log, and the records write
+            # that follows syncs it up to itself, this mark included.
+            _summary(records, durable=False).update_one(
                 _key(records), {"$set": {f"pending.{token}": _now()}}, upsert=True
             )
             marked = True
