@@ -30,30 +30,20 @@ import argparse
 import contextlib
 import os
 import platform
-import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.first_page import load, median_seconds  # noqa: E402
 from tests.browser.data import search_records  # noqa: E402
 from tests.servers import benchmark_server  # noqa: E402
 
 DATABASE = "bench_counts"
-
-
-def median_seconds(call: Callable[[], Any], rounds: int) -> tuple[float, Any]:
-    """(median seconds, last result) of ``rounds`` calls."""
-    times, result = [], None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def team_records(start: int, stop: int) -> Iterator[Any]:
@@ -67,20 +57,6 @@ def team_records(start: int, stop: int) -> Iterator[Any]:
                 update={"user_id": "alice", "is_public": False, "shared_with": shared}
             )
         yield record
-
-
-def load(admin: Any, start: int, stop: int) -> float:
-    """Store records ``start``..``stop`` through ``insert_new``; seconds taken."""
-    began = time.perf_counter()
-    batch: list[Any] = []
-    for record in team_records(start, stop):
-        batch.append(record)
-        if len(batch) == 1000:
-            admin.insert_new(batch)
-            batch = []
-    if batch:
-        admin.insert_new(batch)
-    return time.perf_counter() - began
 
 
 def counted(view: Any) -> Any:
@@ -189,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             have = 0
             for size in sizes:
-                seconds = load(admin, have, size)
+                seconds = load(admin, have, size, team_records(have, size))
                 print(f"loaded {size - have:,} records in {seconds:.0f} s", file=sys.stderr)
                 have = size
                 results.append((size, seconds, measure(uri, args.rounds, args.slow_rounds)))

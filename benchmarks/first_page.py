@@ -30,7 +30,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,13 @@ def settle(panel: Any, timeout: float = 600.0) -> None:
         time.sleep(0.01)
 
 
-def load(admin: Any, start: int, stop: int) -> float:
-    """Store records ``start``..``stop`` through ``insert_new``; seconds taken."""
+def load(admin: Any, start: int, stop: int, records: Iterable[Any] | None = None) -> float:
+    """Store records ``start``..``stop`` (of ``records``, else public search records)
+    through ``insert_new`` in batches of 1,000; seconds taken."""
     from itertools import islice
 
-    records = islice(search_records(stop), start, None)
+    if records is None:
+        records = islice(search_records(stop), start, None)
     began = time.perf_counter()
     batch: list[Any] = []
     for record in records:

@@ -26,6 +26,7 @@ from jwstnb.criteria import FACETS
 
 __all__ = [
     "COUNTED_FIELDS",
+    "COUNTED_PROJECTION",
     "Change",
     "class_of",
     "classes_of",
@@ -40,6 +41,9 @@ __all__ = [
 COUNTED_FIELDS = frozenset(
     {"readers", "archived", *(path.split(".")[0] for path in FACETS.values())}
 )
+
+#: The projection that reads what the summary counts of a stored record.
+COUNTED_PROJECTION = dict.fromkeys(sorted(COUNTED_FIELDS), 1)
 
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\x00": "%00"}
 

@@ -17,7 +17,7 @@ from jwstnb.documents import DERIVED_FIELDS
 from jwstnb.errors import AccessDenied, InvalidTransition, JwstnbError, NotFound
 from jwstnb.schema import JwstDataModel, to_object_id
 from jwstnb.session.summary import keeping
-from jwstnb.tally import COUNTED_FIELDS
+from jwstnb.tally import COUNTED_FIELDS, COUNTED_PROJECTION
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -29,8 +29,6 @@ log = logging.getLogger("jwstnb.session")
 
 #: The projection that leaves the derived fields out of what a read returns.
 HIDDEN = dict.fromkeys(DERIVED_FIELDS, 0)
-#: The fields the counts summary reads of a record (its class and facet values).
-COUNTED_PROJECTION = dict.fromkeys(sorted(COUNTED_FIELDS), 1)
 
 
 def object_id(record_id: Any) -> ObjectId:

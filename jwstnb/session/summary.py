@@ -39,9 +39,8 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from jwstnb.criteria import FACETS
 from jwstnb.errors import InvalidTransition
-from jwstnb.tally import Change, classes_of, scope_counts, value_of
+from jwstnb.tally import COUNTED_PROJECTION, Change, classes_of, scope_counts, value_of
 
 __all__ = [
     "STALE_AFTER",
@@ -177,12 +176,17 @@ def state(records: Collection[dict[str, Any]]) -> str:
     if not doc or doc.get("exact") is not True:
         return "not established (run `jwstnb doctor --recount`)"
     pending = doc.get("pending") or {}
-    if pending:
-        cutoff = _now() - STALE_AFTER
-        if any(isinstance(t, datetime) and _aware(t) <= cutoff for t in pending.values()):
-            return "a write was cut off (run `jwstnb doctor --recount`)"
-        return f"{len(pending)} write(s) under way"
-    return "exact"
+    if not pending:
+        return "exact"
+    if len(_live(pending)) < len(pending):
+        return "a write was cut off (run `jwstnb doctor --recount`)"
+    return f"{len(pending)} write(s) under way"
+
+
+def _live(pending: Mapping[str, Any]) -> list[str]:
+    """The marks of writes still under way (younger than :data:`STALE_AFTER`)."""
+    cutoff = _now() - STALE_AFTER
+    return [k for k, t in pending.items() if isinstance(t, datetime) and _aware(t) > cutoff]
 
 
 def reset(records: Collection[dict[str, Any]]) -> None:
@@ -221,14 +225,12 @@ def recount(
     read (compare-and-set on ``writes`` and ``pending``); otherwise it reads again, up to
     ``attempts`` times. Marks older than :data:`STALE_AFTER` are writers that died: cleared.
     """
-    projection = {"readers": 1, "archived": 1, "uploadDate": 1,
-                  **{path: 1 for path in FACETS.values()}}
+    projection = {**COUNTED_PROJECTION, "uploadDate": 1}
     summary = _summary(records)
     for _attempt in range(attempts):
         before = summary.find_one(_key(records))
         pending = (before or {}).get("pending") or {}
-        cutoff = _now() - STALE_AFTER
-        if any(isinstance(t, datetime) and _aware(t) > cutoff for t in pending.values()):
+        if _live(pending):
             time.sleep(wait)  # a writer is at work: let it finish
             continue
         docs = list(records.find({}, projection))

@@ -22,17 +22,10 @@ from jwstnb.documents import (
 )
 from jwstnb.errors import AccessDenied, InvalidTransition, NotFound, invalid
 from jwstnb.schema import JwstDataModel
-from jwstnb.session._base import (
-    COUNTED_PROJECTION,
-    HIDDEN,
-    SessionBase,
-    model,
-    object_id,
-    unchanged,
-)
+from jwstnb.session._base import HIDDEN, SessionBase, model, object_id, unchanged
 from jwstnb.session.results import Inserted
 from jwstnb.session.summary import keeping
-from jwstnb.tally import COUNTED_FIELDS
+from jwstnb.tally import COUNTED_FIELDS, COUNTED_PROJECTION
 
 __all__ = ["KEEP_ON_UPSERT", "Writes"]
 
