@@ -377,12 +377,10 @@ def cmd_import_mast(args: argparse.Namespace) -> int:
 
     pairs = ingest.read_mast_file(args.file)  # a broken file is reported before anything else
     storage = _storage(args) if (args.storage or os.environ.get(STORAGE_ENV)) else None
-    failed = 0
     with _session(args) as session:
-        for obs, products in pairs:
-            report = ingest.import_mast(session, obs, products, storage=storage)
-            failed |= _report(str(obs.get("obs_id", "?")), report)
-    return failed
+        report = ingest.import_mast_many(session, pairs, storage=storage,
+                                         progress=_progress(args))
+    return _report(f"{args.file} ({len(pairs)} observations)", report)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -915,15 +913,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("seed", cmd_seed, "write the synthetic sample observation and import it")
 
+    def quiet_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
+        )
+
     p = command("scan", cmd_scan, "import every file under a storage URL")
     p.add_argument("url", help="storage URL, e.g. file:///data/jwst or s3://bucket/prefix")
     p.add_argument("--mount", default=None, help="register URL as this storage mount first")
-    p.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
-    )
+    quiet_option(p)
 
     p = command("import-mast", cmd_import_mast, "import saved MAST rows (JSON)")
     p.add_argument("file", help='JSON: {"observation": {...}, "products": [...]} or a list')
+    quiet_option(p)
 
     p = command("export", cmd_export, "export the collection to a URL (extended JSON lines)")
     p.add_argument("url")

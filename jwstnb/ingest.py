@@ -61,6 +61,7 @@ __all__ = [
     "ImportReport",
     "ScanReport",
     "import_mast",
+    "import_mast_many",
     "mast_record",
     "read_mast_file",
     "record_from_file",
@@ -249,25 +250,24 @@ def _insert_new(session: Session, records: list[Prepared], report: ScanReport) -
 
 def _write_all(
     session: Session,
-    records: Iterable[Prepared],
-    existing: Mapping[str, Mapping[str, Any]],
+    records: Iterable[tuple[Prepared, Mapping[str, Any] | None]],
     report: ScanReport,
 ) -> None:
-    """File records: new ones in batches of :data:`INSERT_BATCH`, known ones one by one
-    (compared first: most re-scanned files are unchanged and cost no write).
+    """File records, each with the stored document its storage key had when the work began
+    (or None): new ones in batches of :data:`INSERT_BATCH`, known ones one by one (compared
+    first: most re-scanned files are unchanged and cost no write).
 
     A batch is written on a thread of its own while the next one is read (at most one batch
-    in flight, so a crash leaves at most one unacknowledged batch: scan again).
+    in flight, so a crash leaves at most one unacknowledged batch: run the work again).
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
     new: list[Prepared] = []
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jwstnb-write") as writer:
-        for record in records:
-            key = str(record.model.file_path)
-            if key in existing:
-                _store(session, record.model, existing[key], report)
+        for record, existing in records:
+            if existing is not None:
+                _store(session, record.model, existing, report)
                 continue
             new.append(record)
             if len(new) >= INSERT_BATCH:
@@ -488,7 +488,8 @@ def scan(
             yield record
 
     try:
-        _write_all(session, records(), existing, report)
+        _write_all(session, ((r, existing.get(str(r.model.file_path))) for r in records()),
+                   report)
     finally:
         read.close()
         bar.close()
@@ -580,12 +581,9 @@ def import_mast(
     files found in ``storage`` contribute their members to lineage. Re-importing updates the
     same records in place. The obs_id names the lineage group. ``cloud_uris`` (one per
     product row, None where there is none; astroquery's ``get_cloud_uris``) are kept so the
-    files can be read from the public JWST bucket when no mount holds them.
+    files can be read from the public JWST bucket when no mount holds them. Many
+    observations at once: :func:`import_mast_many`.
     """
-    from jwstnb.documents import prepare
-
-    session.require_admin("a MAST import")
-    obs = row_items(observation_row)
     products = [row_items(p) for p in product_rows]
     uris = list(cloud_uris) if cloud_uris is not None else [None] * len(products)
     if len(uris) != len(products):
@@ -593,7 +591,36 @@ def import_mast(
             "cloud_uris", f"expected one cloud URI (or None) per product row: {len(products)} "
             f"rows, {len(uris)} URIs (as astroquery's get_cloud_uris returns them)",
         )
-    report = ImportReport()
+    return _import(session, [(observation_row, products, uris)], storage, progress=False)
+
+
+def import_mast_many(
+    session: Session,
+    pairs: Iterable[tuple[Mapping[str, Any] | Any, Iterable[Mapping[str, Any] | Any]]],
+    storage: Storage | None = None,
+    *,
+    progress: bool = True,
+) -> ImportReport:
+    """:func:`import_mast` for many ``(observation_row, product_rows)`` pairs at once (what
+    :func:`read_mast_file` returns; ``jwstnb import-mast`` and the sample use it).
+
+    New records of every observation go to the server in shared batches of
+    :data:`INSERT_BATCH`, written while the next batch is built, and lineage is recomputed
+    once per program at the end instead of once per observation: a program of many
+    observations loads at the rate of its batches. One report covers every pair.
+    """
+    return _import(session, ((obs, products, None) for obs, products in pairs), storage,
+                   progress=progress)
+
+
+def _mast_models(
+    obs: Mapping[str, Any],
+    products: Sequence[Mapping[str, Any]],
+    uris: Sequence[str | None],
+    storage: Storage | None,
+    report: ImportReport,
+) -> list[JwstDataModel]:
+    """The records of one observation's product rows; a bad row goes to ``failed``."""
     models: list[JwstDataModel] = []
     for product, uri in zip(products, uris, strict=True):
         label = str(product.get("productFilename") or "?")
@@ -611,11 +638,44 @@ def import_mast(
             report.failed.append((label, str(exc)))
             continue
         models.append(model)
-    keys = [str(m.file_path) for m in models]
-    existing = session.records_at(keys)
-    _write_all(session, (prepare(m) for m in models), existing, report)
-    texts = [m.file_name for m in models] + [str(obs.get("obs_id") or "")]
-    texts += [str(p.get("obs_id") or "") for p in products]
+    return models
+
+
+def _import(
+    session: Session,
+    observations: Iterable[tuple[Any, Iterable[Any], Sequence[str | None] | None]],
+    storage: Storage | None,
+    *,
+    progress: bool,
+) -> ImportReport:
+    """Import ``(observation_row, product_rows, cloud_uris or None)`` triples: records built
+    here, written in shared batches (:func:`_write_all`), then one relink per program."""
+    from tqdm.auto import tqdm
+
+    from jwstnb.documents import prepare
+
+    session.require_admin("a MAST import")
+    report = ImportReport()
+    texts: set[str] = set()
+    bar = tqdm(desc="import", unit="record", disable=not progress, leave=False)
+
+    def records() -> Iterator[tuple[Prepared, Mapping[str, Any] | None]]:
+        for observation_row, product_rows, cloud_uris in observations:
+            obs = row_items(observation_row)
+            products = [row_items(p) for p in product_rows]
+            uris = cloud_uris if cloud_uris is not None else [None] * len(products)
+            models = _mast_models(obs, products, uris, storage, report)
+            existing = session.records_at([str(m.file_path) for m in models])
+            texts.update(m.file_name for m in models)
+            texts.update(str(row.get("obs_id") or "") for row in (obs, *products))
+            for model in models:
+                yield prepare(model), existing.get(str(model.file_path))
+            bar.update(len(products))
+
+    try:
+        _write_all(session, records(), report)
+    finally:
+        bar.close()
     report.relinked = relink(session, _programs(texts))
     return report
 

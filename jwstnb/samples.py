@@ -859,11 +859,9 @@ def seed(session: Session, storage: Storage) -> dict[str, Any]:
     from jwstnb import ingest
 
     sample = write_sample(storage)
-    records = 0
-    for row in sample.observation_rows:
-        products = sample.products_of(row["obs_id"])
-        report = ingest.import_mast(session, row, products, storage=storage)
-        records += len(report.imported) + len(report.updated) + len(report.skipped)
+    pairs = [(row, sample.products_of(row["obs_id"])) for row in sample.observation_rows]
+    report = ingest.import_mast_many(session, pairs, storage=storage, progress=False)
+    records = len(report.imported) + len(report.updated) + len(report.skipped)
     return {
         "files": len(sample.keys),
         "records": records,

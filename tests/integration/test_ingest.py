@@ -354,6 +354,50 @@ def test_import_mast_reports_bad_rows(admin_session: Session) -> None:
     assert "productFilename" in reasons["?"]
 
 
+def test_many_observations_import_as_one_per_observation_would(
+    admin_session: Session, local_storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import_mast_many shares batches across observations (here batches of 7, so one
+    observation's products span several) and relinks each program once: the same records and
+    lineage as importing each observation on its own, a bad row listed and the rest written,
+    and a second run writes nothing new."""
+    monkeypatch.setattr(ingest, "INSERT_BATCH", 7)
+    sample = samples.write_sample(local_storage)
+    bad = {"productFilename": "../../etc/passwd", "size": 1}
+    pairs = [(obs, [*sample.products_of(obs["obs_id"]), bad])
+             for obs in sample.observation_rows]
+    report = ingest.import_mast_many(admin_session, pairs, storage=local_storage,
+                                     progress=False)
+    assert sorted(report.imported) == sorted(sample.keys)
+    assert [key for key, _why in report.failed] == ["../../etc/passwd"] * len(pairs)
+    assert "'..' segment" in report.failed[0][1]
+    stored = _records(admin_session)
+    assert set(stored) == set(sample.keys)
+    assert_nircam_lineage(admin_session, with_asn=True)
+    assert admin_session.recount().differences == []
+
+    again = ingest.import_mast_many(admin_session, pairs, storage=local_storage,
+                                    progress=False)
+    assert again.imported == [] and again.updated == []
+    assert sorted(again.skipped) == sorted(sample.keys) and again.relinked == 0
+    assert {k: d["_id"] for k, d in _records(admin_session).items()} == {
+        k: d["_id"] for k, d in stored.items()}
+
+
+def test_one_product_in_two_observations_of_one_import_is_one_record(
+    admin_session: Session, local_storage: Storage
+) -> None:
+    sample = samples.write_sample(local_storage)
+    obs = sample.observation_rows[1]
+    products = sample.products_of(obs["obs_id"])
+    report = ingest.import_mast_many(admin_session, [(obs, products), (obs, products)],
+                                     progress=False)
+    assert sorted(report.imported) == sorted(f"mast/{obs['obs_id']}/{p['productFilename']}"
+                                             for p in products)
+    assert len(report.skipped) == len(products) and report.failed == []
+    assert len(_records(admin_session)) == len(products)
+
+
 def test_astropy_table_rows_are_accepted(admin_session: Session, local_storage: Storage) -> None:
     from astropy.table import Table
 
