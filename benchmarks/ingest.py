@@ -18,8 +18,11 @@ on one database server, each into a fresh database:
 4. ``Session.insert`` (one record per call, journaled) and ``backup.restore`` of a file of
    the same records, with the engine's own index set ("after") and with the whole index
    catalogue, as every engine kept it before ("before");
-5. ``--records`` synthetic MAST product rows loaded through ``ingest.import_mast`` (the import
-   path: records, sky fields, batch inserts, lineage; 100 products per observation).
+5. ``--records`` synthetic MAST product rows loaded through ``ingest.import_mast_many`` (the
+   import path of ``jwstnb import-mast``: records, sky fields, shared batch inserts, lineage
+   once per program; 100 products per observation), and up to
+   ``--per-observation-records`` of them through one ``ingest.import_mast`` call per
+   observation (the path before).
 
 Prints a markdown table (rates and ratios) to stdout.
 """
@@ -240,15 +243,21 @@ def mast_rows(n: int, per_observation: int = 100) -> Iterator[tuple[dict[str, An
         yield obs, products
 
 
-def import_load(uri: str, n: int) -> tuple[float, int]:
-    """(seconds, records) to load ``n`` product rows with ``ingest.import_mast``."""
+def import_load(uri: str, n: int, *, many: bool) -> tuple[float, int]:
+    """(seconds, records) to load ``n`` product rows: with ``ingest.import_mast_many`` (all
+    observations in one call, what ``jwstnb import-mast`` runs) or, when not ``many``, one
+    ``ingest.import_mast`` call per observation."""
     from jwstnb import ingest
 
-    with database(uri, "bench_import") as session:
+    with database(uri, f"bench_import_{int(many)}") as session:
         start = time.perf_counter()
-        for obs, products in mast_rows(n):
-            report = ingest.import_mast(session, obs, products)
+        if many:
+            report = ingest.import_mast_many(session, mast_rows(n), progress=False)
             assert not report.failed, report.failed[:3]
+        else:
+            for obs, products in mast_rows(n):
+                report = ingest.import_mast(session, obs, products)
+                assert not report.failed, report.failed[:3]
         elapsed = time.perf_counter() - start
         count = session.collection.count_documents({})
     return elapsed, count
@@ -260,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=2000, help="small FITS files to scan")
     parser.add_argument("--inserts", type=int, default=500, help="Session.insert calls")
     parser.add_argument("--records", type=int, default=20000, help="MAST rows to import")
+    parser.add_argument("--per-observation-records", type=int, default=20000,
+                        help="MAST rows to import one observation per call (the before row)")
     parser.add_argument("--before", type=Path, help="an earlier jwstnb source tree")
     parser.add_argument("--scans-only", action="store_true", help="only steps 1-3")
     args = parser.parse_args(argv)
@@ -298,10 +309,17 @@ def main(argv: list[str] | None = None) -> int:
             note("restore, index catalogue (before)", f"{res_before:.0f} records/s", "1.00")
             note("restore, engine's index set (after)", f"{res_after:.0f} records/s",
                  f"{res_after / res_before:.2f}")
-            seconds, count = import_load(uri, args.records)
-            note(f"import_mast of {count:,} rows",
-                 f"{seconds:.0f} s ({count / seconds:.0f} records/s)",
-                 f"100k at this rate: {100_000 / (count / seconds):.0f} s")
+            one_n = min(args.records, args.per_observation_records)
+            one_s, one_count = import_load(uri, one_n, many=False)
+            one_rate = one_count / one_s
+            note(f"import_mast per observation, {one_count:,} rows (before)",
+                 f"{one_s:.0f} s ({one_rate:.0f} records/s)",
+                 f"100k at this rate: {100_000 / one_rate:.0f} s")
+            seconds, count = import_load(uri, args.records, many=True)
+            rate = count / seconds
+            note(f"import_mast_many of {count:,} rows (after)",
+                 f"{seconds:.0f} s ({rate:.0f} records/s)",
+                 f"{rate / one_rate:.2f}x; 100k at this rate: {100_000 / rate:.0f} s")
     print(f"\n{where}; {platform.platform()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {args.files} files, {args.inserts} inserts\n")
     print("| measure | rate | ratio |")

@@ -5,6 +5,7 @@ key and by program (ingest and lineage), lineage written in batches, export and 
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,12 +15,12 @@ from jwstnb.documents import derived_update, session_validator, sky_cells, with_
 from jwstnb.errors import AccessDenied, invalid
 from jwstnb.session import summary
 from jwstnb.session._base import HIDDEN, SessionBase, log, unchanged
-from jwstnb.session.planners.indexes import INDEXES
+from jwstnb.session.planners.indexes import INDEXES, IndexSpec
 from jwstnb.session.planners.pipelines import program_filter
 from jwstnb.tally import COUNTED_FIELDS
 
-__all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "LineageChange", "ScaleWarning",
-           "made_by_processing"]
+__all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "IndexBuild", "LineageChange",
+           "ScaleWarning", "made_by_processing"]
 
 #: Records past which the embedded database stops answering unfiltered counts interactively
 #: (measured: docs/scale.md); connect() warns once when a collection is bigger.
@@ -29,6 +30,55 @@ _WARNED_SIZE = False
 
 class ScaleWarning(UserWarning):
     """The embedded database has outgrown interactive use; move to a MongoDB server."""
+
+
+class IndexBuild:
+    """Indexes being built on a thread of their own (see :meth:`Bulk.ensure_indexes`).
+
+    ``names`` are the indexes asked for; once ``done``, ``built`` lists those made and
+    ``error`` says why the rest were not (also logged). When it ends, reads send index hints
+    again (a hint the server refused meanwhile had switched them off).
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.built: list[str] = []
+        self.error: str | None = None
+        self._finished = threading.Event()
+
+    @classmethod
+    def start(cls, session: Bulk, specs: Sequence[IndexSpec]) -> IndexBuild:
+        build = cls([s.name for s in specs])
+        log.info("building indexes %s in the background", ", ".join(build.names))
+        threading.Thread(target=build._run, args=(session, specs), daemon=True,
+                         name="jwstnb-index-build").start()
+        return build
+
+    def _run(self, session: Bulk, specs: Sequence[IndexSpec]) -> None:
+        try:
+            self.built = session._build_indexes(specs)
+            session.planner.hints_work = True
+            log.info("built indexes %s", ", ".join(self.built))
+        except Exception as exc:  # a closed session or a lost server: say so, never raise
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.warning("background index build stopped (%s); connect again as admin to "
+                        "finish it", self.error)
+        finally:
+            self._finished.set()
+
+    @property
+    def done(self) -> bool:
+        """Whether the build has ended (built, or stopped with ``error``)."""
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the build to end (at most ``timeout`` seconds); whether it has."""
+        return self._finished.wait(timeout)
+
+    def __repr__(self) -> str:
+        state = ("building" if not self.done else
+                 f"stopped: {self.error}" if self.error else "built")
+        return f"<IndexBuild {', '.join(self.names)}: {state}>"
 
 
 class Bulk(SessionBase):
@@ -61,12 +111,17 @@ class Bulk(SessionBase):
             ):
                 db.command("collMod", self.collection_name, **options)
 
-    def ensure_indexes(self) -> list[str]:
+    def ensure_indexes(self, *, background: bool = False) -> list[str]:
         """Build the indexes this engine's planner declares (idempotent); return their names.
 
         Indexes of the toolkit's catalogue that the planner does not declare (left by an
         earlier version, or by the other engine's restore) are dropped: every index costs
-        every write. Indexes someone else made are left alone.
+        every write. Indexes someone else made are left alone. With ``background`` (what
+        :func:`~jwstnb.session.connect` asks for) and records already stored, the unique
+        index is built before returning (ingest relies on it) and the others on a thread of
+        their own (:attr:`index_build`): the session answers meanwhile, reads that would use a
+        missing index plan without it, and a scan or import goes on (the server adds its
+        records to the indexes it is building). The names returned are those built now.
         """
         from pymongo.errors import OperationFailure
 
@@ -81,19 +136,45 @@ class Bulk(SessionBase):
                 self._coll.drop_index(name)
                 log.info("dropped index %s: this engine's plans do not use it", name)
         done = [s.name for s in wanted if existing.get(s.name) == dict(s.key_pattern)]
-        models = [_index_model(s) for s in wanted if s.name not in done]
-        if not models:
+        missing = [s for s in wanted if s.name not in done]
+        if not missing:
             return done
-        if "skyCells_1" not in existing and "skyCells_1" in {s.name for s in wanted}:
+        if "skyCells_1" not in existing and "skyCells_1" in {s.name for s in missing}:
             self._fill_sky_cells()  # records written before the cell index existed
+        if background and self._has_records():
+            now = [s for s in missing if s.options.get("unique")]
+            later = [s for s in missing if not s.options.get("unique")]
+            built = self._build_indexes(now)
+            if later:
+                self._conn.index_build = IndexBuild.start(self, later)
+            return done + built
+        return done + self._build_indexes(missing)
+
+    @property
+    def index_build(self) -> IndexBuild | None:
+        """The background build :meth:`ensure_indexes` started at connect (None: every index
+        was there, or built before connect returned); ``wait()`` for it to end."""
+        return self._conn.index_build
+
+    def _has_records(self) -> bool:
+        with self._errors():
+            return self._coll.find_one({}, {"_id": 1}) is not None
+
+    def _build_indexes(self, specs: Sequence[IndexSpec]) -> list[str]:
+        """Create ``specs``' indexes in one command; their names (one by one, and without
+        those that fail, when an index of the same keys exists under other options)."""
+        from pymongo.errors import OperationFailure
+
+        models = [_index_model(s) for s in specs]
+        if not models:
+            return []
         with self._errors():
             try:
-                return done + list(self._coll.create_indexes(models))
+                return list(self._coll.create_indexes(models))
             except OperationFailure as exc:
                 if exc.code not in (85, 86):  # IndexOptionsConflict / IndexKeySpecsConflict
                     raise
-        # An index of the same keys exists under other options: build the others one by one.
-        names = list(done)
+        names: list[str] = []
         for model in models:
             try:
                 with self._errors():
@@ -125,10 +206,11 @@ class Bulk(SessionBase):
         return int(filled)
 
     def _prepare(self) -> None:
-        """Validator and indexes; a read-only database user just gets a warning."""
+        """Validator and indexes (those a stored collection lacks built in the background);
+        a read-only database user just gets a warning."""
         try:
             self.ensure_collection()
-            self.ensure_indexes()
+            self.ensure_indexes(background=True)
         except AccessDenied as exc:
             log.warning("cannot set up %s.%s: %s", self.database_name, self.collection_name, exc)
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pymongo import MongoClient
 
     from jwstnb.session import Session
+    from jwstnb.session.bulk import IndexBuild
 
 __all__ = ["Account", "Connection", "connect"]
 
@@ -86,6 +87,8 @@ class Connection:
         self._planner: Planner | None = None
         #: The database account the server authenticated (None: the server asks for none).
         self.account: Account = Account(None, admin=True)
+        #: Indexes being built in the background since connect (see Bulk.ensure_indexes).
+        self.index_build: IndexBuild | None = None
 
     @property
     def planner(self) -> Planner:

@@ -141,6 +141,58 @@ def test_indexes_the_planner_does_not_declare_are_dropped(admin_session: Session
     assert {s.name for s in admin_session.planner.indexes} <= names
 
 
+def test_indexes_a_stored_collection_lacks_build_in_the_background(
+    mongo_uri: str, db_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connect() to a collection that holds records but lacks indexes (an upgrade, a restore
+    by hand) builds the unique index before it returns and the rest on a thread: the session
+    answers and takes writes meanwhile, and once the build ends every index is there and
+    reads send hints again. A new collection gets every index before connect returns."""
+    from jwstnb.session import bulk
+
+    with jwstnb.connect(mongo_uri, admin=True, database=db_name) as s:
+        ids = {s.insert(record(f"jw0273300100{i}_02101_00001_nrca1_cal.fits",
+                               is_public=True)) for i in range(5)}
+        declared = {spec.name for spec in s.planner.indexes}
+        for name in declared:
+            s.collection.drop_index(name)
+    release = threading.Event()
+    real = bulk.Bulk._build_indexes
+
+    def held(self: bulk.Bulk, specs: Any) -> list[str]:
+        if any(not spec.options.get("unique") for spec in specs):
+            assert release.wait(60)  # the test decides when the background build may run
+        return real(self, specs)
+
+    monkeypatch.setattr(bulk.Bulk, "_build_indexes", held)
+    with jwstnb.connect(mongo_uri, admin=True, database=db_name) as s:
+        build = s.index_build
+        assert build is not None and not build.done and "building" in repr(build)
+        names = {ix["name"] for ix in s.collection.list_indexes()}
+        unique = {spec.name for spec in s.planner.indexes if spec.options.get("unique")}
+        assert unique <= names and not set(build.names) & names
+        assert set(build.names) == declared - unique
+        late = s.insert(record("jw02733001009_02101_00001_nrca1_cal.fits", is_public=True))
+        ids.add(late)
+        assert {str(r.id) for r in s.items()} == ids
+        assert [str(r.id) for r in s.items(text="jw02733001009")] == [late]
+        assert s.count(processing_level="L3") == 6
+        release.set()
+        assert build.wait(60) and build.done and build.error is None
+        assert set(build.built) == set(build.names) and "built" in repr(build)
+        assert declared <= {ix["name"] for ix in s.collection.list_indexes()}
+        assert s.planner.hints_work
+        assert {str(r.id) for r in s.items()} == ids
+
+    monkeypatch.setattr(bulk.Bulk, "_build_indexes", real)
+    with jwstnb.connect(mongo_uri, admin=True, database=f"{db_name}_new") as s:
+        try:
+            assert s.index_build is None
+            assert declared <= {ix["name"] for ix in s.collection.list_indexes()}
+        finally:
+            s.client.drop_database(f"{db_name}_new")
+
+
 def test_collmod_puts_the_validator_on_an_existing_collection(mongo_uri: str, db_name: str) -> None:
     from pymongo import MongoClient
 
