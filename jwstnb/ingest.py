@@ -248,6 +248,11 @@ def _insert_new(session: Session, records: list[Prepared], report: ScanReport) -
     records.clear()
 
 
+#: Batches being written at once: one on the server while the next is made ready (its
+#: lineage and documents, on the client), so the server never waits for the client.
+BATCHES_IN_FLIGHT = 2
+
+
 def _write_all(
     session: Session,
     records: Iterable[tuple[Prepared, Mapping[str, Any] | None]],
@@ -257,26 +262,29 @@ def _write_all(
     (or None): new ones in batches of :data:`INSERT_BATCH`, known ones one by one (compared
     first: most re-scanned files are unchanged and cost no write).
 
-    A batch is written on a thread of its own while the next one is read (at most one batch
-    in flight, so a crash leaves at most one unacknowledged batch: run the work again).
+    Batches are written on threads of their own while the next ones are read, at most
+    :data:`BATCHES_IN_FLIGHT` at a time: a crash leaves at most that many unacknowledged
+    batches, and running the work again files exactly what they held.
     """
+    from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
     new: list[Prepared] = []
-    pending: Future[None] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jwstnb-write") as writer:
+    pending: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(max_workers=BATCHES_IN_FLIGHT,
+                            thread_name_prefix="jwstnb-write") as writer:
         for record, existing in records:
             if existing is not None:
                 _store(session, record.model, existing, report)
                 continue
             new.append(record)
             if len(new) >= INSERT_BATCH:
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(_insert_new, session, list(new), report)
+                if len(pending) >= BATCHES_IN_FLIGHT:
+                    pending.popleft().result()
+                pending.append(writer.submit(_insert_new, session, list(new), report))
                 new.clear()
-        if pending is not None:
-            pending.result()
+        while pending:
+            pending.popleft().result()
         _insert_new(session, new, report)
 
 
