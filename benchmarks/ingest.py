@@ -21,8 +21,10 @@ on one database server, each into a fresh database:
 5. ``--records`` synthetic MAST product rows loaded through ``ingest.import_mast_many`` (the
    import path of ``jwstnb import-mast``: records, sky fields, shared batch inserts, lineage
    once per program; 100 products per observation), and up to
-   ``--per-observation-records`` of them through one ``ingest.import_mast`` call per
-   observation (the path before).
+   ``--per-observation-records`` of them both ways: through ``import_mast_many`` and through
+   one ``ingest.import_mast`` call per observation (the path before), side by side;
+6. a bare ``insert_many`` of the same ``--records`` documents into a collection with the
+   same validator and index set: the server's floor for loading them, without jwstnb.
 
 Prints a markdown table (rates and ratios) to stdout.
 """
@@ -263,6 +265,37 @@ def import_load(uri: str, n: int, *, many: bool) -> tuple[float, int]:
     return elapsed, count
 
 
+def bare_insert(uri: str, n: int) -> float:
+    """Seconds for a bare ``insert_many`` (batches of 500) of the documents the import path
+    stores for ``n`` product rows, into a fresh collection with the same validator and the
+    engine's index set: the server's own floor for loading them, without jwstnb."""
+    from pymongo import MongoClient
+
+    from jwstnb.documents import prepare, session_validator, stored_document_of
+    from jwstnb.records import mast_record, row_items
+    from jwstnb.session.bulk import _index_model
+
+    docs = [
+        stored_document_of(prepare(mast_record(row_items(obs), row_items(p))), trusted_sky=True)
+        for obs, products in mast_rows(n) for p in products
+    ]
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    try:
+        db = client["bench_bare_insert"]
+        coll = db.create_collection("records", validator=session_validator(),
+                                    validationLevel="strict")
+        coll.create_indexes([_index_model(s) for s in type_of_planner(uri)().indexes])
+        start = time.perf_counter()
+        for i in range(0, len(docs), 500):
+            coll.insert_many(docs[i:i + 500], ordered=False)
+        elapsed = time.perf_counter() - start
+        assert coll.count_documents({}) == n
+    finally:
+        client.drop_database("bench_bare_insert")
+        client.close()
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--uri", default=os.environ.get("JWSTNB_BENCH_MONGO_URI"))
@@ -312,14 +345,22 @@ def main(argv: list[str] | None = None) -> int:
             one_n = min(args.records, args.per_observation_records)
             one_s, one_count = import_load(uri, one_n, many=False)
             one_rate = one_count / one_s
-            note(f"import_mast per observation, {one_count:,} rows (before)",
-                 f"{one_s:.0f} s ({one_rate:.0f} records/s)",
-                 f"100k at this rate: {100_000 / one_rate:.0f} s")
-            seconds, count = import_load(uri, args.records, many=True)
-            rate = count / seconds
-            note(f"import_mast_many of {count:,} rows (after)",
-                 f"{seconds:.0f} s ({rate:.0f} records/s)",
-                 f"{rate / one_rate:.2f}x; 100k at this rate: {100_000 / rate:.0f} s")
+            note(f"import_mast, one call per observation, {one_count:,} rows (before)",
+                 f"{one_s:.0f} s ({one_rate:.0f} records/s)", "1.00")
+            many_s, many_count = import_load(uri, one_n, many=True)
+            many_rate = many_count / many_s
+            note(f"import_mast_many, {many_count:,} rows (after)",
+                 f"{many_s:.0f} s ({many_rate:.0f} records/s)", f"{many_rate / one_rate:.2f}")
+            if args.records > one_n:
+                seconds, count = import_load(uri, args.records, many=True)
+                note(f"import_mast_many, {count:,} rows", f"{seconds:.0f} s "
+                     f"({count / seconds:.0f} records/s)", "")
+            else:
+                seconds, count = many_s, many_count
+            floor = bare_insert(uri, args.records)
+            note(f"bare insert_many of the same {args.records:,} documents, same validator "
+                 "and indexes", f"{floor:.0f} s ({args.records / floor:.0f} records/s)",
+                 f"import takes {seconds / floor:.2f}x the server's floor")
     print(f"\n{where}; {platform.platform()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {args.files} files, {args.inserts} inserts\n")
     print("| measure | rate | ratio |")

@@ -53,7 +53,7 @@ from jwstnb.schema import JwstDataModel
 if TYPE_CHECKING:
     from jwstnb.documents import Prepared
     from jwstnb.lineage import LineageInput
-    from jwstnb.session import Session
+    from jwstnb.session import LineageChange, Session
     from jwstnb.storage import Storage
 
 __all__ = [
@@ -336,6 +336,10 @@ def _with_lineage(records: Sequence[Prepared]) -> list[Prepared]:
     return out
 
 
+#: Programs a relink reads in one go (their import records, for lineage).
+RELINK_BATCH = 50
+
+
 def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int:
     """Recompute lineage for every import record (userId null) of ``programs``.
 
@@ -343,40 +347,48 @@ def relink(session: Session, programs: Iterable[str], *, rounds: int = 5) -> int
     (processing outputs keep their own lineage) and writes only the records whose
     ``observationBaseId`` / ``parentId`` / ``derivedFrom`` / ``derivedRoles`` change, each
     update guarded by the values it read. It then reads again and repeats until nothing
-    changes, so two importers finishing at once still end consistent. Returns the number of
-    records changed.
+    changes, so two importers finishing at once still end consistent. Programs are read
+    :data:`RELINK_BATCH` at a time. Returns the number of records changed.
     """
+    session.require_admin("recomputing lineage")
+    wanted = sorted(p for p in set(programs) if re.fullmatch(r"\d{5}", p))
+    changed = 0
+    for start in range(0, len(wanted), RELINK_BATCH):
+        todo = wanted[start:start + RELINK_BATCH]
+        for _round in range(rounds):
+            found = session.programs_records(todo)
+            changes = {p: _lineage_changes(found.get(p, [])) for p in todo}
+            todo = [p for p in todo if changes[p]]
+            if not todo:
+                break
+            changed += session.apply_lineage([c for p in todo for c in changes[p]])
+        else:
+            log.warning("lineage of programs %s kept changing; run relink again",
+                        ", ".join(todo))
+    return changed
+
+
+def _lineage_changes(records: Sequence[Mapping[str, Any]]) -> list[LineageChange]:
+    """The lineage writes one program's import records need (none when all are right)."""
     from jwstnb.lineage import plan_lineage
     from jwstnb.session import LineageChange
 
-    session.require_admin("recomputing lineage")
-    changed = 0
-    for program in sorted(set(programs)):
-        if not re.fullmatch(r"\d{5}", program):
-            continue
-        for _round in range(rounds):
-            docs = {str(d["_id"]): d for d in session.program_records(program)}
-            inputs = [_lineage_input(rid, doc) for rid, doc in docs.items()]
-            changes = []
-            for rid, links in plan_lineage(inputs).items():
-                doc = docs[rid]
-                want = {
-                    "observationBaseId": links.observation_base_id,
-                    "parentId": links.parent_id,
-                    "derivedFrom": list(links.derived_from),
-                    "derivedRoles": dict(links.derived_roles),
-                }
-                have = {k: doc.get(k) for k in _LINEAGE_FIELDS}
-                have["derivedFrom"] = list(have["derivedFrom"] or [])
-                have["derivedRoles"] = dict(have["derivedRoles"] or {})
-                if want != have:
-                    changes.append(LineageChange(before=doc, after=want))
-            if not changes:
-                break
-            changed += session.apply_lineage(changes)
-        else:
-            log.warning("lineage of program %s kept changing; run relink again", program)
-    return changed
+    docs = {str(d["_id"]): d for d in records}
+    changes = []
+    for rid, links in plan_lineage(_lineage_input(rid, doc) for rid, doc in docs.items()).items():
+        doc = docs[rid]
+        want = {
+            "observationBaseId": links.observation_base_id,
+            "parentId": links.parent_id,
+            "derivedFrom": list(links.derived_from),
+            "derivedRoles": dict(links.derived_roles),
+        }
+        have = {k: doc.get(k) for k in _LINEAGE_FIELDS}
+        have["derivedFrom"] = list(have["derivedFrom"] or [])
+        have["derivedRoles"] = dict(have["derivedRoles"] or {})
+        if want != have:
+            changes.append(LineageChange(before=doc, after=want))
+    return changes
 
 
 def read_mast_file(
@@ -667,18 +679,26 @@ def _import(
     texts: set[str] = set()
     bar = tqdm(desc="import", unit="record", disable=not progress, leave=False)
 
+    def ready(models: list[JwstDataModel]) -> Iterator[tuple[Prepared, Mapping[str, Any] | None]]:
+        existing = session.records_at([str(m.file_path) for m in models])  # one read a batch
+        for model in models:
+            yield prepare(model), existing.get(str(model.file_path))
+        models.clear()
+
     def records() -> Iterator[tuple[Prepared, Mapping[str, Any] | None]]:
+        waiting: list[JwstDataModel] = []
         for observation_row, product_rows, cloud_uris in observations:
             obs = row_items(observation_row)
             products = [row_items(p) for p in product_rows]
             uris = cloud_uris if cloud_uris is not None else [None] * len(products)
             models = _mast_models(obs, products, uris, storage, report)
-            existing = session.records_at([str(m.file_path) for m in models])
             texts.update(m.file_name for m in models)
             texts.update(str(row.get("obs_id") or "") for row in (obs, *products))
-            for model in models:
-                yield prepare(model), existing.get(str(model.file_path))
+            waiting.extend(models)
             bar.update(len(products))
+            if len(waiting) >= INSERT_BATCH:
+                yield from ready(waiting)
+        yield from ready(waiting)
 
     try:
         _write_all(session, records(), report)

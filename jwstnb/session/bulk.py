@@ -279,11 +279,25 @@ class Bulk(SessionBase):
     def program_records(self, program: str) -> list[dict[str, Any]]:
         """Every import record (userId null) of a JWST program, except processing outputs:
         the set lineage is recomputed over (one index lookup on the derived program)."""
+        return self.programs_records([program]).get(program, [])
+
+    def programs_records(self, programs: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`program_records` of several programs in one read, by program (a relink of
+        a many-program import reads them together rather than one round trip each)."""
         self.require_admin("recomputing lineage")
+        wanted = [program_filter(p)["program"] for p in programs]  # five digits each
+        query = {"program": wanted[0] if len(wanted) == 1 else {"$in": wanted}}
         with self._errors():
-            docs = [d for d in self._coll.find(program_filter(program)) if d.get("userId") is None]
-            outputs = self._outputs_among([d["filePath"] for d in docs if d.get("filePath")])
-        return [d for d in docs if not made_by_processing(d, d.get("filePath") in outputs)]
+            docs = [d for d in self._coll.find(query) if d.get("userId") is None]
+            outputs: set[str] = set()
+            keys = [d["filePath"] for d in docs if d.get("filePath")]
+            for start in range(0, len(keys), 500):
+                outputs |= self._outputs_among(keys[start:start + 500])
+        found: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            if not made_by_processing(doc, doc.get("filePath") in outputs):
+                found.setdefault(str(doc.get("program")), []).append(doc)
+        return found
 
     def apply_lineage(self, changes: Sequence[LineageChange]) -> int:
         """Write new lineage fields (and the derived fields they feed) in one bulk write.
