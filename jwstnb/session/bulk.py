@@ -154,7 +154,8 @@ class Bulk(SessionBase):
     def index_build(self) -> IndexBuild | None:
         """The background build :meth:`ensure_indexes` started at connect (None: every index
         was there, or built before connect returned); ``wait()`` for it to end."""
-        return self._conn.index_build
+        build: IndexBuild | None = self._conn.index_build
+        return build
 
     def _has_records(self) -> bool:
         with self._errors():

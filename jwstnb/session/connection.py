@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from pymongo import MongoClient
 
     from jwstnb.session import Session
-    from jwstnb.session.bulk import IndexBuild
 
 __all__ = ["Account", "Connection", "connect"]
 
@@ -87,8 +86,9 @@ class Connection:
         self._planner: Planner | None = None
         #: The database account the server authenticated (None: the server asks for none).
         self.account: Account = Account(None, admin=True)
-        #: Indexes being built in the background since connect (see Bulk.ensure_indexes).
-        self.index_build: IndexBuild | None = None
+        #: Indexes being built in the background since connect: a ``bulk.IndexBuild`` (not
+        #: imported here: the bulk room depends on this one), or None.
+        self.index_build: Any = None
 
     @property
     def planner(self) -> Planner:
