@@ -683,7 +683,6 @@ def _import(
         existing = session.records_at([str(m.file_path) for m in models])  # one read a batch
         for model in models:
             yield prepare(model), existing.get(str(model.file_path))
-        models.clear()
 
     def records() -> Iterator[tuple[Prepared, Mapping[str, Any] | None]]:
         waiting: list[JwstDataModel] = []
@@ -698,6 +697,7 @@ def _import(
             bar.update(len(products))
             if len(waiting) >= INSERT_BATCH:
                 yield from ready(waiting)
+                waiting = []
         yield from ready(waiting)
 
     try:

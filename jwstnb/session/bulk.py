@@ -269,12 +269,16 @@ class Bulk(SessionBase):
         return found
 
     def _outputs_among(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` a processing result names as its output file."""
-        rows = self._coll.find(
-            {"processingResults.outputFilePath": {"$in": list(keys)}},
-            {"processingResults.outputFilePath": 1},
-        )
-        named = {r.get("outputFilePath") for d in rows for r in d.get("processingResults") or ()}
+        """Which of ``keys`` a processing result names as its output file (asked 500 keys
+        at a time)."""
+        named: set[Any] = set()
+        for start in range(0, len(keys), 500):
+            rows = self._coll.find(
+                {"processingResults.outputFilePath": {"$in": list(keys[start:start + 500])}},
+                {"processingResults.outputFilePath": 1},
+            )
+            named |= {r.get("outputFilePath") for d in rows for r in d.get("processingResults")
+                      or ()}
         return named & set(keys)
 
     def program_records(self, program: str) -> list[dict[str, Any]]:
@@ -290,10 +294,7 @@ class Bulk(SessionBase):
         query = {"program": wanted[0] if len(wanted) == 1 else {"$in": wanted}}
         with self._errors():
             docs = [d for d in self._coll.find(query) if d.get("userId") is None]
-            outputs: set[str] = set()
-            keys = [d["filePath"] for d in docs if d.get("filePath")]
-            for start in range(0, len(keys), 500):
-                outputs |= self._outputs_among(keys[start:start + 500])
+            outputs = self._outputs_among([d["filePath"] for d in docs if d.get("filePath")])
         found: dict[str, list[dict[str, Any]]] = {}
         for doc in docs:
             if not made_by_processing(doc, doc.get("filePath") in outputs):
