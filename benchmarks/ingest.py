@@ -24,7 +24,9 @@ on one database server, each into a fresh database:
    ``--per-observation-records`` of them both ways: through ``import_mast_many`` and through
    one ``ingest.import_mast`` call per observation (the path before), side by side;
 6. a bare ``insert_many`` of the same ``--records`` documents into a collection with the
-   same validator and index set: the server's floor for loading them, without jwstnb.
+   same validator and index set: the server's floor for loading them, without jwstnb;
+7. processing results for ``--inserts`` claimed records: one ``Session.finish`` per record
+   (what a processing run did before) and ``Session.finish_many`` (a run's batches now).
 
 Prints a markdown table (rates and ratios) to stdout.
 """
@@ -209,6 +211,33 @@ def insert_and_restore(uri: str, n: int, catalogue: bool) -> tuple[float, float]
     return insert, restore
 
 
+def finish_rates(uri: str, n: int) -> tuple[float, float]:
+    """(records/s finished one ``Session.finish`` call each, records/s finished by
+    ``Session.finish_many``): ``n`` claimed records each, the same results."""
+    from jwstnb.schema import ProcessingResult
+
+    rates = []
+    with database(uri, "bench_finish") as session:
+        session.insert_new(models(2 * n))
+        ids = [str(d["_id"]) for d in session.collection.find({}, {"_id": 1})]
+        for batch in (ids[:n], ids[n:]):
+            for rid in batch:
+                assert session.claim(rid, "bench") is not None
+            results = [ProcessingResult(algorithm="bench", results={"i": i})
+                       for i in range(len(batch))]
+            start = time.perf_counter()
+            if batch is ids[:n]:
+                done = sum(session.finish(rid, "bench", "completed", result) is not None
+                           for rid, result in zip(batch, results, strict=True))
+            else:
+                done = len(session.finish_many(
+                    "bench", [(rid, "completed", r) for rid, r in zip(batch, results, strict=True)]
+                ))
+            rates.append(done / (time.perf_counter() - start))
+            assert done == n
+    return rates[0], rates[1]
+
+
 def type_of_planner(uri: str) -> type:
     from jwstnb.session import connect
 
@@ -342,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
             note("restore, index catalogue (before)", f"{res_before:.0f} records/s", "1.00")
             note("restore, engine's index set (after)", f"{res_after:.0f} records/s",
                  f"{res_after / res_before:.2f}")
+            one_by_one, batched = finish_rates(uri, args.inserts)
+            note("processing results, Session.finish per record (before)",
+                 f"{one_by_one:.0f} records/s", "1.00")
+            note("processing results, Session.finish_many (after)",
+                 f"{batched:.0f} records/s", f"{batched / one_by_one:.2f}")
             one_n = min(args.records, args.per_observation_records)
             one_s, one_count = import_load(uri, one_n, many=False)
             one_rate = one_count / one_s

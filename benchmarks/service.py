@@ -20,6 +20,8 @@ process with TLS on 127.0.0.1 (``python -m jwstnb.service``). Then:
    interleaved, as a user through the service (``RemoteSession.search``) and on a direct
    session (``Session.as_user(user).search``): p50, p95 and the ratio. Target: p50 ratio
    <= 1.5.
+3. Processing results: ``--results`` claimed records finished through the service one
+   ``finish`` call each, beside as many finished by ``finish_many`` (one call per batch).
 
 Prints a markdown table; ``--out FILE`` writes it there too. Exit status 1 when the load
 had an error, a lost write or a duplicate claim.
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="load seconds")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=40, help="latency rounds")
+    parser.add_argument("--results", type=int, default=200,
+                        help="claimed records finished each way (step 3)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
@@ -196,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             ok = _load(args, service, tokens, worker_token, files, groups, queue, admin, lines)
             _latency(args, service, tokens, admin, lines)
+            _results(args, service, worker_token, admin, lines)
         finally:
             service.stop()
             admin.client.drop_database(database)
@@ -303,6 +308,48 @@ def _latency(
                      f"{1000 * s50:.1f} ms | {1000 * s95:.1f} ms | {s50 / d50:.2f} |")
     lines += ["", f"Median p50 ratio service/direct: {statistics.median(ratios):.2f} "
               "(target <= 1.5).", ""]
+
+
+def _results(
+    args: argparse.Namespace, service: Any, worker_token: str, admin: Any, lines: list[str]
+) -> None:
+    """A processing worker's results through the service: one ``finish`` call per record
+    (what a run did before) beside one ``finish_many`` call per batch, on ``--results``
+    claimed records each."""
+    from jwstnb.schema import ImageMetadata, JwstDataModel, ProcessingResult
+    from jwstnb.service.client import connect_service
+
+    n = args.results
+    admin.insert_new([
+        JwstDataModel(file_name=f"result{i:06d}_cal.fits", file_path=f"results/{i:06d}_cal.fits",
+                      data_type="image", is_public=True,
+                      image_info=ImageMetadata(target_name="RESULTS", instrument="NIRCAM"))
+        for i in range(2 * n)
+    ])
+    ids = [str(r.id) for r in admin.items(target_name="RESULTS", page_size=2 * n)]
+    worker = connect_service(service.url, token=worker_token, verify=service.ssl_context)
+    rates = []
+    for batch in (ids[:n], ids[n:]):
+        for rid in batch:
+            assert worker.claim(rid, "bench-results") is not None
+        results = [ProcessingResult(algorithm="bench", results={"i": i}) for i in range(n)]
+        t0 = time.perf_counter()
+        if batch is ids[:n]:
+            done = sum(worker.finish(rid, "bench-results", "completed", r) is not None
+                       for rid, r in zip(batch, results, strict=True))
+        else:
+            done = len(worker.finish_many("bench-results", [
+                (rid, "completed", r) for rid, r in zip(batch, results, strict=True)]))
+        rates.append(done / (time.perf_counter() - t0))
+        assert done == n, done
+    worker.close()
+    lines += [
+        f"## Processing results through the service ({n} claimed records each)", "",
+        "| call | records/s | ratio |", "|---|---:|---:|",
+        f"| finish, one call per record (before) | {rates[0]:.0f} | 1.00 |",
+        f"| finish_many, one call per batch (after) | {rates[1]:.0f} | "
+        f"{rates[1] / rates[0]:.2f} |", "",
+    ]
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ or a scheduler address is given.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -375,6 +376,9 @@ def read_records(
 
 # --- the driver ---------------------------------------------------------------------------------
 
+#: A run writes its results when this many wait, or when the first has waited a second.
+RESULTS_WAITING = 50
+
 
 def _candidates(
     session: Session, statuses: tuple[str, ...], criteria: Mapping[str, Any]
@@ -464,6 +468,9 @@ class _Driver:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
         self.held: dict[str, float] = {}  # record id -> when its lease was last set
         self.records: dict[str, JwstDataModel] = {}
+        # Results waiting to be written: record id -> (status, result, error text).
+        self.finishing: dict[str, tuple[str, ProcessingResult, str | None]] = {}
+        self.waiting_since = 0.0
         self.report = RunReport()
 
     def claim(self, record: JwstDataModel) -> JwstDataModel | None:
@@ -542,10 +549,7 @@ class _Driver:
             except ValueError as exc:  # results the record cannot hold (pydantic's error)
                 outcome = _Outcome(error=_error_text(exc), seconds=outcome.seconds)
         if result is None:
-            if self.session.finish(rid, self.worker, "failed", self.result(outcome, "failed")):
-                self.report.failed.append((rid, outcome.error or "failed"))
-            else:
-                self.report.skipped.append(rid)
+            self.wait(rid, "failed", self.result(outcome, "failed"), outcome.error)
             return
         if outcome.key is not None:
             # Confirm the claim (and start a fresh lease) before the derived record is
@@ -556,10 +560,39 @@ class _Driver:
             derived = _derived(record, outcome, self.algorithm, self.worker)
             out_id, _created = self.session.upsert(derived)
             self.report.outputs.append(out_id)
-        if self.session.finish(rid, self.worker, "completed", result):
-            self.report.completed.append(rid)
-        else:
-            self.report.skipped.append(rid)
+        self.wait(rid, "completed", result, None)
+
+    def wait(self, rid: str, status: str, result: ProcessingResult, error: str | None) -> None:
+        """Keep a record's result to write with others (now, if RESULTS_WAITING wait)."""
+        if not self.finishing:
+            self.waiting_since = time.monotonic()
+        self.finishing[rid] = (status, result, error)
+        self.flush(RESULTS_WAITING)
+
+    def flush(self, at_least: int = 1) -> None:
+        """Write the results waiting (when there are ``at_least``) in one batch
+        (:meth:`Session.finish_many`); report each record finished or skipped (its lease
+        was lost meanwhile)."""
+        if len(self.finishing) < max(1, at_least):
+            return
+        waiting, self.finishing = self.finishing, {}
+        finished = set(self.session.finish_many(
+            self.worker, [(rid, status, result) for rid, (status, result, _e) in waiting.items()]
+        ))
+        for rid, (status, _result, error) in waiting.items():
+            if rid not in finished:
+                self.report.skipped.append(rid)
+            elif status == "completed":
+                self.report.completed.append(rid)
+            else:
+                self.report.failed.append((rid, error or "failed"))
+
+    def tick(self) -> None:
+        """Between tasks: renew the leases due; write the results that have waited a
+        second (a quarter lease when that is shorter)."""
+        if self.finishing and time.monotonic() - self.waiting_since >= min(1.0, self.lease / 4):
+            self.flush()
+        self.renew_due()
 
 
 def _checked_arguments(
@@ -630,7 +663,7 @@ def run(
     bar = tqdm(total=total, desc=name, unit="record", disable=not progress, leave=False)
     tick = max(0.2, min(lease_seconds / 4, 10.0))
     try:
-        for rid, outcome, error in _drive(pool, tasks, tick=tick, on_tick=driver.renew_due):
+        for rid, outcome, error in _drive(pool, tasks, tick=tick, on_tick=driver.tick):
             if error is not None and not isinstance(error, pool.lost_errors):
                 raise JwstnbError(
                     f"the executor could not run {name} ({_error_text(error)}); check that "
@@ -639,6 +672,11 @@ def run(
                 ) from error
             driver.done(rid, outcome, error)
             bar.update(1)
+        driver.flush()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the run's own error is the one to see
+            driver.flush()  # results already made are kept, not left to expire
+        raise
     finally:
         bar.close()
         pool.close()

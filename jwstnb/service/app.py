@@ -293,6 +293,13 @@ def _rid(a: Mapping[str, Any]) -> str:
     return _text(a, "record_id")
 
 
+def _finishes(a: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    items = a.get("finishes")
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise invalid("finishes", "finishes is a list of {record_id, status, result}", items)
+    return [(_rid(i), _text(i, "status"), i.get("result")) for i in items]
+
+
 Handler = Callable[["Session", dict[str, Any]], Any]
 
 #: Session method -> handler(scoped session, keyword arguments) -> JSON answer.
@@ -326,6 +333,7 @@ METHODS: dict[str, Handler] = {
     "finish": lambda s, a: _record(
         s.finish(_rid(a), _text(a, "worker"), _text(a, "status"), a.get("result"))
     ),
+    "finish_many": lambda s, a: s.finish_many(_text(a, "worker"), _finishes(a)),
     "release_expired": lambda s, a: s.release_expired(),
     "add_result": lambda s, a: _record(s.add_result(_rid(a), a.get("result") or {})),
     "archive": lambda s, a: _record(s.archive(_rid(a))),

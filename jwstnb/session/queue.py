@@ -6,8 +6,9 @@ every record ends completed or failed exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -15,9 +16,46 @@ from bson import ObjectId
 from jwstnb.documents import status_transition
 from jwstnb.errors import invalid
 from jwstnb.schema import JwstDataModel, ProcessingResult
-from jwstnb.session._base import SessionBase, object_id
+from jwstnb.session._base import SessionBase, object_id, unchanged
+from jwstnb.session.summary import keeping
+from jwstnb.tally import COUNTED_PROJECTION
 
-__all__ = ["Queue"]
+__all__ = ["FINISH_BATCH", "Queue"]
+
+log = logging.getLogger("jwstnb.session")
+
+#: Results :meth:`Queue.finish_many` writes in one bulk compare-and-set.
+FINISH_BATCH = 100
+
+
+def _held(worker: str) -> dict[str, Any]:
+    """The filter that matches a record only while ``worker`` holds its claim."""
+    return {"processingStatus": "processing", "processingLease.worker": str(worker)}
+
+
+def _finishing(
+    status: str, result: ProcessingResult | Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any], ProcessingResult | None]:
+    """(target status, update, result) of finishing a claim. The result's time is kept to
+    the millisecond a stored date holds, so it reads back equal."""
+    target, _sources = status_transition(status)
+    if target not in ("completed", "failed"):
+        raise invalid("status", "a claim finishes as completed or failed", status)
+    update: dict[str, Any] = {
+        "$set": {"processingStatus": target},
+        "$unset": {"processingLease": ""},
+    }
+    if result is None:
+        return target, update, None
+    if not isinstance(result, ProcessingResult):
+        result = ProcessingResult.model_validate(result)
+    result = result.model_copy(update={"processed_date": _to_millisecond(result.processed_date)})
+    update["$push"] = {"processingResults": result.to_document()}
+    return target, update, result
+
+
+def _to_millisecond(when: datetime) -> datetime:
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
 
 class Queue(SessionBase):
@@ -48,8 +86,8 @@ class Queue(SessionBase):
         from jwstnb.schema import utc_now
 
         until = utc_now() + timedelta(seconds=float(lease_seconds))
-        held = {"processingStatus": "processing", "processingLease.worker": str(worker)}
-        return self._set(record_id, {"$set": {"processingLease.until": until}}, held) is not None
+        update = {"$set": {"processingLease.until": until}}
+        return self._set(record_id, update, _held(worker)) is not None
 
     def finish(
         self,
@@ -64,19 +102,94 @@ class Queue(SessionBase):
         worker whose lease expired and was taken over gets None and its result is dropped,
         so every record ends completed or failed exactly once.
         """
-        target, _sources = status_transition(status)
-        if target not in ("completed", "failed"):
-            raise invalid("status", "a claim finishes as completed or failed", status)
-        update: dict[str, Any] = {
-            "$set": {"processingStatus": target},
-            "$unset": {"processingLease": ""},
-        }
-        if result is not None:
-            if not isinstance(result, ProcessingResult):
-                result = ProcessingResult.model_validate(result)
-            update["$push"] = {"processingResults": result.to_document()}
-        held = {"processingStatus": "processing", "processingLease.worker": str(worker)}
-        return self._set(record_id, update, held)
+        _target, update, _result = _finishing(status, result)
+        return self._set(record_id, update, _held(worker))
+
+    def finish_many(
+        self,
+        worker: str,
+        finishes: Sequence[tuple[str | ObjectId, str, ProcessingResult | Mapping[str, Any]]],
+    ) -> list[str]:
+        """End many of ``worker``'s claims, each ``(record id, status, result)``, as
+        :meth:`finish` does one: the ids of the records it finished (the others were not
+        held by ``worker`` any more, or changed meanwhile).
+
+        A processing run's results go in batches of :data:`FINISH_BATCH`: one read, one
+        bulk compare-and-set and one read back per batch rather than four round trips per
+        record. Each record's result is what tells, read back, whether its write applied,
+        so the counts summary moves exactly the records that moved.
+        """
+        planned: dict[ObjectId, tuple[str, dict[str, Any], ProcessingResult]] = {}
+        for record_id, status, result in finishes:
+            if result is None:
+                raise invalid("result", "finish_many needs each record's result (finish() "
+                              "ends a claim without one)")
+            oid = object_id(record_id)
+            if oid in planned:
+                raise invalid("finishes", "name each record once", str(oid))
+            target, update, checked = _finishing(status, result)
+            assert checked is not None
+            planned[oid] = (target, update, checked)
+        ids = list(planned)
+        finished: list[str] = []
+        for start in range(0, len(ids), FINISH_BATCH):
+            batch = {oid: planned[oid] for oid in ids[start:start + FINISH_BATCH]}
+            finished += self._finish_batch(worker, batch)
+        return finished
+
+    def _finish_batch(
+        self, worker: str, planned: Mapping[ObjectId, tuple[str, dict[str, Any], ProcessingResult]]
+    ) -> list[str]:
+        from pymongo import UpdateOne
+        from pymongo.errors import BulkWriteError
+
+        guard = {**self._scope.write_filter(), **_held(worker)}
+        with self._errors():
+            befores = {
+                doc["_id"]: doc
+                for doc in self._coll.find({"_id": {"$in": list(planned)}, **guard},
+                                           COUNTED_PROJECTION)
+            }
+        if not befores:
+            return []
+        writes = [
+            UpdateOne({"_id": oid, **guard, **unchanged(before)}, planned[oid][1])
+            for oid, before in befores.items()
+        ]
+        finished: list[ObjectId] = []
+        with self._errors(), keeping(self._coll) as change:
+            try:
+                self._coll.bulk_write(writes, ordered=False)
+            except BulkWriteError as exc:  # the rest of the batch is written
+                if exc.details.get("writeConcernErrors"):
+                    raise
+                for error in exc.details.get("writeErrors", ()):
+                    log.warning("a result was refused: %s", error.get("errmsg"))
+            finished = self._with_result(planned, list(befores))
+            for oid in finished:
+                before = befores[oid]
+                change.move(before, {**before, "processingStatus": planned[oid][0]})
+        return [str(oid) for oid in finished]
+
+    def _with_result(
+        self,
+        planned: Mapping[ObjectId, tuple[str, dict[str, Any], ProcessingResult]],
+        ids: list[ObjectId],
+    ) -> list[ObjectId]:
+        """Which of ``ids`` hold the result planned for them (its write applied: the result
+        is pushed in the same update as the status)."""
+        fields = ("processedDate", "algorithm", "status")
+        projection = {f"processingResults.{name}": 1 for name in fields}
+        with self._errors():
+            docs = list(self._coll.find({"_id": {"$in": ids}}, projection))
+        out = []
+        for doc in docs:
+            mine = planned[doc["_id"]][2]
+            wanted = (mine.processed_date, mine.algorithm, mine.status)
+            results = doc.get("processingResults") or ()
+            if wanted in (tuple(r.get(name) for name in fields) for r in results):
+                out.append(doc["_id"])
+        return out
 
     def release_expired(self) -> int:
         """Return records whose worker's lease expired to ``pending``; how many moved."""

@@ -554,6 +554,19 @@ class RemoteSession:
         return _maybe(self._call("finish", record_id=_id(record_id), worker=worker,
                                  status=status, result=result))
 
+    def finish_many(
+        self,
+        worker: str,
+        finishes: Sequence[tuple[Any, str, ProcessingResult | Mapping[str, Any]]],
+    ) -> list[str]:
+        """End many of ``worker``'s claims, each ``(record id, status, result)``, in one call:
+        the ids finished (see Session.finish_many)."""
+        items = [
+            {"record_id": _id(record_id), "status": status, "result": result}
+            for record_id, status, result in finishes
+        ]
+        return [str(rid) for rid in self._call("finish_many", worker=worker, finishes=items)]
+
     def release_expired(self) -> int:
         """Return records whose worker's lease expired to pending (admin work)."""
         return int(self._call("release_expired"))

@@ -150,6 +150,42 @@ def test_every_write_path_keeps_the_summary_exact(admin: Session, tmp_path: Path
     assert admin.count(include_archived=True) == held
 
 
+def test_finish_many_moves_exactly_the_records_it_finished(admin: Session) -> None:
+    """A batch of results: records held by the worker end completed or failed with their
+    result; one another worker holds, one never claimed and one whose claim was taken over
+    are left as they are; the summary moves exactly the records that moved."""
+    ids = [admin.insert(record(f"jw0{n}-o001_t001_nircam_clear-f090w_i2d.fits",
+                               file_path=f"finish/{n}")) for n in range(2000, 2006)]
+    for rid in ids[:3]:
+        assert admin.claim(rid, "w1") is not None
+    assert admin.claim(ids[4], "w2") is not None
+    assert admin.claim(ids[3], "w1", lease_seconds=0.01) is not None
+    time.sleep(0.05)
+    assert admin.claim(ids[3], "w3") is not None  # w1's lease on it expired: taken over
+    assert_exact(admin)
+
+    def result(status: str) -> dict[str, Any]:
+        return {"algorithm": "batched", "status": status, "results": {"n": 1}}
+
+    finishes = [(ids[0], "completed", result("completed")),
+                (ids[1], "failed", result("failed")),
+                (ids[2], "completed", result("completed")),
+                (ids[3], "completed", result("completed")),  # taken over by w3
+                (ids[4], "completed", result("completed")),  # w2's
+                (ids[5], "completed", result("completed"))]  # never claimed
+    assert sorted(admin.finish_many("w1", finishes)) == sorted(ids[:3])
+    statuses = [admin.get(rid).processing_status for rid in ids]
+    assert [str(getattr(s, "value", s)) for s in statuses] == [
+        "completed", "failed", "completed", "processing", "processing", "pending"]
+    assert [len(admin.get(rid).processing_results) for rid in ids] == [1, 1, 1, 0, 0, 0]
+    assert admin.get(ids[1]).processing_results[0].status == "failed"
+    assert_exact(admin)
+    # Finishing again finds nothing held: nothing moves, nothing is pushed twice.
+    assert admin.finish_many("w1", finishes[:3]) == []
+    assert [len(admin.get(rid).processing_results) for rid in ids[:3]] == [1, 1, 1]
+    assert_exact(admin)
+
+
 def test_a_recount_finds_what_bypassed_the_summary(admin: Session) -> None:
     """Broad views are read from the summary (a hand-made error shows in them); a recount
     lists the difference and repairs it; narrow views never used it."""
@@ -258,7 +294,8 @@ USERS = ("alice", "bob", "carol")
 Op = tuple[str, int, str]
 ops = st.tuples(
     st.sampled_from(["insert", "insert_public", "share", "share_group", "unshare",
-                     "unshare_group", "delete", "archive", "unarchive", "status", "retarget"]),
+                     "unshare_group", "delete", "archive", "unarchive", "status", "retarget",
+                     "claim", "finish_many"]),
     st.integers(0, 7),
     st.sampled_from(USERS),
 )
@@ -301,6 +338,14 @@ def run(admin: Session, owner: str, plan: list[Op], pool: list[str],
                 me.set_status(rid, ("processing", "completed", "pending")[pick % 3])
             elif op == "retarget":
                 me.update(rid, image_info={"instrument": "NIRISS", "target_name": f"T{pick}"})
+            elif op == "claim":
+                me.claim(rid, owner)
+            elif op == "finish_many":  # a batch of results, some held, racing the others
+                with lock:
+                    some = list(dict.fromkeys(pool[(pick + k) % len(pool)] for k in range(3)))
+                status = ("completed", "failed")[pick % 2]
+                me.finish_many(owner, [(r, status, {"algorithm": "prop", "status": status})
+                                       for r in some])
         except (AccessDenied, NotFound, InvalidTransition):
             pass
 

@@ -282,6 +282,10 @@ def _calls(arch: Archive, method: str) -> list[tuple[str | None, Call]]:
         ).model_dump(mode="json", by_alias=True)}],
         "upsert": [{"record": _record("bob").model_dump(mode="json", by_alias=True)}],
         "release_expired": [{}],
+        "finish_many": [{"worker": "w1", "finishes": [
+            {"record_id": ids[r], "status": "completed", "result": {"algorithm": "x"}}
+            for r in KEYS
+        ]}],
         "explain": [{"operation": "search", "arguments": {}}],
         "groups": [{}],
         "add_to_group": [{"group": "viewers", "users": ["mallory"]}],
@@ -296,14 +300,14 @@ def _calls(arch: Archive, method: str) -> list[tuple[str | None, Call]]:
 ENDPOINTS = [
     "whoami", "search", "items", "counts", "count", "get", "lineage", "observations",
     "statistics", "target_position", "insert", "upsert", "update", "update_access", "delete",
-    "set_status", "share", "unshare", "bulk_tags", "claim", "renew", "finish", "add_result",
-    "archive", "unarchive", "release_expired", "explain", "sign", "groups", "add_to_group",
-    "remove_from_group",
+    "set_status", "share", "unshare", "bulk_tags", "claim", "renew", "finish", "finish_many",
+    "add_result", "archive", "unarchive", "release_expired", "explain", "sign", "groups",
+    "add_to_group", "remove_from_group",
 ]
 WRITES = {
     "insert", "upsert", "update", "update_access", "delete", "set_status", "share", "unshare",
-    "bulk_tags", "claim", "renew", "finish", "add_result", "archive", "unarchive",
-    "release_expired", "add_to_group", "remove_from_group",
+    "bulk_tags", "claim", "renew", "finish", "finish_many", "add_result", "archive",
+    "unarchive", "release_expired", "add_to_group", "remove_from_group",
 }
 
 
@@ -414,8 +418,8 @@ def test_remote_session_mirrors_the_session(archive: Archive) -> None:
 
     for name in ("search", "items", "counts", "count", "get", "table", "lineage",
                  "observations", "statistics", "insert", "upsert", "update", "delete",
-                 "set_status", "bulk_tags", "claim", "renew", "finish", "add_result",
-                 "archive", "unarchive", "target_position", "explain", "anonymous",
+                 "set_status", "bulk_tags", "claim", "renew", "finish", "finish_many",
+                 "add_result", "archive", "unarchive", "target_position", "explain", "anonymous",
                  "as_user", "as_admin", "close", "share"):
         direct = inspect.signature(getattr(Session, name)).parameters
         remote = inspect.signature(getattr(RemoteSession, name)).parameters
