@@ -54,6 +54,19 @@ def _finishing(
     return target, update, result
 
 
+_RESULT_FIELDS = ("processedDate", "algorithm", "status")
+_RESULT_PROJECTION = {f"processingResults.{name}": 1 for name in _RESULT_FIELDS}
+
+
+def _copies(doc: Mapping[str, Any], result: ProcessingResult) -> int:
+    """How many of ``doc``'s results are ``result`` (by time, algorithm and status)."""
+    wanted = (result.processed_date, result.algorithm, result.status)
+    return sum(
+        tuple(r.get(name) for name in _RESULT_FIELDS) == wanted
+        for r in doc.get("processingResults") or ()
+    )
+
+
 def _to_millisecond(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
@@ -148,7 +161,7 @@ class Queue(SessionBase):
             befores = {
                 doc["_id"]: doc
                 for doc in self._coll.find({"_id": {"$in": list(planned)}, **guard},
-                                           COUNTED_PROJECTION)
+                                           {**COUNTED_PROJECTION, **_RESULT_PROJECTION})
             }
         if not befores:
             return []
@@ -165,31 +178,18 @@ class Queue(SessionBase):
                     raise
                 for error in exc.details.get("writeErrors", ()):
                     log.warning("a result was refused: %s", error.get("errmsg"))
-            finished = self._with_result(planned, list(befores))
+            # Read back: a write applied when its record holds one more copy of its result
+            # than before (the result is pushed in the same update as the status).
+            after = self._coll.find({"_id": {"$in": list(befores)}}, _RESULT_PROJECTION)
+            finished = [
+                doc["_id"] for doc in after
+                if _copies(doc, planned[doc["_id"]][2]) > _copies(befores[doc["_id"]],
+                                                                  planned[doc["_id"]][2])
+            ]
             for oid in finished:
                 before = befores[oid]
                 change.move(before, {**before, "processingStatus": planned[oid][0]})
         return [str(oid) for oid in finished]
-
-    def _with_result(
-        self,
-        planned: Mapping[ObjectId, tuple[str, dict[str, Any], ProcessingResult]],
-        ids: list[ObjectId],
-    ) -> list[ObjectId]:
-        """Which of ``ids`` hold the result planned for them (its write applied: the result
-        is pushed in the same update as the status)."""
-        fields = ("processedDate", "algorithm", "status")
-        projection = {f"processingResults.{name}": 1 for name in fields}
-        with self._errors():
-            docs = list(self._coll.find({"_id": {"$in": ids}}, projection))
-        out = []
-        for doc in docs:
-            mine = planned[doc["_id"]][2]
-            wanted = (mine.processed_date, mine.algorithm, mine.status)
-            results = doc.get("processingResults") or ()
-            if wanted in (tuple(r.get(name) for name in fields) for r in results):
-                out.append(doc["_id"])
-        return out
 
     def release_expired(self) -> int:
         """Return records whose worker's lease expired to ``pending``; how many moved."""
