@@ -25,6 +25,8 @@ __all__ = ["EMBEDDED_INTERACTIVE_LIMIT", "Bulk", "IndexBuild", "LineageChange",
 #: Records past which the embedded database stops answering unfiltered counts interactively
 #: (measured: docs/scale.md); connect() warns once when a collection is bigger.
 EMBEDDED_INTERACTIVE_LIMIT = 100_000
+#: Storage keys one ``$in`` read asks about (which records, which processing outputs).
+KEYS_PER_READ = 500
 _WARNED_SIZE = False
 
 
@@ -256,8 +258,8 @@ class Bulk(SessionBase):
         found: dict[str, dict[str, Any]] = {}
         outputs: set[str] = set()
         with self._errors():
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
+            for start in range(0, len(keys), KEYS_PER_READ):
+                chunk = list(keys[start : start + KEYS_PER_READ])
                 outputs.update(self._outputs_among(chunk))
                 for doc in self._coll.find({"filePath": {"$in": chunk}}, HIDDEN):
                     have = found.get(doc["filePath"])
@@ -269,12 +271,13 @@ class Bulk(SessionBase):
         return found
 
     def _outputs_among(self, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` a processing result names as its output file (asked 500 keys
-        at a time)."""
+        """Which of ``keys`` a processing result names as its output file (asked
+        :data:`KEYS_PER_READ` keys at a time)."""
         named: set[Any] = set()
-        for start in range(0, len(keys), 500):
+        for start in range(0, len(keys), KEYS_PER_READ):
+            chunk = list(keys[start:start + KEYS_PER_READ])
             rows = self._coll.find(
-                {"processingResults.outputFilePath": {"$in": list(keys[start:start + 500])}},
+                {"processingResults.outputFilePath": {"$in": chunk}},
                 {"processingResults.outputFilePath": 1},
             )
             named |= {r.get("outputFilePath") for d in rows for r in d.get("processingResults")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 
@@ -33,11 +33,17 @@ def _held(worker: str) -> dict[str, Any]:
     return {"processingStatus": "processing", "processingLease.worker": str(worker)}
 
 
-def _finishing(
-    status: str, result: ProcessingResult | Mapping[str, Any] | None
-) -> tuple[str, dict[str, Any], ProcessingResult | None]:
-    """(target status, update, result) of finishing a claim. The result's time is kept to
-    the millisecond a stored date holds, so it reads back equal."""
+class _Finish(NamedTuple):
+    """One claim's end: its new status, the update, and the result it pushes (if any)."""
+
+    target: str
+    update: dict[str, Any]
+    result: ProcessingResult | None
+
+
+def _finishing(status: str, result: ProcessingResult | Mapping[str, Any] | None) -> _Finish:
+    """How to finish a claim. The result's time is kept to the millisecond a stored date
+    holds, so it reads back equal."""
     target, _sources = status_transition(status)
     if target not in ("completed", "failed"):
         raise invalid("status", "a claim finishes as completed or failed", status)
@@ -46,20 +52,22 @@ def _finishing(
         "$unset": {"processingLease": ""},
     }
     if result is None:
-        return target, update, None
+        return _Finish(target, update, None)
     if not isinstance(result, ProcessingResult):
         result = ProcessingResult.model_validate(result)
     result = result.model_copy(update={"processed_date": _to_millisecond(result.processed_date)})
     update["$push"] = {"processingResults": result.to_document()}
-    return target, update, result
+    return _Finish(target, update, result)
 
 
 _RESULT_FIELDS = ("processedDate", "algorithm", "status")
 _RESULT_PROJECTION = {f"processingResults.{name}": 1 for name in _RESULT_FIELDS}
 
 
-def _copies(doc: Mapping[str, Any], result: ProcessingResult) -> int:
+def _copies(doc: Mapping[str, Any], result: ProcessingResult | None) -> int:
     """How many of ``doc``'s results are ``result`` (by time, algorithm and status)."""
+    if result is None:
+        return 0
     wanted = (result.processed_date, result.algorithm, result.status)
     return sum(
         tuple(r.get(name) for name in _RESULT_FIELDS) == wanted
@@ -115,8 +123,7 @@ class Queue(SessionBase):
         worker whose lease expired and was taken over gets None and its result is dropped,
         so every record ends completed or failed exactly once.
         """
-        _target, update, _result = _finishing(status, result)
-        return self._set(record_id, update, _held(worker))
+        return self._set(record_id, _finishing(status, result).update, _held(worker))
 
     def finish_many(
         self,
@@ -132,7 +139,7 @@ class Queue(SessionBase):
         record. Each record's result is what tells, read back, whether its write applied,
         so the counts summary moves exactly the records that moved.
         """
-        planned: dict[ObjectId, tuple[str, dict[str, Any], ProcessingResult]] = {}
+        planned: dict[ObjectId, _Finish] = {}
         for record_id, status, result in finishes:
             if result is None:
                 raise invalid("result", "finish_many needs each record's result (finish() "
@@ -140,9 +147,7 @@ class Queue(SessionBase):
             oid = object_id(record_id)
             if oid in planned:
                 raise invalid("finishes", "name each record once", str(oid))
-            target, update, checked = _finishing(status, result)
-            assert checked is not None
-            planned[oid] = (target, update, checked)
+            planned[oid] = _finishing(status, result)
         ids = list(planned)
         finished: list[str] = []
         for start in range(0, len(ids), FINISH_BATCH):
@@ -150,9 +155,7 @@ class Queue(SessionBase):
             finished += self._finish_batch(worker, batch)
         return finished
 
-    def _finish_batch(
-        self, worker: str, planned: Mapping[ObjectId, tuple[str, dict[str, Any], ProcessingResult]]
-    ) -> list[str]:
+    def _finish_batch(self, worker: str, planned: Mapping[ObjectId, _Finish]) -> list[str]:
         from pymongo import UpdateOne
         from pymongo.errors import BulkWriteError
 
@@ -166,10 +169,9 @@ class Queue(SessionBase):
         if not befores:
             return []
         writes = [
-            UpdateOne({"_id": oid, **guard, **unchanged(before)}, planned[oid][1])
+            UpdateOne({"_id": oid, **guard, **unchanged(before)}, planned[oid].update)
             for oid, before in befores.items()
         ]
-        finished: list[ObjectId] = []
         with self._errors(), keeping(self._coll) as change:
             try:
                 self._coll.bulk_write(writes, ordered=False)
@@ -180,15 +182,13 @@ class Queue(SessionBase):
                     log.warning("a result was refused: %s", error.get("errmsg"))
             # Read back: a write applied when its record holds one more copy of its result
             # than before (the result is pushed in the same update as the status).
-            after = self._coll.find({"_id": {"$in": list(befores)}}, _RESULT_PROJECTION)
-            finished = [
-                doc["_id"] for doc in after
-                if _copies(doc, planned[doc["_id"]][2]) > _copies(befores[doc["_id"]],
-                                                                  planned[doc["_id"]][2])
-            ]
-            for oid in finished:
-                before = befores[oid]
-                change.move(before, {**before, "processingStatus": planned[oid][0]})
+            finished = []
+            for doc in self._coll.find({"_id": {"$in": list(befores)}}, _RESULT_PROJECTION):
+                oid, result = doc["_id"], planned[doc["_id"]].result
+                if _copies(doc, result) > _copies(befores[oid], result):
+                    finished.append(oid)
+                    before = befores[oid]
+                    change.move(before, {**before, "processingStatus": planned[oid].target})
         return [str(oid) for oid in finished]
 
     def release_expired(self) -> int:
