@@ -220,13 +220,13 @@ def finish_rates(uri: str, n: int) -> tuple[float, float]:
     with database(uri, "bench_finish") as session:
         session.insert_new(models(2 * n))
         ids = [str(d["_id"]) for d in session.collection.find({}, {"_id": 1})]
-        for batch in (ids[:n], ids[n:]):
+        for one_by_one, batch in ((True, ids[:n]), (False, ids[n:])):
             for rid in batch:
                 assert session.claim(rid, "bench") is not None
             results = [ProcessingResult(algorithm="bench", results={"i": i})
                        for i in range(len(batch))]
             start = time.perf_counter()
-            if batch is ids[:n]:
+            if one_by_one:
                 done = sum(session.finish(rid, "bench", "completed", result) is not None
                            for rid, result in zip(batch, results, strict=True))
             else:

@@ -329,12 +329,12 @@ def _results(
     ids = [str(r.id) for r in admin.items(target_name="RESULTS", page_size=2 * n)]
     worker = connect_service(service.url, token=worker_token, verify=service.ssl_context)
     rates = []
-    for batch in (ids[:n], ids[n:]):
+    for one_by_one, batch in ((True, ids[:n]), (False, ids[n:])):
         for rid in batch:
             assert worker.claim(rid, "bench-results") is not None
         results = [ProcessingResult(algorithm="bench", results={"i": i}) for i in range(n)]
         t0 = time.perf_counter()
-        if batch is ids[:n]:
+        if one_by_one:
             done = sum(worker.finish(rid, "bench-results", "completed", r) is not None
                        for rid, r in zip(batch, results, strict=True))
         else:
